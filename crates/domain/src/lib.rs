@@ -1,0 +1,12 @@
+//! Domain rules of threadhold, free of HTTP and SQL: identifiers, timestamps,
+//! validation limits, message-tree ordering and the built-in title generator.
+#![forbid(unsafe_code)]
+
+pub mod ids;
+pub mod limits;
+pub mod model;
+pub mod time;
+pub mod title;
+
+pub use ids::{IdKind, new_id};
+pub use time::{Millis, format_ms, now_ms, parse_timestamp};

@@ -1,0 +1,22 @@
+//! Size and count limits of the API, in one place so handlers, docs and tests agree.
+
+/// `limit` on thread lists: default and maximum (the React adapter sends 20).
+pub const THREAD_PAGE_DEFAULT: u32 = 20;
+pub const THREAD_PAGE_MAX: u32 = 100;
+/// `limit` on message lists: the client pages with 200 and stops on a short page.
+pub const MESSAGE_PAGE_DEFAULT: u32 = 200;
+pub const MESSAGE_PAGE_MAX: u32 = 200;
+/// Titles, external ids and formats: 1–255 characters.
+pub const TEXT_ID_MAX: usize = 255;
+/// Serialized message `content` (the larger of the two documented hosted limits).
+pub const MESSAGE_CONTENT_MAX_BYTES: usize = 1_048_576;
+/// Serialized thread `metadata`.
+pub const THREAD_METADATA_MAX_BYTES: usize = 65_536;
+/// Ids in one `DELETE …/messages`.
+pub const DELETE_MESSAGES_MAX: usize = 200;
+/// Events in one `POST /v1/events`.
+pub const EVENTS_PER_REQUEST_MAX: usize = 50;
+/// Whole request bodies; larger ones get 413.
+pub const REQUEST_BODY_MAX_BYTES: usize = 2 * 1_048_576;
+/// Score names.
+pub const SCORE_NAME_MAX: usize = 64;

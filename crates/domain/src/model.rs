@@ -1,0 +1,239 @@
+//! The records threadhold stores. JSON documents (`content`, `metadata`) are
+//! kept as the exact text the client sent, so they come back byte for byte.
+
+use crate::Millis;
+
+/// A tenant: its own keys, auth settings and workspaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    /// Browser origins allowed by CORS; empty allows every origin.
+    pub allowed_origins: Vec<String>,
+    pub created_at: Millis,
+}
+
+/// The id of the project that exists from the first start and answers at the server root.
+pub const DEFAULT_PROJECT_ID: &str = "default";
+
+/// Who a request acts as: a user inside one workspace of one project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceScope {
+    pub project_id: String,
+    pub workspace_id: String,
+}
+
+/// A backend API key. Only the SHA-256 of the secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub secret_hash: String,
+    /// The first characters of the key, shown in listings to recognise it.
+    pub display_prefix: String,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+    pub last_used_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+}
+
+impl ApiKey {
+    pub fn is_usable_at(&self, now: Millis) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|exp| now < exp)
+    }
+}
+
+/// A project's token-signing key pair (private key as PKCS#8 DER).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    pub kid: String,
+    pub project_id: String,
+    pub algorithm: String,
+    pub private_der: Vec<u8>,
+    pub public_raw: Vec<u8>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thread {
+    pub id: String,
+    pub project_id: String,
+    pub workspace_id: String,
+    pub title: Option<String>,
+    /// True once a caller set the title; the automatic title never overwrites it.
+    pub title_from_user: bool,
+    /// Raw JSON text, any JSON value.
+    pub metadata: Option<String>,
+    pub external_id: Option<String>,
+    pub is_archived: bool,
+    pub last_message_at: Millis,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: String,
+    pub thread_id: String,
+    pub parent_id: Option<String>,
+    /// Depth in the thread's tree: 0 for a root, parent height + 1 otherwise.
+    pub height: i64,
+    pub format: String,
+    /// Raw JSON text of an object.
+    pub content: String,
+    pub external_id: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A page request over threads, newest `last_message_at` first.
+#[derive(Debug, Clone)]
+pub struct ThreadListQuery {
+    pub project_id: String,
+    /// `None` lists across the whole project (API keys only).
+    pub workspace_id: Option<String>,
+    pub archived: bool,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewThread {
+    pub id: String,
+    pub scope: WorkspaceScope,
+    pub title: Option<String>,
+    pub metadata: Option<String>,
+    pub external_id: Option<String>,
+    pub last_message_at: Millis,
+    pub now: Millis,
+    /// Return the oldest thread with the same external id instead of creating one.
+    pub upsert: bool,
+}
+
+/// Fields to change on a thread; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadPatch {
+    pub title: Option<Option<String>>,
+    pub metadata: Option<Option<String>>,
+    pub is_archived: Option<bool>,
+    pub last_message_at: Option<Millis>,
+}
+
+/// Where a new message hangs in the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParentRef {
+    Root,
+    /// A server message id in the same thread.
+    Id(String),
+    /// The external id of a message in the same thread (transcript copies).
+    External(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub thread_id: String,
+    pub parent: ParentRef,
+    pub format: String,
+    pub content: String,
+    /// `content.role` when present; a repeat under the same external id may not change it.
+    pub role: Option<String>,
+    pub external_id: Option<String>,
+    /// A title for the thread if this message is the first user message of an untitled thread.
+    pub auto_title: Option<String>,
+    pub now: Millis,
+}
+
+/// What a message create did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageWrite {
+    Created(String),
+    /// Same external id, same body: nothing written.
+    Unchanged(String),
+    /// Same external id, new body: content replaced.
+    Replaced(String),
+}
+
+impl MessageWrite {
+    pub fn message_id(&self) -> &str {
+        match self {
+            MessageWrite::Created(id) | MessageWrite::Unchanged(id) | MessageWrite::Replaced(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedbackKind {
+    Positive,
+    Negative,
+}
+
+impl FeedbackKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackKind::Positive => "positive",
+            FeedbackKind::Negative => "negative",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feedback {
+    pub id: String,
+    pub kind: FeedbackKind,
+    pub comment: Option<String>,
+}
+
+/// A stored telemetry record (run report, engagement event) kept for later analysis.
+#[derive(Debug, Clone)]
+pub struct TelemetryRecord {
+    pub id: String,
+    pub scope: WorkspaceScope,
+    pub user_id: String,
+    pub thread_id: Option<String>,
+    /// Short classification: the run status or the event kind.
+    pub kind: String,
+    /// Raw JSON body.
+    pub body: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreType {
+    Numeric,
+    Categorical,
+    Boolean,
+}
+
+impl ScoreType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScoreType::Numeric => "numeric",
+            ScoreType::Categorical => "categorical",
+            ScoreType::Boolean => "boolean",
+        }
+    }
+}
+
+/// What a score is about: exactly one of a message, a run or a thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScoreTarget {
+    Message { thread_id: String, message_id: String },
+    Run(String),
+    Thread(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Score {
+    pub id: String,
+    pub scope: WorkspaceScope,
+    pub author: String,
+    pub target: ScoreTarget,
+    pub name: String,
+    pub data_type: ScoreType,
+    pub value: Option<f64>,
+    pub string_value: Option<String>,
+    pub comment: Option<String>,
+    pub now: Millis,
+}
