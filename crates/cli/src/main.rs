@@ -1,1 +1,320 @@
-fn main(){}
+//! The `threadhold` command: the server and its admin commands.
+#![forbid(unsafe_code)]
+
+mod config;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use threadhold_domain::format_ms;
+use threadhold_domain::model::DEFAULT_PROJECT_ID;
+use threadhold_server::{AppState, ServerConfig, admin};
+use threadhold_store::{SqliteStore, Store};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{FlagOverrides, LogFormat, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "threadhold",
+    version,
+    about = "A self-hosted server for the Assistant Cloud API of assistant-ui"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the data lives; every command takes these, like `serve`.
+#[derive(Args, Clone)]
+struct StorageArgs {
+    /// TOML config file (also THREADHOLD_CONFIG).
+    #[arg(long, env = "THREADHOLD_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Data folder holding the SQLite database [default: ./threadhold-data].
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// Database URL (`sqlite:…`); overrides --data for the database.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8787].
+        #[arg(long)]
+        listen: Option<String>,
+        /// Log format.
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormat>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Manage backend API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Manage projects.
+    Projects {
+        #[command(subcommand)]
+        command: ProjectsCommand,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; the key itself is printed alone on the last line, once.
+    Create {
+        #[arg(long, default_value = DEFAULT_PROJECT_ID)]
+        project: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Revoke a key by id; requests with it fail from then on.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum ProjectsCommand {
+    /// Create a project with its own signing key.
+    Create {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Browser origin allowed by CORS (repeatable; none allows all).
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+    },
+    /// List projects.
+    List,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            listen,
+            log_format,
+            storage,
+        } => {
+            let flags = FlagOverrides {
+                listen,
+                log_format,
+                ..storage_flags(&storage)
+            };
+            let (settings, unknown_env) = config::load(storage.config.as_deref(), flags)?;
+            init_logging(&settings);
+            for name in unknown_env {
+                tracing::warn!(variable = %name, "ignoring unknown environment variable");
+            }
+            serve(settings).await
+        }
+        Command::Keys { command, storage } => {
+            let store = open_store(&settings_for(&storage)?).await?;
+            keys(store.as_ref(), command).await
+        }
+        Command::Projects { command, storage } => {
+            let store = open_store(&settings_for(&storage)?).await?;
+            projects(store.as_ref(), command).await
+        }
+    }
+}
+
+fn storage_flags(storage: &StorageArgs) -> FlagOverrides {
+    FlagOverrides {
+        data: storage.data.clone(),
+        database_url: storage.database_url.clone(),
+        ..FlagOverrides::default()
+    }
+}
+
+fn settings_for(storage: &StorageArgs) -> anyhow::Result<Settings> {
+    Ok(config::load(storage.config.as_deref(), storage_flags(storage))?.0)
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+/// Opens the configured database, runs migrations and makes sure the default project exists.
+async fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
+    let store = match &settings.database_url {
+        Some(url) if url.starts_with("sqlite:") => SqliteStore::open_url(url).await,
+        Some(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => {
+            bail!("PostgreSQL is not supported yet; use a sqlite: URL or --data")
+        }
+        Some(_) => bail!("unsupported database URL: it must start with sqlite:"),
+        None => {
+            std::fs::create_dir_all(&settings.data)
+                .with_context(|| format!("creating the data folder {}", settings.data.display()))?;
+            SqliteStore::open(&settings.database_file()).await
+        }
+    }
+    .context("opening the database")?;
+    admin::bootstrap(&store)
+        .await
+        .context("preparing the default project")?;
+    Ok(Arc::new(store))
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let listener = TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    let config = ServerConfig {
+        workspace_token_ttl_secs: settings.workspace_token_ttl_secs,
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(store.clone(), config);
+    // The one line on stdout: scripts and tests read the bound address from it.
+    println!("threadhold listening on http://{address}");
+    std::io::stdout().flush()?;
+    tracing::info!(%address, database = %database_label(&settings), "threadhold started");
+    threadhold_server::launch(state, listener, shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("threadhold stopped");
+    Ok(())
+}
+
+fn database_label(settings: &Settings) -> String {
+    match &settings.database_url {
+        Some(_) => "database_url".to_owned(),
+        None => settings.database_file().display().to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+async fn keys(store: &dyn Store, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create {
+            project,
+            name,
+            expires_in_days,
+        } => {
+            let issued = admin::create_api_key(store, &project, &name, expires_in_days).await?;
+            let record = &issued.record;
+            println!("Created API key {} for project {}.", record.id, record.project_id);
+            if let Some(expires_at) = record.expires_at {
+                println!("It expires at {}.", format_ms(expires_at));
+            }
+            println!("Store it now: it is shown only once.");
+            println!("{}", issued.secret);
+        }
+        KeysCommand::List { project } => {
+            println!(
+                "{:<32} {:<16} {:<24} {:<10} {:<24} {:<24} NAME",
+                "ID", "PROJECT", "KEY", "STATUS", "EXPIRES", "LAST USED"
+            );
+            let now = threadhold_domain::now_ms();
+            for key in admin::list_api_keys(store, project.as_deref()).await? {
+                let status = if key.revoked_at.is_some() {
+                    "revoked"
+                } else if key.is_usable_at(now) {
+                    "active"
+                } else {
+                    "expired"
+                };
+                println!(
+                    "{:<32} {:<16} {:<24} {:<10} {:<24} {:<24} {}",
+                    key.id,
+                    key.project_id,
+                    key.display_prefix,
+                    status,
+                    key.expires_at.map_or_else(|| "never".to_owned(), format_ms),
+                    key.last_used_at.map_or_else(|| "never".to_owned(), format_ms),
+                    key.name
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            admin::revoke_api_key(store, &id).await?;
+            println!("Revoked API key {id}.");
+        }
+    }
+    Ok(())
+}
+
+async fn projects(store: &dyn Store, command: ProjectsCommand) -> anyhow::Result<()> {
+    match command {
+        ProjectsCommand::Create {
+            id,
+            name,
+            allowed_origins,
+        } => {
+            let project = admin::create_project(store, &id, name.as_deref().unwrap_or(&id), allowed_origins).await?;
+            println!("Created project {}.", project.id);
+        }
+        ProjectsCommand::List => {
+            println!("{:<24} {:<24} {:<26} ALLOWED ORIGINS", "ID", "NAME", "CREATED");
+            for project in store.list_projects().await? {
+                let origins = if project.allowed_origins.is_empty() {
+                    "*".to_owned()
+                } else {
+                    project.allowed_origins.join(" ")
+                };
+                println!(
+                    "{:<24} {:<24} {:<26} {}",
+                    project.id,
+                    project.name,
+                    format_ms(project.created_at),
+                    origins
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -49,7 +49,10 @@ struct Generator {
     last_random: u128,
 }
 
-static GENERATOR: Mutex<Generator> = Mutex::new(Generator { last_ms: 0, last_random: 0 });
+static GENERATOR: Mutex<Generator> = Mutex::new(Generator {
+    last_ms: 0,
+    last_random: 0,
+});
 
 /// 62^15 random values fit easily in a u128.
 fn random_space() -> u128 {
@@ -136,7 +139,10 @@ pub fn validate_text_id(value: &str, max: usize) -> Result<(), IdentifierError> 
 /// Project ids appear inside API keys and URLs: 1–64 of `[a-z0-9-]`.
 pub fn validate_project_id(value: &str) -> Result<(), IdentifierError> {
     validate_text_id(value, 64)?;
-    if !value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         return Err(IdentifierError::BadCharacter);
     }
     Ok(())
@@ -177,7 +183,10 @@ mod tests {
         assert!(validate_principal_id("org:1|user_2").is_ok());
         assert!(validate_principal_id(&"a".repeat(255)).is_ok());
         assert_eq!(validate_principal_id(""), Err(IdentifierError::Empty));
-        assert_eq!(validate_principal_id(&"a".repeat(256)), Err(IdentifierError::TooLong { max: 255 }));
+        assert_eq!(
+            validate_principal_id(&"a".repeat(256)),
+            Err(IdentifierError::TooLong { max: 255 })
+        );
         assert_eq!(validate_principal_id("a b"), Err(IdentifierError::BadCharacter));
         assert_eq!(validate_principal_id("a\u{7}b"), Err(IdentifierError::BadCharacter));
         assert_eq!(validate_principal_id("a\u{a0}b"), Err(IdentifierError::BadCharacter));

@@ -45,7 +45,10 @@ mod tests {
     #[test]
     fn parsing() {
         assert_eq!(parse_timestamp("2026-01-01T00:00:00.000Z"), Some(1_767_225_600_000));
-        assert_eq!(parse_timestamp("2026-01-01T01:00:00.000+01:00"), Some(1_767_225_600_000));
+        assert_eq!(
+            parse_timestamp("2026-01-01T01:00:00.000+01:00"),
+            Some(1_767_225_600_000)
+        );
         assert_eq!(parse_timestamp("2026-01-01T00:00:00.123456Z"), Some(1_767_225_600_123));
         assert_eq!(parse_timestamp("2026-02-30T00:00:00.000Z"), None);
         assert_eq!(parse_timestamp("yesterday"), None);

@@ -78,14 +78,19 @@ mod tests {
 
     #[test]
     fn long_text_is_cut_at_a_word() {
-        let title = title_from_text("Please summarise the following quarterly report for the board of directors in detail").unwrap();
+        let title =
+            title_from_text("Please summarise the following quarterly report for the board of directors in detail")
+                .unwrap();
         assert_eq!(title, "Please summarise the following quarterly report for the");
         assert!(title.chars().count() <= MAX_CHARS);
     }
 
     #[test]
     fn markdown_and_blank_lines() {
-        assert_eq!(title_from_text("\n\n  ## Fix my *Rust* code\nmore").as_deref(), Some("Fix my *Rust* code"));
+        assert_eq!(
+            title_from_text("\n\n  ## Fix my *Rust* code\nmore").as_deref(),
+            Some("Fix my *Rust* code")
+        );
         assert_eq!(title_from_text("   \n "), None);
         assert_eq!(title_from_text("???"), None);
     }
@@ -98,7 +103,10 @@ mod tests {
 
     #[test]
     fn unicode_is_kept_whole() {
-        assert_eq!(title_from_text("¿cómo estás, señor?").as_deref(), Some("¿cómo estás, señor"));
+        assert_eq!(
+            title_from_text("¿cómo estás, señor?").as_deref(),
+            Some("¿cómo estás, señor")
+        );
         assert_eq!(title_from_text("日本語のタイトル").as_deref(), Some("日本語のタイトル"));
     }
 
@@ -108,7 +116,10 @@ mod tests {
         let sdk = json!({"role":"user","parts":[{"type":"text","text":"Explain monads"}]});
         let plain = json!({"role":"user","content":"hello there"});
         let assistant = json!({"role":"assistant","content":[{"type":"text","text":"Hi"}]});
-        assert_eq!(title_from_messages([&assistant, &aui]).as_deref(), Some("Plan a trip to Lisbon"));
+        assert_eq!(
+            title_from_messages([&assistant, &aui]).as_deref(),
+            Some("Plan a trip to Lisbon")
+        );
         assert_eq!(title_from_messages([&sdk]).as_deref(), Some("Explain monads"));
         assert_eq!(title_from_messages([&plain]).as_deref(), Some("Hello there"));
         assert_eq!(title_from_messages([&assistant]), None);

@@ -1,1 +1,126 @@
+//! Storage for threadhold: the [`Store`] trait every database backend
+//! implements, and the backends themselves (SQLite, the embedded default).
+#![forbid(unsafe_code)]
 
+mod error;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use threadhold_domain::Millis;
+use threadhold_domain::model::{
+    ApiKey, Feedback, FeedbackKind, Message, MessageWrite, NewMessage, NewThread, Project, Score, SigningKey,
+    TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
+};
+
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which threads a read may see: one workspace, or a whole project (API keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadScope {
+    pub project_id: String,
+    pub workspace_id: Option<String>,
+}
+
+impl From<&WorkspaceScope> for ReadScope {
+    fn from(scope: &WorkspaceScope) -> Self {
+        ReadScope {
+            project_id: scope.project_id.clone(),
+            workspace_id: Some(scope.workspace_id.clone()),
+        }
+    }
+}
+
+/// Everything threadhold persists. Implementations must make every method
+/// atomic, and must serialize message creates per (thread, external id) and
+/// thread upserts per (workspace, external id).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap liveness check of the database connection.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Creates the project if it does not exist yet; returns it either way.
+    async fn ensure_project(&self, id: &str, name: &str, now: Millis) -> StoreResult<Project>;
+    /// Creates a new project; [`StoreError::AlreadyExists`] if the id is taken.
+    async fn create_project(&self, project: &Project) -> StoreResult<()>;
+    async fn get_project(&self, id: &str) -> StoreResult<Option<Project>>;
+    async fn list_projects(&self) -> StoreResult<Vec<Project>>;
+
+    async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
+    /// The project's signing keys, newest first (the first one signs).
+    async fn signing_keys(&self, project_id: &str) -> StoreResult<Vec<SigningKey>>;
+    async fn signing_key(&self, kid: &str) -> StoreResult<Option<SigningKey>>;
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>>;
+    /// Keys of one project, or of all projects, oldest first.
+    async fn list_api_keys(&self, project_id: Option<&str>) -> StoreResult<Vec<ApiKey>>;
+    /// Marks a key revoked; false when no unrevoked key has that id.
+    async fn revoke_api_key(&self, id: &str, now: Millis) -> StoreResult<bool>;
+    /// Records use of a key, at most once a minute per key to spare the database.
+    async fn touch_api_key(&self, id: &str, now: Millis) -> StoreResult<()>;
+
+    async fn list_threads(&self, query: &ThreadListQuery) -> StoreResult<Vec<Thread>>;
+    async fn get_thread(&self, scope: &ReadScope, id: &str) -> StoreResult<Option<Thread>>;
+    /// Creates a thread, or with `upsert` returns the workspace's oldest thread
+    /// with the same external id. The flag tells whether a thread was created.
+    async fn create_thread(&self, thread: &NewThread) -> StoreResult<(String, bool)>;
+    /// [`StoreError::ThreadNotFound`] when the thread is not in the scope.
+    async fn update_thread(
+        &self,
+        scope: &WorkspaceScope,
+        id: &str,
+        patch: &ThreadPatch,
+        now: Millis,
+    ) -> StoreResult<()>;
+    /// Deletes the thread and all its messages.
+    async fn delete_thread(&self, scope: &WorkspaceScope, id: &str) -> StoreResult<()>;
+    /// Sets an automatic title unless the thread has one; returns the title the thread ends with.
+    async fn set_auto_title(
+        &self,
+        scope: &WorkspaceScope,
+        id: &str,
+        title: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Option<String>>;
+
+    /// A page of the thread's messages in the contract's order. A thread
+    /// outside the scope, or an unknown `after`, gives an empty page.
+    async fn list_messages(
+        &self,
+        scope: &ReadScope,
+        thread_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+    async fn create_message(&self, scope: &WorkspaceScope, message: &NewMessage) -> StoreResult<MessageWrite>;
+    async fn update_message_content(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        message_id: &str,
+        content: &str,
+        now: Millis,
+    ) -> StoreResult<()>;
+    /// Deletes the named messages and all their descendants; returns how many
+    /// of the named ids existed in the thread.
+    async fn delete_messages(&self, scope: &WorkspaceScope, thread_id: &str, ids: &[String]) -> StoreResult<u64>;
+    #[allow(clippy::too_many_arguments)]
+    async fn upsert_feedback(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        message_id: &str,
+        user_id: &str,
+        kind: FeedbackKind,
+        comment: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Feedback>;
+
+    /// Stores run reports and engagement events (`record_type` tells them apart).
+    async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()>;
+    /// Upserts a score per target, author and name; returns the stored score id.
+    async fn upsert_score(&self, score: &Score) -> StoreResult<String>;
+}

@@ -1,0 +1,221 @@
+//! Tokens threadhold signs itself: short-lived workspace tokens minted for a
+//! backend (`POST /v1/auth/tokens`). Each project has its own Ed25519 key
+//! pair, generated on first use and stored; public keys are served as a JWKS.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use threadhold_domain::ids::{IdKind, new_id, validate_principal_id};
+use threadhold_domain::model::{SigningKey, WorkspaceScope};
+use threadhold_domain::now_ms;
+use threadhold_store::Store;
+
+use crate::error::ApiError;
+
+const ALGORITHM: &str = "EdDSA";
+/// Tokens carry `nbf = iat − 10 s`, so a verifier a little behind still accepts them.
+const NOT_BEFORE_SLACK_SECS: i64 = 10;
+/// Clock difference tolerated when checking `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 5;
+
+/// The `iss` of every token a project signs. Never an `https` URL, so it can
+/// never collide with an identity provider's issuer.
+pub fn issuer_for(project_id: &str) -> String {
+    format!("urn:threadhold:{project_id}")
+}
+
+/// The claims of a workspace token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkspaceClaims {
+    pub iss: String,
+    pub sub: String,
+    pub workspace_id: String,
+    pub project_id: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+struct LoadedKey {
+    kid: String,
+    project_id: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl LoadedKey {
+    fn from_record(record: &SigningKey) -> Self {
+        LoadedKey {
+            kid: record.kid.clone(),
+            project_id: record.project_id.clone(),
+            encoding: EncodingKey::from_ed_der(&record.private_der),
+            decoding: DecodingKey::from_ed_der(&record.public_raw),
+        }
+    }
+}
+
+/// Creates a new signing key for the project and stores it.
+pub async fn create_signing_key(store: &dyn Store, project_id: &str) -> Result<SigningKey, ApiError> {
+    let key_error = || ApiError::Internal("could not generate an Ed25519 key".into());
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| key_error())?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| key_error())?;
+    let key = SigningKey {
+        kid: new_id(IdKind::SigningKey),
+        project_id: project_id.to_owned(),
+        algorithm: ALGORITHM.to_owned(),
+        private_der: pkcs8.as_ref().to_vec(),
+        public_raw: pair.public_key().as_ref().to_vec(),
+        created_at: now_ms(),
+    };
+    store.insert_signing_key(&key).await?;
+    Ok(key)
+}
+
+/// Signing keys of all projects, loaded from the store on first use and kept.
+pub struct ProjectKeys {
+    store: Arc<dyn Store>,
+    by_kid: RwLock<HashMap<String, Arc<LoadedKey>>>,
+    active: RwLock<HashMap<String, Arc<LoadedKey>>>,
+}
+
+impl ProjectKeys {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        ProjectKeys {
+            store,
+            by_kid: RwLock::default(),
+            active: RwLock::default(),
+        }
+    }
+
+    fn remember(&self, key: LoadedKey) -> Arc<LoadedKey> {
+        let key = Arc::new(key);
+        if let Ok(mut by_kid) = self.by_kid.write() {
+            by_kid.insert(key.kid.clone(), Arc::clone(&key));
+        }
+        key
+    }
+
+    /// The key that signs new tokens for the project, created if it has none.
+    async fn active_key(&self, project_id: &str) -> Result<Arc<LoadedKey>, ApiError> {
+        if let Some(key) = self
+            .active
+            .read()
+            .ok()
+            .and_then(|active| active.get(project_id).cloned())
+        {
+            return Ok(key);
+        }
+        let record = match self.store.signing_keys(project_id).await?.into_iter().next() {
+            Some(record) => record,
+            None => create_signing_key(self.store.as_ref(), project_id).await?,
+        };
+        let key = self.remember(LoadedKey::from_record(&record));
+        if let Ok(mut active) = self.active.write() {
+            active.insert(project_id.to_owned(), Arc::clone(&key));
+        }
+        Ok(key)
+    }
+
+    async fn key_by_kid(&self, kid: &str) -> Result<Option<Arc<LoadedKey>>, ApiError> {
+        if let Some(key) = self.by_kid.read().ok().and_then(|by_kid| by_kid.get(kid).cloned()) {
+            return Ok(Some(key));
+        }
+        Ok(self
+            .store
+            .signing_key(kid)
+            .await?
+            .map(|record| self.remember(LoadedKey::from_record(&record))))
+    }
+
+    /// Signs a token for `user_id` in the scope's workspace, valid for `ttl_secs`.
+    pub async fn mint(&self, scope: &WorkspaceScope, user_id: &str, ttl_secs: u64) -> Result<String, ApiError> {
+        let key = self.active_key(&scope.project_id).await?;
+        let iat = now_ms() / 1000;
+        let claims = WorkspaceClaims {
+            iss: issuer_for(&scope.project_id),
+            sub: user_id.to_owned(),
+            workspace_id: scope.workspace_id.clone(),
+            project_id: scope.project_id.clone(),
+            iat,
+            nbf: iat - NOT_BEFORE_SLACK_SECS,
+            exp: iat + i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &key.encoding)
+            .map_err(|error| ApiError::Internal(format!("signing a token failed: {error}")))
+    }
+
+    /// Verifies a token this server signed and returns its claims.
+    pub async fn verify(&self, token: &str) -> Result<WorkspaceClaims, ApiError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_token("The token is not a valid JWT"))?;
+        let kid = header.kid.ok_or_else(|| invalid_token("The token has no key id"))?;
+        let key = self
+            .key_by_kid(&kid)
+            .await?
+            .ok_or_else(|| invalid_token("The token's signing key is unknown"))?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer_for(&key.project_id)]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "nbf"]);
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        validation.leeway = LEEWAY_SECS;
+        let claims = jsonwebtoken::decode::<WorkspaceClaims>(token, &key.decoding, &validation)
+            .map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => ApiError::Unauthenticated {
+                    code: "token_expired",
+                    message: "The token has expired".into(),
+                },
+                ErrorKind::ImmatureSignature => ApiError::Unauthenticated {
+                    code: "token_not_yet_valid",
+                    message: "The token is not valid yet".into(),
+                },
+                _ => invalid_token("The token is not valid"),
+            })?
+            .claims;
+        if claims.project_id != key.project_id
+            || validate_principal_id(&claims.sub).is_err()
+            || validate_principal_id(&claims.workspace_id).is_err()
+        {
+            return Err(invalid_token("The token's claims are not valid"));
+        }
+        Ok(claims)
+    }
+
+    /// The project's public keys as a JSON Web Key Set.
+    pub async fn jwks(&self, project_id: &str) -> Result<Value, ApiError> {
+        self.active_key(project_id).await?;
+        let keys: Vec<Value> = self
+            .store
+            .signing_keys(project_id)
+            .await?
+            .iter()
+            .map(|key| {
+                json!({
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "alg": key.algorithm,
+                    "use": "sig",
+                    "kid": key.kid,
+                    "x": URL_SAFE_NO_PAD.encode(&key.public_raw),
+                })
+            })
+            .collect();
+        Ok(json!({ "keys": keys }))
+    }
+}
+
+fn invalid_token(message: &str) -> ApiError {
+    ApiError::Forbidden {
+        code: "invalid_token",
+        message: message.to_owned(),
+    }
+}

@@ -1,0 +1,158 @@
+//! CORS for browser clients, and the `Cache-Control` of workspace data.
+//!
+//! A project's allowed-origins list decides: empty allows every origin (`*`,
+//! the client never sends credentials), otherwise the request's origin is
+//! reflected when it matches an entry. `https://*.example.com` matches strictly
+//! deeper subdomains on the same scheme and port. A refused origin simply gets
+//! no `Access-Control-Allow-Origin`.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use threadhold_domain::model::DEFAULT_PROJECT_ID;
+
+use crate::state::AppState;
+
+const ALLOW_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
+const ALLOW_HEADERS: &str = "authorization, content-type, aui-sdk, aui-user-id, aui-workspace-id, accept";
+const MAX_AGE_SECS: &str = "600";
+
+/// Allowed-origin lists by project, refreshed from the store after a short TTL.
+#[derive(Default)]
+pub struct OriginCache {
+    entries: RwLock<HashMap<String, (Instant, Vec<String>)>>,
+}
+
+impl OriginCache {
+    async fn origins(&self, state: &AppState, project_id: &str) -> Vec<String> {
+        let ttl = Duration::from_secs(state.config.origins_cache_secs);
+        if let Some((at, origins)) = self.entries.read().ok().and_then(|e| e.get(project_id).cloned())
+            && at.elapsed() < ttl
+        {
+            return origins;
+        }
+        let origins = match state.store.get_project(project_id).await {
+            Ok(project) => project.map(|p| p.allowed_origins).unwrap_or_default(),
+            Err(error) => {
+                tracing::warn!(%error, "could not load allowed origins; refusing cross-origin requests");
+                return vec![String::new()];
+            }
+        };
+        if let Ok(mut entries) = self.entries.write() {
+            entries.insert(project_id.to_owned(), (Instant::now(), origins.clone()));
+        }
+        origins
+    }
+}
+
+/// True when `origin` is allowed by `pattern` (an exact origin or a `*.` wildcard host).
+pub fn origin_matches(pattern: &str, origin: &str) -> bool {
+    if pattern == origin {
+        return true;
+    }
+    let Some((scheme, rest)) = pattern.split_once("://*.") else {
+        return false;
+    };
+    let Some(origin_rest) = origin.strip_prefix(scheme).and_then(|o| o.strip_prefix("://")) else {
+        return false;
+    };
+    // Same port on both sides (or none on both), then a strictly deeper host.
+    let (suffix, port) = split_port(rest);
+    let (host, origin_port) = split_port(origin_rest);
+    port == origin_port
+        && host.len() > suffix.len() + 1
+        && host.ends_with(suffix)
+        && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+}
+
+fn split_port(host_port: &str) -> (&str, Option<&str>) {
+    match host_port.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => (host, Some(port)),
+        _ => (host_port, None),
+    }
+}
+
+pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let preflight =
+        request.method() == Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    // `Vary: Origin` whenever the answer depends on the origin (a restricted list).
+    let (allow_origin, varies) = match &origin {
+        None => (None, false),
+        Some(origin) => {
+            let origins = state.origins.origins(&state, DEFAULT_PROJECT_ID).await;
+            if origins.is_empty() {
+                (Some(HeaderValue::from_static("*")), false)
+            } else {
+                let text = origin.to_str().unwrap_or_default();
+                (
+                    origins
+                        .iter()
+                        .any(|pattern| origin_matches(pattern, text))
+                        .then(|| origin.clone()),
+                    true,
+                )
+            }
+        }
+    };
+    let mut response = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    if let Some(allow_origin) = allow_origin {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+        if preflight {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static(ALLOW_METHODS),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static(ALLOW_HEADERS),
+            );
+            headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE_SECS));
+        } else {
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("Authorization"),
+            );
+        }
+    }
+    if varies {
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    // Workspace data must never sit in a shared cache.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_matches;
+
+    #[test]
+    fn wildcards() {
+        assert!(origin_matches("https://app.example.com", "https://app.example.com"));
+        assert!(origin_matches("https://*.example.com", "https://a.example.com"));
+        assert!(origin_matches("https://*.example.com", "https://a.b.example.com"));
+        assert!(!origin_matches("https://*.example.com", "https://example.com"));
+        assert!(!origin_matches("https://*.example.com", "http://a.example.com"));
+        assert!(!origin_matches("https://*.example.com", "https://a.example.com:8443"));
+        assert!(!origin_matches("https://*.example.com", "https://evilexample.com"));
+        assert!(!origin_matches(
+            "https://*.example.com",
+            "https://a.example.com.evil.io"
+        ));
+        assert!(origin_matches("http://*.localhost:3000", "http://a.localhost:3000"));
+        assert!(!origin_matches("http://*.localhost:3000", "http://a.localhost:3001"));
+    }
+}

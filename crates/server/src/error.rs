@@ -1,0 +1,133 @@
+//! The one error type of the HTTP layer. Every failure, including malformed
+//! input caught by an extractor, renders as `{"error": code, "message": text}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use threadhold_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or breaks a documented limit.
+    #[error("{message}")]
+    InvalidRequest { code: &'static str, message: String },
+    /// 401: no usable credential, or an expired token.
+    #[error("{message}")]
+    Unauthenticated { code: &'static str, message: String },
+    /// 403: a credential was presented and refused, or may not do this.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// 404: unknown resource or route (another workspace's data is indistinguishable).
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    /// 409: the request conflicts with stored state.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("Request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 500: the server's fault; the detail is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// 503: the database is unreachable or the server is shutting down.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ApiError::InvalidRequest {
+            code: "invalid_request",
+            message: message.into(),
+        }
+    }
+
+    pub fn thread_not_found() -> Self {
+        ApiError::NotFound {
+            code: "thread_not_found",
+            message: "Thread not found".into(),
+        }
+    }
+
+    pub fn message_not_found() -> Self {
+        ApiError::NotFound {
+            code: "message_not_found",
+            message: "Message not found".into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest { code, .. }
+            | ApiError::Unauthenticated { code, .. }
+            | ApiError::Forbidden { code, .. }
+            | ApiError::NotFound { code, .. }
+            | ApiError::Conflict { code, .. } => code,
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Internal(_) => "internal_error",
+            ApiError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        let message = error.to_string();
+        if error.is_unavailable() {
+            return ApiError::Unavailable("The database is unavailable".into());
+        }
+        match error {
+            StoreError::ThreadNotFound => ApiError::thread_not_found(),
+            StoreError::MessageNotFound => ApiError::message_not_found(),
+            StoreError::ParentNotFound => ApiError::InvalidRequest {
+                code: "parent_not_found",
+                message,
+            },
+            StoreError::ParentExternalNotFound => ApiError::InvalidRequest {
+                code: "parent_not_found",
+                message,
+            },
+            StoreError::RoleChanged => ApiError::Conflict {
+                code: "message_role_changed",
+                message,
+            },
+            StoreError::AlreadyExists(_) => ApiError::Conflict {
+                code: "already_exists",
+                message,
+            },
+            StoreError::Database(_) | StoreError::Migrate(_) => ApiError::Internal(message),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "request failed");
+                "Internal server error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        (self.status(), Json(json!({ "error": self.code(), "message": message }))).into_response()
+    }
+}

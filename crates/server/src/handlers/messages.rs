@@ -1,0 +1,205 @@
+//! `/v1/threads/{thread_id}/messages`: list, create, update, delete, feedback.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+use threadhold_domain::ids::{IdKind, new_id};
+use threadhold_domain::limits::{
+    DELETE_MESSAGES_MAX, MESSAGE_CONTENT_MAX_BYTES, MESSAGE_PAGE_DEFAULT, MESSAGE_PAGE_MAX,
+};
+use threadhold_domain::model::{FeedbackKind, MessageWrite, NewMessage, ParentRef};
+use threadhold_domain::now_ms;
+use threadhold_domain::title::{message_role, message_text, title_from_text};
+use threadhold_store::ReadScope;
+
+use super::{ListQuery, page_limit, text_field};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery, JsonBody};
+use crate::state::AppState;
+use crate::views::MessageView;
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(thread_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    list_in(&state, ReadScope::from(&caller.scope), &thread_id, &query).await
+}
+
+/// A page of messages; a thread outside `scope` reads as empty (not 404), as the contract says.
+pub async fn list_in(
+    state: &AppState,
+    scope: ReadScope,
+    thread_id: &str,
+    query: &ListQuery,
+) -> ApiResult<Json<serde_json::Value>> {
+    let limit = page_limit(query.limit.as_deref(), MESSAGE_PAGE_DEFAULT, MESSAGE_PAGE_MAX)?;
+    let messages = state
+        .store
+        .list_messages(&scope, thread_id, query.after(), limit)
+        .await?;
+    let views: Vec<MessageView> = messages.iter().map(MessageView::from).collect();
+    Ok(Json(json!({ "messages": views })))
+}
+
+#[derive(Deserialize)]
+pub struct CreateMessage {
+    parent_id: Option<String>,
+    parent_external_id: Option<String>,
+    format: String,
+    content: Box<RawValue>,
+    external_id: Option<String>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(thread_id): ApiPath<String>,
+    JsonBody(body): JsonBody<CreateMessage>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    text_field("format", &body.format)?;
+    if let Some(external_id) = &body.external_id {
+        text_field("external_id", external_id)?;
+    }
+    let content = checked_content(&body.content)?;
+    let parsed: serde_json::Value = serde_json::from_str(&content).unwrap_or_default();
+    let role = message_role(&parsed).map(str::to_owned);
+    let parent = match (body.parent_external_id, body.parent_id) {
+        (Some(external_id), _) => ParentRef::External(external_id),
+        // Only server message ids name a parent; a client's local id is coerced to a root.
+        (None, Some(parent_id)) if parent_id.starts_with(IdKind::Message.prefix()) => ParentRef::Id(parent_id),
+        (None, _) => ParentRef::Root,
+    };
+    // The first user message of an untitled thread titles it (the store checks "untitled").
+    let auto_title = (role.as_deref() == Some("user"))
+        .then(|| title_from_text(&message_text(&parsed)))
+        .flatten();
+    let message = NewMessage {
+        id: new_id(IdKind::Message),
+        thread_id,
+        parent,
+        format: body.format,
+        content,
+        role,
+        external_id: body.external_id,
+        auto_title,
+        now: now_ms(),
+    };
+    let write = state.store.create_message(&caller.scope, &message).await?;
+    let status = if matches!(write, MessageWrite::Created(_)) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!({ "message_id": write.message_id() }))))
+}
+
+/// Message content must be a JSON object within the size limit.
+fn checked_content(raw: &RawValue) -> ApiResult<String> {
+    let text = raw.get();
+    if !text.starts_with('{') {
+        return Err(ApiError::invalid("content must be a JSON object"));
+    }
+    if text.len() > MESSAGE_CONTENT_MAX_BYTES {
+        return Err(ApiError::InvalidRequest {
+            code: "content_too_large",
+            message: format!("content must be at most {MESSAGE_CONTENT_MAX_BYTES} bytes of JSON"),
+        });
+    }
+    Ok(text.to_owned())
+}
+
+#[derive(Deserialize)]
+pub struct UpdateMessage {
+    content: Box<RawValue>,
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((thread_id, message_id)): ApiPath<(String, String)>,
+    JsonBody(body): JsonBody<UpdateMessage>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let content = checked_content(&body.content)?;
+    state
+        .store
+        .update_message_content(&caller.scope, &thread_id, &message_id, &content, now_ms())
+        .await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub struct DeleteMessages {
+    message_ids: Vec<String>,
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(thread_id): ApiPath<String>,
+    JsonBody(body): JsonBody<DeleteMessages>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if body.message_ids.is_empty() || body.message_ids.len() > DELETE_MESSAGES_MAX {
+        return Err(ApiError::invalid(format!(
+            "message_ids must hold 1 to {DELETE_MESSAGES_MAX} ids"
+        )));
+    }
+    for id in &body.message_ids {
+        text_field("message_ids[]", id)?;
+    }
+    let deleted = state
+        .store
+        .delete_messages(&caller.scope, &thread_id, &body.message_ids)
+        .await?;
+    if deleted == 0 {
+        return Err(ApiError::NotFound {
+            code: "messages_not_found",
+            message: "Messages not found".into(),
+        });
+    }
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub struct FeedbackBody {
+    #[serde(rename = "type")]
+    kind: String,
+    comment: Option<String>,
+}
+
+pub async fn feedback(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((thread_id, message_id)): ApiPath<(String, String)>,
+    JsonBody(body): JsonBody<FeedbackBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let kind = match body.kind.as_str() {
+        "positive" => FeedbackKind::Positive,
+        "negative" => FeedbackKind::Negative,
+        _ => return Err(ApiError::invalid("type must be \"positive\" or \"negative\"")),
+    };
+    let comment = body.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    if comment.is_some_and(|c| c.chars().count() > 4096) {
+        return Err(ApiError::invalid("comment must be at most 4096 characters"));
+    }
+    let stored = state
+        .store
+        .upsert_feedback(
+            &caller.scope,
+            &thread_id,
+            &message_id,
+            &caller.user_id,
+            kind,
+            comment,
+            now_ms(),
+        )
+        .await?;
+    Ok(Json(
+        json!({ "feedback_id": stored.id, "type": stored.kind.as_str(), "comment": stored.comment }),
+    ))
+}

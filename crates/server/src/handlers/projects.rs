@@ -1,0 +1,35 @@
+//! `/v1/projects/…`: project-wide reads across every workspace (API keys only).
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::Value;
+use threadhold_store::ReadScope;
+
+use super::ListQuery;
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::state::AppState;
+
+pub async fn list_threads(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require_api_key("Project-wide thread listing")?;
+    super::threads::list_in(&state, &caller.scope.project_id, None, &query).await
+}
+
+pub async fn list_messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(thread_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require_api_key("Project-wide message listing")?;
+    let scope = ReadScope {
+        project_id: caller.scope.project_id,
+        workspace_id: None,
+    };
+    super::messages::list_in(&state, scope, &thread_id, &query).await
+}

@@ -1,0 +1,180 @@
+//! `/v1/threads`: list, get, create, update, delete.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+use threadhold_domain::ids::{IdKind, new_id};
+use threadhold_domain::limits::{THREAD_METADATA_MAX_BYTES, THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX};
+use threadhold_domain::model::{NewThread, ThreadListQuery, ThreadPatch};
+use threadhold_domain::{Millis, now_ms, parse_timestamp};
+use threadhold_store::ReadScope;
+
+use super::{ListQuery, page_limit, text_field};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery, JsonBody, present};
+use crate::state::AppState;
+use crate::views::ThreadView;
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    list_in(
+        &state,
+        &caller.scope.project_id,
+        Some(caller.scope.workspace_id.clone()),
+        &query,
+    )
+    .await
+}
+
+/// Lists threads of one workspace, or of the whole project when `workspace_id` is `None`.
+pub async fn list_in(
+    state: &AppState,
+    project_id: &str,
+    workspace_id: Option<String>,
+    query: &ListQuery,
+) -> ApiResult<Json<serde_json::Value>> {
+    let threads = state
+        .store
+        .list_threads(&ThreadListQuery {
+            project_id: project_id.to_owned(),
+            workspace_id,
+            archived: query.archived()?,
+            after: query.after().map(str::to_owned),
+            limit: page_limit(query.limit.as_deref(), THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX)?,
+        })
+        .await?;
+    let views: Vec<ThreadView> = threads.iter().map(ThreadView::from).collect();
+    Ok(Json(json!({ "threads": views })))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(thread_id): ApiPath<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let thread = state
+        .store
+        .get_thread(&ReadScope::from(&caller.scope), &thread_id)
+        .await?
+        .ok_or_else(ApiError::thread_not_found)?;
+    Ok(Json(json!({ "thread": ThreadView::from(&thread) })))
+}
+
+#[derive(Deserialize)]
+pub struct CreateThread {
+    last_message_at: Option<String>,
+    title: Option<String>,
+    metadata: Option<Box<RawValue>>,
+    external_id: Option<String>,
+    #[serde(default)]
+    upsert: bool,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateThread>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let now = now_ms();
+    let last_message_at = match &body.last_message_at {
+        Some(text) => timestamp("last_message_at", text)?,
+        None => now,
+    };
+    if let Some(title) = &body.title {
+        text_field("title", title)?;
+    }
+    if let Some(external_id) = &body.external_id {
+        text_field("external_id", external_id)?;
+    }
+    if body.upsert && body.external_id.is_none() {
+        return Err(ApiError::InvalidRequest {
+            code: "upsert_requires_external_id",
+            message: "upsert requires external_id".into(),
+        });
+    }
+    let new_thread = NewThread {
+        id: new_id(IdKind::Thread),
+        scope: caller.scope,
+        title: body.title,
+        metadata: body.metadata.as_deref().map(metadata_text).transpose()?,
+        external_id: body.external_id,
+        last_message_at,
+        now,
+        upsert: body.upsert,
+    };
+    let (thread_id, created) = state.store.create_thread(&new_thread).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(json!({ "thread_id": thread_id }))))
+}
+
+#[derive(Deserialize)]
+pub struct UpdateThread {
+    #[serde(default, deserialize_with = "present")]
+    title: Option<Option<String>>,
+    last_message_at: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    metadata: Option<Option<Box<RawValue>>>,
+    is_archived: Option<bool>,
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(thread_id): ApiPath<String>,
+    JsonBody(body): JsonBody<UpdateThread>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if let Some(Some(title)) = &body.title {
+        text_field("title", title)?;
+    }
+    let metadata = match &body.metadata {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(raw)) => Some(Some(metadata_text(raw)?)),
+    };
+    let patch = ThreadPatch {
+        title: body.title,
+        metadata,
+        is_archived: body.is_archived,
+        last_message_at: body
+            .last_message_at
+            .as_deref()
+            .map(|t| timestamp("last_message_at", t))
+            .transpose()?,
+    };
+    state
+        .store
+        .update_thread(&caller.scope, &thread_id, &patch, now_ms())
+        .await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(thread_id): ApiPath<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    state.store.delete_thread(&caller.scope, &thread_id).await?;
+    Ok(Json(json!({})))
+}
+
+fn timestamp(field: &str, text: &str) -> ApiResult<Millis> {
+    parse_timestamp(text).ok_or_else(|| ApiError::invalid(format!("{field} must be an ISO 8601 timestamp")))
+}
+
+/// Thread metadata: any JSON value (`null` is "none"), up to a size limit.
+fn metadata_text(raw: &RawValue) -> ApiResult<String> {
+    let text = raw.get();
+    if text.len() > THREAD_METADATA_MAX_BYTES {
+        return Err(ApiError::invalid(format!(
+            "metadata must be at most {THREAD_METADATA_MAX_BYTES} bytes of JSON"
+        )));
+    }
+    Ok(text.to_owned())
+}

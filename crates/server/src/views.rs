@@ -1,0 +1,83 @@
+//! The one place each model becomes JSON. Field presence and timestamp
+//! precision are part of the contract: `title`, `external_id` and `parent_id`
+//! are always present (possibly `null`), timestamps are millisecond `…Z`, and
+//! stored JSON documents are emitted as the exact text the client sent.
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+use threadhold_domain::format_ms;
+use threadhold_domain::model::{Message, Thread};
+
+#[derive(Serialize)]
+pub struct ThreadView<'a> {
+    id: &'a str,
+    project_id: &'a str,
+    workspace_id: &'a str,
+    title: Option<&'a str>,
+    external_id: Option<&'a str>,
+    metadata: Option<StoredJson<'a>>,
+    is_archived: bool,
+    last_message_at: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl<'a> From<&'a Thread> for ThreadView<'a> {
+    fn from(thread: &'a Thread) -> Self {
+        ThreadView {
+            id: &thread.id,
+            project_id: &thread.project_id,
+            workspace_id: &thread.workspace_id,
+            title: thread.title.as_deref(),
+            external_id: thread.external_id.as_deref(),
+            metadata: thread.metadata.as_deref().map(StoredJson),
+            is_archived: thread.is_archived,
+            last_message_at: format_ms(thread.last_message_at),
+            created_at: format_ms(thread.created_at),
+            updated_at: format_ms(thread.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct MessageView<'a> {
+    id: &'a str,
+    thread_id: &'a str,
+    parent_id: Option<&'a str>,
+    height: i64,
+    format: &'a str,
+    content: StoredJson<'a>,
+    external_id: Option<&'a str>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl<'a> From<&'a Message> for MessageView<'a> {
+    fn from(message: &'a Message) -> Self {
+        MessageView {
+            id: &message.id,
+            thread_id: &message.thread_id,
+            parent_id: message.parent_id.as_deref(),
+            height: message.height,
+            format: &message.format,
+            content: StoredJson(&message.content),
+            external_id: message.external_id.as_deref(),
+            created_at: format_ms(message.created_at),
+            updated_at: format_ms(message.updated_at),
+        }
+    }
+}
+
+/// A JSON document stored as text, emitted verbatim. Stored documents were
+/// validated on the way in; one damaged outside the server renders as `{}`.
+pub struct StoredJson<'a>(pub &'a str);
+
+impl Serialize for StoredJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match serde_json::from_str::<&RawValue>(self.0) {
+            Ok(raw) => raw.serialize(serializer),
+            Err(_) => serializer.serialize_map(Some(0))?.end(),
+        }
+    }
+}

@@ -1,0 +1,864 @@
+//! The SQLite backend, threadhold's embedded default: one database file in WAL
+//! mode, one writer connection (SQLite allows one writer at a time anyway, and
+//! this serializes read-modify-write sequences such as external-id upserts)
+//! plus a small pool of readers.
+
+mod migrations;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use threadhold_domain::Millis;
+use threadhold_domain::ids::{IdKind, new_id};
+use threadhold_domain::model::{
+    ApiKey, Feedback, FeedbackKind, Message, MessageWrite, NewMessage, NewThread, ParentRef, Project, Score,
+    ScoreTarget, SigningKey, TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
+};
+
+use crate::{ReadScope, Store, StoreError, StoreResult};
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+type ThreadRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    bool,
+    Option<String>,
+    Option<String>,
+    bool,
+    i64,
+    i64,
+    i64,
+);
+const THREAD_COLUMNS: &str = "id, project_id, workspace_id, title, title_from_user, metadata, external_id, is_archived, last_message_at, created_at, updated_at";
+
+fn thread_from_row(r: ThreadRow) -> Thread {
+    Thread {
+        id: r.0,
+        project_id: r.1,
+        workspace_id: r.2,
+        title: r.3,
+        title_from_user: r.4,
+        metadata: r.5,
+        external_id: r.6,
+        is_archived: r.7,
+        last_message_at: r.8,
+        created_at: r.9,
+        updated_at: r.10,
+    }
+}
+
+type MessageRow = (
+    String,
+    String,
+    Option<String>,
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+);
+const MESSAGE_COLUMNS: &str = "id, thread_id, parent_id, height, format, content, external_id, created_at, updated_at";
+
+fn message_from_row(r: MessageRow) -> Message {
+    Message {
+        id: r.0,
+        thread_id: r.1,
+        parent_id: r.2,
+        height: r.3,
+        format: r.4,
+        content: r.5,
+        external_id: r.6,
+        created_at: r.7,
+        updated_at: r.8,
+    }
+}
+
+type ProjectRow = (String, String, String, i64);
+
+fn project_from_row(r: ProjectRow) -> Project {
+    Project {
+        id: r.0,
+        name: r.1,
+        allowed_origins: serde_json::from_str(&r.2).unwrap_or_default(),
+        created_at: r.3,
+    }
+}
+
+type ApiKeyRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+const API_KEY_COLUMNS: &str =
+    "id, project_id, name, secret_hash, display_prefix, created_at, expires_at, last_used_at, revoked_at";
+
+fn api_key_from_row(r: ApiKeyRow) -> ApiKey {
+    ApiKey {
+        id: r.0,
+        project_id: r.1,
+        name: r.2,
+        secret_hash: r.3,
+        display_prefix: r.4,
+        created_at: r.5,
+        expires_at: r.6,
+        last_used_at: r.7,
+        revoked_at: r.8,
+    }
+}
+
+type SigningKeyRow = (String, String, String, Vec<u8>, Vec<u8>, i64);
+
+fn signing_key_from_row(r: SigningKeyRow) -> SigningKey {
+    SigningKey {
+        kid: r.0,
+        project_id: r.1,
+        algorithm: r.2,
+        private_der: r.3,
+        public_raw: r.4,
+        created_at: r.5,
+    }
+}
+
+/// `SELECT <columns> FROM <table> <rest>` for runtime queries whose parts are all constants.
+fn select(columns: &str, table: &str, rest: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("SELECT {columns} FROM {table} {rest}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and runs pending migrations.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::new().filename(path).create_if_missing(true);
+        Self::open_with(options).await
+    }
+
+    /// Opens a `sqlite:` URL (e.g. `sqlite:///var/lib/threadhold/db.sqlite3`).
+    pub async fn open_url(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true);
+        Self::open_with(options).await
+    }
+
+    async fn open_with(options: SqliteConnectOptions) -> StoreResult<Self> {
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL keeps every committed write across a process
+            // crash (kill -9); only an OS crash or power loss can drop the last ones.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        migrations::run(&writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { writer, readers })
+    }
+
+    /// A write transaction that takes the write lock up front, so a read
+    /// followed by a write never fails on a lock upgrade when another process
+    /// (an admin command) writes concurrently.
+    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Closes both pools, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+}
+
+async fn thread_in_scope(tx: &mut Transaction<'static, Sqlite>, scope: &WorkspaceScope, id: &str) -> StoreResult<()> {
+    let found: Option<(i64,)> =
+        sqlx::query_as("SELECT 1 FROM threads WHERE id = $1 AND project_id = $2 AND workspace_id = $3")
+            .bind(id)
+            .bind(&scope.project_id)
+            .bind(&scope.workspace_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    found.map(|_| ()).ok_or(StoreError::ThreadNotFound)
+}
+
+/// Moves the thread to the top of its list: a message was stored.
+async fn bump_thread(tx: &mut Transaction<'static, Sqlite>, thread_id: &str, now: Millis) -> StoreResult<()> {
+    sqlx::query("UPDATE threads SET last_message_at = MAX(last_message_at, $2), updated_at = $2 WHERE id = $1")
+        .bind(thread_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn role_of(content: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(content)
+        .ok()?
+        .get("role")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+
+    async fn ensure_project(&self, id: &str, name: &str, now: Millis) -> StoreResult<Project> {
+        sqlx::query("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(name)
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        let row: ProjectRow =
+            sqlx::query_as("SELECT id, name, allowed_origins, created_at FROM projects WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.writer)
+                .await?;
+        Ok(project_from_row(row))
+    }
+
+    async fn create_project(&self, project: &Project) -> StoreResult<()> {
+        let origins = serde_json::to_string(&project.allowed_origins).unwrap_or_else(|_| "[]".into());
+        let done = sqlx::query(
+            "INSERT INTO projects (id, name, allowed_origins, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&project.id)
+        .bind(&project.name)
+        .bind(origins)
+        .bind(project.created_at)
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::AlreadyExists(format!("project {}", project.id)));
+        }
+        Ok(())
+    }
+
+    async fn get_project(&self, id: &str) -> StoreResult<Option<Project>> {
+        let row: Option<ProjectRow> =
+            sqlx::query_as("SELECT id, name, allowed_origins, created_at FROM projects WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.readers)
+                .await?;
+        Ok(row.map(project_from_row))
+    }
+
+    async fn list_projects(&self) -> StoreResult<Vec<Project>> {
+        let rows: Vec<ProjectRow> =
+            sqlx::query_as("SELECT id, name, allowed_origins, created_at FROM projects ORDER BY created_at, id")
+                .fetch_all(&self.readers)
+                .await?;
+        Ok(rows.into_iter().map(project_from_row).collect())
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, project_id, algorithm, private_der, public_raw, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&key.kid)
+        .bind(&key.project_id)
+        .bind(&key.algorithm)
+        .bind(&key.private_der)
+        .bind(&key.public_raw)
+        .bind(key.created_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self, project_id: &str) -> StoreResult<Vec<SigningKey>> {
+        let rows: Vec<SigningKeyRow> = sqlx::query_as(
+            "SELECT kid, project_id, algorithm, private_der, public_raw, created_at FROM signing_keys WHERE project_id = $1 ORDER BY created_at DESC, kid DESC",
+        )
+        .bind(project_id)
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(rows.into_iter().map(signing_key_from_row).collect())
+    }
+
+    async fn signing_key(&self, kid: &str) -> StoreResult<Option<SigningKey>> {
+        let row: Option<SigningKeyRow> = sqlx::query_as(
+            "SELECT kid, project_id, algorithm, private_der, public_raw, created_at FROM signing_keys WHERE kid = $1",
+        )
+        .bind(kid)
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(row.map(signing_key_from_row))
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, project_id, name, secret_hash, display_prefix, created_at, expires_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&key.id)
+        .bind(&key.project_id)
+        .bind(&key.name)
+        .bind(&key.secret_hash)
+        .bind(&key.display_prefix)
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .bind(key.last_used_at)
+        .bind(key.revoked_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
+        let row: Option<ApiKeyRow> = sqlx::query_as(select(API_KEY_COLUMNS, "api_keys", "WHERE secret_hash = $1"))
+            .bind(secret_hash)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(row.map(api_key_from_row))
+    }
+
+    async fn list_api_keys(&self, project_id: Option<&str>) -> StoreResult<Vec<ApiKey>> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(select(
+            API_KEY_COLUMNS,
+            "api_keys",
+            "WHERE $1 IS NULL OR project_id = $1 ORDER BY created_at, id",
+        ))
+        .bind(project_id)
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows.into_iter().map(api_key_from_row).collect())
+    }
+
+    async fn revoke_api_key(&self, id: &str, now: Millis) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch_api_key(&self, id: &str, now: Millis) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2 - 60000)",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_threads(&self, query: &ThreadListQuery) -> StoreResult<Vec<Thread>> {
+        let workspace_filter = if query.workspace_id.is_some() {
+            "AND workspace_id = $2"
+        } else {
+            "AND $2 IS NULL"
+        };
+        let cursor = match &query.after {
+            None => None,
+            Some(after) => {
+                let found: Option<(i64, String)> = sqlx::query_as(select(
+                    "last_message_at, id",
+                    "threads",
+                    &format!("WHERE id = $1 AND project_id = $3 {workspace_filter}"),
+                ))
+                .bind(after)
+                .bind(&query.workspace_id)
+                .bind(&query.project_id)
+                .fetch_optional(&self.readers)
+                .await?;
+                // An unknown cursor ends the listing: an empty page is the clean stop for every client.
+                match found {
+                    Some(position) => Some(position),
+                    None => return Ok(Vec::new()),
+                }
+            }
+        };
+        let (cursor_at, cursor_id) = cursor.unzip();
+        let rows: Vec<ThreadRow> = sqlx::query_as(select(
+            THREAD_COLUMNS,
+            "threads",
+            &format!(
+                "WHERE project_id = $1 {workspace_filter} AND is_archived = $3 \
+                 AND ($4 IS NULL OR (last_message_at, id) < ($4, $5)) \
+                 ORDER BY last_message_at DESC, id DESC LIMIT $6"
+            ),
+        ))
+        .bind(&query.project_id)
+        .bind(&query.workspace_id)
+        .bind(query.archived)
+        .bind(cursor_at)
+        .bind(cursor_id)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows.into_iter().map(thread_from_row).collect())
+    }
+
+    async fn get_thread(&self, scope: &ReadScope, id: &str) -> StoreResult<Option<Thread>> {
+        let row: Option<ThreadRow> = sqlx::query_as(select(
+            THREAD_COLUMNS,
+            "threads",
+            "WHERE id = $1 AND project_id = $2 AND ($3 IS NULL OR workspace_id = $3)",
+        ))
+        .bind(id)
+        .bind(&scope.project_id)
+        .bind(&scope.workspace_id)
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(row.map(thread_from_row))
+    }
+
+    async fn create_thread(&self, thread: &NewThread) -> StoreResult<(String, bool)> {
+        let mut tx = self.write().await?;
+        if thread.upsert
+            && let Some(external_id) = &thread.external_id
+        {
+            let existing: Option<(String,)> = sqlx::query_as(
+                "SELECT id FROM threads WHERE project_id = $1 AND workspace_id = $2 AND external_id = $3 ORDER BY created_at, id LIMIT 1",
+            )
+            .bind(&thread.scope.project_id)
+            .bind(&thread.scope.workspace_id)
+            .bind(external_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((id,)) = existing {
+                tx.commit().await?;
+                return Ok((id, false));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO threads (id, project_id, workspace_id, title, title_from_user, metadata, external_id, is_archived, last_message_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9, $9)",
+        )
+        .bind(&thread.id)
+        .bind(&thread.scope.project_id)
+        .bind(&thread.scope.workspace_id)
+        .bind(&thread.title)
+        .bind(thread.title.is_some())
+        .bind(&thread.metadata)
+        .bind(&thread.external_id)
+        .bind(thread.last_message_at)
+        .bind(thread.now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((thread.id.clone(), true))
+    }
+
+    async fn update_thread(
+        &self,
+        scope: &WorkspaceScope,
+        id: &str,
+        patch: &ThreadPatch,
+        now: Millis,
+    ) -> StoreResult<()> {
+        // Each present field gets its own flag so one static statement covers every patch.
+        let done = sqlx::query(
+            "UPDATE threads SET \
+               title = CASE WHEN $4 THEN $5 ELSE title END, \
+               title_from_user = CASE WHEN $4 THEN $5 IS NOT NULL ELSE title_from_user END, \
+               metadata = CASE WHEN $6 THEN $7 ELSE metadata END, \
+               is_archived = COALESCE($8, is_archived), \
+               last_message_at = COALESCE($9, last_message_at), \
+               updated_at = $10 \
+             WHERE id = $1 AND project_id = $2 AND workspace_id = $3",
+        )
+        .bind(id)
+        .bind(&scope.project_id)
+        .bind(&scope.workspace_id)
+        .bind(patch.title.is_some())
+        .bind(patch.title.clone().flatten())
+        .bind(patch.metadata.is_some())
+        .bind(patch.metadata.clone().flatten())
+        .bind(patch.is_archived)
+        .bind(patch.last_message_at)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::ThreadNotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_thread(&self, scope: &WorkspaceScope, id: &str) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        thread_in_scope(&mut tx, scope, id).await?;
+        // Children before parents is not needed: the parent reference is only
+        // checked at the end of the statement, and every row of the thread goes.
+        sqlx::query("DELETE FROM feedback WHERE message_id IN (SELECT id FROM messages WHERE thread_id = $1)")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM messages WHERE thread_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM threads WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_auto_title(
+        &self,
+        scope: &WorkspaceScope,
+        id: &str,
+        title: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Option<String>> {
+        let mut tx = self.write().await?;
+        let current: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT title FROM threads WHERE id = $1 AND project_id = $2 AND workspace_id = $3")
+                .bind(id)
+                .bind(&scope.project_id)
+                .bind(&scope.workspace_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((current,)) = current else {
+            return Err(StoreError::ThreadNotFound);
+        };
+        if current.is_some() || title.is_none() {
+            return Ok(current);
+        }
+        sqlx::query("UPDATE threads SET title = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(title)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(title.map(str::to_owned))
+    }
+
+    async fn list_messages(
+        &self,
+        scope: &ReadScope,
+        thread_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        if self.get_thread(scope, thread_id).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        let cursor = match after {
+            None => None,
+            Some(after) => {
+                let found: Option<(i64, i64, String)> =
+                    sqlx::query_as("SELECT height, created_at, id FROM messages WHERE id = $1 AND thread_id = $2")
+                        .bind(after)
+                        .bind(thread_id)
+                        .fetch_optional(&self.readers)
+                        .await?;
+                match found {
+                    Some(position) => Some(position),
+                    // An unknown cursor ends the listing (a 400 would break the client's load()).
+                    None => return Ok(Vec::new()),
+                }
+            }
+        };
+        let (height, created_at, id) = match cursor {
+            Some((h, c, i)) => (Some(h), Some(c), Some(i)),
+            None => (None, None, None),
+        };
+        let rows: Vec<MessageRow> = sqlx::query_as(select(
+            MESSAGE_COLUMNS,
+            "messages",
+            "WHERE thread_id = $1 AND ($2 IS NULL OR (height, created_at, id) < ($2, $3, $4)) \
+             ORDER BY height DESC, created_at DESC, id DESC LIMIT $5",
+        ))
+        .bind(thread_id)
+        .bind(height)
+        .bind(created_at)
+        .bind(id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows.into_iter().map(message_from_row).collect())
+    }
+
+    async fn create_message(&self, scope: &WorkspaceScope, message: &NewMessage) -> StoreResult<MessageWrite> {
+        let mut tx = self.write().await?;
+        thread_in_scope(&mut tx, scope, &message.thread_id).await?;
+
+        if let Some(external_id) = &message.external_id {
+            let existing: Option<(String, String, String)> =
+                sqlx::query_as("SELECT id, format, content FROM messages WHERE thread_id = $1 AND external_id = $2")
+                    .bind(&message.thread_id)
+                    .bind(external_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((id, format, content)) = existing {
+                if format == message.format && content == message.content {
+                    return Ok(MessageWrite::Unchanged(id));
+                }
+                if role_of(&content) != message.role {
+                    return Err(StoreError::RoleChanged);
+                }
+                sqlx::query("UPDATE messages SET format = $2, content = $3, updated_at = $4 WHERE id = $1")
+                    .bind(&id)
+                    .bind(&message.format)
+                    .bind(&message.content)
+                    .bind(message.now)
+                    .execute(&mut *tx)
+                    .await?;
+                bump_thread(&mut tx, &message.thread_id, message.now).await?;
+                tx.commit().await?;
+                return Ok(MessageWrite::Replaced(id));
+            }
+        }
+
+        let parent: Option<(String, i64)> = match &message.parent {
+            ParentRef::Root => None,
+            ParentRef::Id(id) => Some(
+                sqlx::query_as("SELECT id, height FROM messages WHERE id = $1 AND thread_id = $2")
+                    .bind(id)
+                    .bind(&message.thread_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::ParentNotFound)?,
+            ),
+            ParentRef::External(external_id) => Some(
+                sqlx::query_as("SELECT id, height FROM messages WHERE external_id = $1 AND thread_id = $2")
+                    .bind(external_id)
+                    .bind(&message.thread_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::ParentExternalNotFound)?,
+            ),
+        };
+        let (parent_id, height) = match parent {
+            Some((id, height)) => (Some(id), height + 1),
+            None => (None, 0),
+        };
+        sqlx::query(
+            "INSERT INTO messages (id, thread_id, parent_id, height, format, content, external_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(&message.id)
+        .bind(&message.thread_id)
+        .bind(parent_id)
+        .bind(height)
+        .bind(&message.format)
+        .bind(&message.content)
+        .bind(&message.external_id)
+        .bind(message.now)
+        .execute(&mut *tx)
+        .await?;
+        bump_thread(&mut tx, &message.thread_id, message.now).await?;
+        if let Some(title) = &message.auto_title {
+            sqlx::query("UPDATE threads SET title = $2 WHERE id = $1 AND title IS NULL")
+                .bind(&message.thread_id)
+                .bind(title)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(MessageWrite::Created(message.id.clone()))
+    }
+
+    async fn update_message_content(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        message_id: &str,
+        content: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        thread_in_scope(&mut tx, scope, thread_id).await?;
+        let done = sqlx::query("UPDATE messages SET content = $3, updated_at = $4 WHERE id = $1 AND thread_id = $2")
+            .bind(message_id)
+            .bind(thread_id)
+            .bind(content)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::MessageNotFound);
+        }
+        sqlx::query("UPDATE threads SET updated_at = $2 WHERE id = $1")
+            .bind(thread_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_messages(&self, scope: &WorkspaceScope, thread_id: &str, ids: &[String]) -> StoreResult<u64> {
+        let mut tx = self.write().await?;
+        thread_in_scope(&mut tx, scope, thread_id).await?;
+        let ids_json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let (named,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM messages WHERE thread_id = $1 AND id IN (SELECT value FROM json_each($2))",
+        )
+        .bind(thread_id)
+        .bind(&ids_json)
+        .fetch_one(&mut *tx)
+        .await?;
+        // The named messages and every descendant, found by walking parent links.
+        const DOOMED: &str = "WITH RECURSIVE doomed(id) AS ( \
+               SELECT id FROM messages WHERE thread_id = $1 AND id IN (SELECT value FROM json_each($2)) \
+               UNION SELECT m.id FROM messages m JOIN doomed d ON m.parent_id = d.id) ";
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{DOOMED} DELETE FROM feedback WHERE message_id IN (SELECT id FROM doomed)"
+        )))
+        .bind(thread_id)
+        .bind(&ids_json)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{DOOMED} DELETE FROM messages WHERE id IN (SELECT id FROM doomed)"
+        )))
+        .bind(thread_id)
+        .bind(&ids_json)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(u64::try_from(named).unwrap_or(0))
+    }
+
+    async fn upsert_feedback(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        message_id: &str,
+        user_id: &str,
+        kind: FeedbackKind,
+        comment: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Feedback> {
+        let mut tx = self.write().await?;
+        thread_in_scope(&mut tx, scope, thread_id).await?;
+        let message: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM messages WHERE id = $1 AND thread_id = $2")
+            .bind(message_id)
+            .bind(thread_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if message.is_none() {
+            return Err(StoreError::MessageNotFound);
+        }
+        // Same rating without a comment keeps the stored comment; a new rating without one clears it.
+        let (id, stored_kind, stored_comment): (String, String, Option<String>) = sqlx::query_as(
+            "INSERT INTO feedback (id, message_id, user_id, kind, comment, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (message_id, user_id) DO UPDATE SET \
+               comment = CASE WHEN excluded.comment IS NOT NULL THEN excluded.comment \
+                              WHEN feedback.kind = excluded.kind THEN feedback.comment ELSE NULL END, \
+               kind = excluded.kind, updated_at = excluded.updated_at \
+             RETURNING id, kind, comment",
+        )
+        .bind(new_id(IdKind::Feedback))
+        .bind(message_id)
+        .bind(user_id)
+        .bind(kind.as_str())
+        .bind(comment)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let kind = if stored_kind == "negative" {
+            FeedbackKind::Negative
+        } else {
+            FeedbackKind::Positive
+        };
+        Ok(Feedback {
+            id,
+            kind,
+            comment: stored_comment,
+        })
+    }
+
+    async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        for record in records {
+            sqlx::query(
+                "INSERT INTO telemetry (id, record_type, project_id, workspace_id, user_id, thread_id, kind, body, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&record.id)
+            .bind(record_type)
+            .bind(&record.scope.project_id)
+            .bind(&record.scope.workspace_id)
+            .bind(&record.user_id)
+            .bind(&record.thread_id)
+            .bind(&record.kind)
+            .bind(&record.body)
+            .bind(record.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn upsert_score(&self, score: &Score) -> StoreResult<String> {
+        let mut tx = self.write().await?;
+        let (target_type, target_id, thread_id) = match &score.target {
+            ScoreTarget::Message { thread_id, message_id } => ("message", message_id.as_str(), Some(thread_id)),
+            ScoreTarget::Run(run_id) => ("run", run_id.as_str(), None),
+            ScoreTarget::Thread(thread_id) => ("thread", thread_id.as_str(), Some(thread_id)),
+        };
+        if let Some(thread_id) = thread_id {
+            thread_in_scope(&mut tx, &score.scope, thread_id).await?;
+        }
+        if let ScoreTarget::Message { thread_id, message_id } = &score.target {
+            let found: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM messages WHERE id = $1 AND thread_id = $2")
+                .bind(message_id)
+                .bind(thread_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::MessageNotFound);
+            }
+        }
+        let (id,): (String,) = sqlx::query_as(
+            "INSERT INTO scores (id, project_id, workspace_id, author, target_type, target_id, thread_id, name, data_type, value, string_value, comment, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+             ON CONFLICT (project_id, target_type, target_id, author, name) DO UPDATE SET \
+               data_type = excluded.data_type, value = excluded.value, string_value = excluded.string_value, \
+               comment = excluded.comment, updated_at = excluded.updated_at \
+             RETURNING id",
+        )
+        .bind(&score.id)
+        .bind(&score.scope.project_id)
+        .bind(&score.scope.workspace_id)
+        .bind(&score.author)
+        .bind(target_type)
+        .bind(target_id)
+        .bind(thread_id)
+        .bind(&score.name)
+        .bind(score.data_type.as_str())
+        .bind(score.value)
+        .bind(&score.string_value)
+        .bind(&score.comment)
+        .bind(score.now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}
