@@ -268,6 +268,17 @@ for (const client of CLIENTS) {
             "external_id repeat that changes content.role",
           );
 
+          // Concurrent repeats of one external_id are serialized: one row, one id.
+          const ext3 = uid("local");
+          const racing = await Promise.all(
+            Array.from({ length: 8 }, () =>
+              cloud.threads.messages.create(t, { parent_id: null, format: "aui/v0", content: auiUser("race"), external_id: ext3 }),
+            ),
+          );
+          assert.equal(new Set(racing.map((r) => r.message_id)).size, 1, "concurrent creates with one external_id share one id");
+          msgs = (await cloud.threads.messages.list(t)).messages;
+          assert.equal(msgs.filter((m) => m.external_id === ext3).length, 1);
+
           // parent_external_id (backend-transcript copy) resolves the parent by external id.
           const ext2 = uid("local");
           const child = await cloud.threads.messages.create(t, {

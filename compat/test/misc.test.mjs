@@ -7,6 +7,7 @@ import {
   withLogs,
   apiKeyClient,
   expectCloudError,
+  jwtPayload,
   spyFetch,
   uid,
   auiUser,
@@ -82,6 +83,16 @@ for (const client of CLIENTS) {
 
         const err = await cloud.runs.report({ thread_id: threadId, status: "error", error: "boom", error_code: "E_TEST" });
         assert.equal(typeof err.run_id, "string");
+      }),
+    );
+
+    test(
+      "workspace tokens live 300 s by default",
+      L(async () => {
+        const { token } = await cloud.auth.tokens.create();
+        const { exp } = jwtPayload(token);
+        const left = exp - Date.now() / 1000;
+        assert.ok(left > 285 && left <= 305, `exp - now = ${Math.round(left)} s`);
       }),
     );
 

@@ -114,6 +114,21 @@ for (const client of CLIENTS) {
       );
 
       test(
+        "concurrent upserts of one external_id create a single thread",
+        L(async () => {
+          const ext = uid("ext-race");
+          const results = await Promise.all(
+            Array.from({ length: 8 }, () =>
+              cloud.threads.create({ last_message_at: new Date(), external_id: ext, upsert: true }),
+            ),
+          );
+          assert.equal(new Set(results.map((r) => r.thread_id)).size, 1, "all upserts answer the same thread id");
+          const listed = (await cloud.threads.list({ limit: 100 })).threads.filter((x) => x.external_id === ext);
+          assert.equal(listed.length, 1);
+        }),
+      );
+
+      test(
         "external_id is not unique on its own; upsert returns the oldest match",
         L(async () => {
           const ext = uid("ext-dup");

@@ -108,6 +108,24 @@ for (const client of CLIENTS) {
     );
 
     test(
+      "a title set through PUT is never overwritten by an automatic title",
+      L(async () => {
+        const { thread_id } = await cloud.threads.create({ last_message_at: new Date() });
+        await cloud.threads.update(thread_id, { title: "Renamed by the user" });
+        await cloud.threads.messages.create(thread_id, {
+          parent_id: null,
+          format: "aui/v0",
+          content: { role: "user", content: [{ type: "text", text: "Explain the Krebs cycle briefly" }] },
+        });
+        await readStreamText(
+          await cloud.runs.stream({ thread_id, assistant_id: "system/thread_title", messages: SOURDOUGH }),
+        );
+        await new Promise((r) => setTimeout(r, 200)); // any background titling has had its chance
+        assert.equal((await cloud.threads.get(thread_id)).title, "Renamed by the user");
+      }),
+    );
+
+    test(
       "runs.stream on an unknown thread is a 404",
       L(async () => {
         await expectCloudError(

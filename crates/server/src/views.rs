@@ -3,6 +3,8 @@
 //! are always present (possibly `null`), timestamps are millisecond `…Z`, and
 //! stored JSON documents are emitted as the exact text the client sent.
 
+use axum::Json;
+use axum::response::{IntoResponse, Response};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -10,7 +12,7 @@ use threadhold_domain::format_ms;
 use threadhold_domain::model::{Message, Thread};
 
 #[derive(Serialize)]
-pub struct ThreadView<'a> {
+struct ThreadView<'a> {
     id: &'a str,
     project_id: &'a str,
     workspace_id: &'a str,
@@ -41,7 +43,7 @@ impl<'a> From<&'a Thread> for ThreadView<'a> {
 }
 
 #[derive(Serialize)]
-pub struct MessageView<'a> {
+struct MessageView<'a> {
     id: &'a str,
     thread_id: &'a str,
     parent_id: Option<&'a str>,
@@ -80,4 +82,40 @@ impl Serialize for StoredJson<'_> {
             Err(_) => serializer.serialize_map(Some(0))?.end(),
         }
     }
+}
+
+/// `{"threads": [...]}`, serialized straight from the rows (stored JSON stays verbatim).
+pub fn thread_list(threads: &[Thread]) -> Response {
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        threads: Vec<ThreadView<'a>>,
+    }
+    Json(Envelope {
+        threads: threads.iter().map(ThreadView::from).collect(),
+    })
+    .into_response()
+}
+
+/// `{"thread": {...}}`: the client requires the envelope.
+pub fn thread_envelope(thread: &Thread) -> Response {
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        thread: ThreadView<'a>,
+    }
+    Json(Envelope {
+        thread: ThreadView::from(thread),
+    })
+    .into_response()
+}
+
+/// `{"messages": [...]}`.
+pub fn message_list(messages: &[Message]) -> Response {
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        messages: Vec<MessageView<'a>>,
+    }
+    Json(Envelope {
+        messages: messages.iter().map(MessageView::from).collect(),
+    })
+    .into_response()
 }

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -20,31 +21,25 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::state::AppState;
-use crate::views::MessageView;
+use crate::views::message_list;
 
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(thread_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Response> {
     list_in(&state, ReadScope::from(&caller.scope), &thread_id, &query).await
 }
 
 /// A page of messages; a thread outside `scope` reads as empty (not 404), as the contract says.
-pub async fn list_in(
-    state: &AppState,
-    scope: ReadScope,
-    thread_id: &str,
-    query: &ListQuery,
-) -> ApiResult<Json<serde_json::Value>> {
+pub async fn list_in(state: &AppState, scope: ReadScope, thread_id: &str, query: &ListQuery) -> ApiResult<Response> {
     let limit = page_limit(query.limit.as_deref(), MESSAGE_PAGE_DEFAULT, MESSAGE_PAGE_MAX)?;
     let messages = state
         .store
         .list_messages(&scope, thread_id, query.after(), limit)
         .await?;
-    let views: Vec<MessageView> = messages.iter().map(MessageView::from).collect();
-    Ok(Json(json!({ "messages": views })))
+    Ok(message_list(&messages))
 }
 
 #[derive(Deserialize)]

@@ -1,8 +1,7 @@
 //! `/v1/projects/…`: project-wide reads across every workspace (API keys only).
 
-use axum::Json;
 use axum::extract::State;
-use serde_json::Value;
+use axum::response::Response;
 use threadhold_store::ReadScope;
 
 use super::ListQuery;
@@ -15,7 +14,7 @@ pub async fn list_threads(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     caller.require_api_key("Project-wide thread listing")?;
     super::threads::list_in(&state, &caller.scope.project_id, None, &query).await
 }
@@ -25,7 +24,7 @@ pub async fn list_messages(
     caller: Caller,
     ApiPath(thread_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     caller.require_api_key("Project-wide message listing")?;
     let scope = ReadScope {
         project_id: caller.scope.project_id,

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -17,13 +18,13 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery, JsonBody, present};
 use crate::state::AppState;
-use crate::views::ThreadView;
+use crate::views::{thread_envelope, thread_list};
 
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Response> {
     list_in(
         &state,
         &caller.scope.project_id,
@@ -39,7 +40,7 @@ pub async fn list_in(
     project_id: &str,
     workspace_id: Option<String>,
     query: &ListQuery,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Response> {
     let threads = state
         .store
         .list_threads(&ThreadListQuery {
@@ -50,21 +51,20 @@ pub async fn list_in(
             limit: page_limit(query.limit.as_deref(), THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX)?,
         })
         .await?;
-    let views: Vec<ThreadView> = threads.iter().map(ThreadView::from).collect();
-    Ok(Json(json!({ "threads": views })))
+    Ok(thread_list(&threads))
 }
 
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(thread_id): ApiPath<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Response> {
     let thread = state
         .store
         .get_thread(&ReadScope::from(&caller.scope), &thread_id)
         .await?
         .ok_or_else(ApiError::thread_not_found)?;
-    Ok(Json(json!({ "thread": ThreadView::from(&thread) })))
+    Ok(thread_envelope(&thread))
 }
 
 #[derive(Deserialize)]

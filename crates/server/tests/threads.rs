@@ -1,0 +1,320 @@
+//! Thread routes over HTTP: shapes, ordering, pagination, upsert, updates,
+//! archive semantics, deletes and workspace scoping.
+
+mod common;
+
+use common::{TestServer, is_canonical_timestamp};
+use serde_json::json;
+
+#[tokio::test]
+async fn thread_object_has_every_field_the_client_validates() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws-shape");
+    let id = ws
+        .create_thread(json!({"last_message_at": "2026-03-04T05:06:07.089Z"}))
+        .await;
+    let reply = ws.get(&format!("/v1/threads/{id}")).await;
+    let thread = &reply.expect(200)["thread"];
+    assert_eq!(thread["id"], id.as_str());
+    assert!(thread["title"].is_null(), "title key present and null: {thread}");
+    assert!(thread["external_id"].is_null());
+    assert_eq!(thread["is_archived"], false);
+    assert_eq!(thread["workspace_id"], "ws-shape");
+    assert_eq!(thread["project_id"], "default");
+    assert_eq!(thread["last_message_at"], "2026-03-04T05:06:07.089Z");
+    for field in ["created_at", "updated_at", "last_message_at"] {
+        assert!(
+            is_canonical_timestamp(thread[field].as_str().unwrap_or_default()),
+            "{field}: {thread}"
+        );
+    }
+    let object = thread.as_object().expect("object");
+    for key in ["title", "external_id", "metadata"] {
+        assert!(object.contains_key(key), "{key} missing: {thread}");
+    }
+}
+
+#[tokio::test]
+async fn create_answers_201_and_accepts_title_metadata_external_id() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let reply = ws
+        .post("/v1/threads", json!({"last_message_at": "2026-01-01T00:00:00Z", "title": "Hello", "metadata": {"a": [1, true, null], "b": {"c": 2}}, "external_id": "ext-1"}))
+        .await;
+    let id = reply.expect(201)["thread_id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("thread_") && id.len() <= 48);
+    let thread = ws.get(&format!("/v1/threads/{id}")).await.json["thread"].clone();
+    assert_eq!(thread["title"], "Hello");
+    assert_eq!(thread["metadata"], json!({"a": [1, true, null], "b": {"c": 2}}));
+    assert_eq!(thread["external_id"], "ext-1");
+    // Offsets and sub-millisecond digits are normalised.
+    let other = ws
+        .create_thread(json!({"last_message_at": "2026-01-01T01:00:00.123999+01:00"}))
+        .await;
+    let thread = ws.get(&format!("/v1/threads/{other}")).await.json["thread"].clone();
+    assert_eq!(thread["last_message_at"], "2026-01-01T00:00:00.123Z");
+}
+
+#[tokio::test]
+async fn upsert_returns_the_oldest_thread_with_the_external_id() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let plain = ws
+        .create_thread(json!({"last_message_at": "2026-01-01T00:00:00.000Z", "external_id": "x"}))
+        .await;
+    ws.create_thread(json!({"last_message_at": "2026-01-01T00:00:00.000Z", "external_id": "x"}))
+        .await;
+    let reply = ws
+        .post(
+            "/v1/threads",
+            json!({"last_message_at": "2026-01-01T00:00:00.000Z", "external_id": "x", "upsert": true}),
+        )
+        .await;
+    assert_eq!(reply.expect(200)["thread_id"], plain.as_str());
+    // Another workspace's external id is not shared.
+    let other = server.workspace("other");
+    let reply = other
+        .post(
+            "/v1/threads",
+            json!({"last_message_at": "2026-01-01T00:00:00.000Z", "external_id": "x", "upsert": true}),
+        )
+        .await;
+    assert_ne!(reply.expect(201)["thread_id"], plain.as_str());
+    ws.post(
+        "/v1/threads",
+        json!({"last_message_at": "2026-01-01T00:00:00.000Z", "upsert": true}),
+    )
+    .await
+    .expect_error(400, "upsert_requires_external_id");
+}
+
+#[tokio::test]
+async fn concurrent_upserts_create_one_thread() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let ws = ws.clone();
+        tasks.push(tokio::spawn(async move {
+            ws.post(
+                "/v1/threads",
+                json!({"last_message_at": "2026-01-01T00:00:00.000Z", "external_id": "same", "upsert": true}),
+            )
+            .await
+            .json["thread_id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.expect("task"));
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(ws.thread_ids("").await.len(), 1);
+}
+
+#[tokio::test]
+async fn bad_create_bodies_get_400() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    for body in [
+        json!({"last_message_at": "not a date"}),
+        json!({"last_message_at": "2026-02-30T00:00:00.000Z"}),
+        json!({"last_message_at": 5}),
+        json!({"title": ""}),
+        json!({"title": "x".repeat(256)}),
+        json!({"external_id": ""}),
+        json!({"upsert": "yes", "external_id": "a"}),
+        json!({"metadata": {"big": "x".repeat(70_000)}}),
+        json!([1, 2]),
+    ] {
+        let reply = ws.post("/v1/threads", body.clone()).await;
+        assert_eq!(reply.status.as_u16(), 400, "{body} -> {}", reply.text);
+        reply.expect(400);
+    }
+    assert!(ws.thread_ids("").await.is_empty(), "nothing half-written");
+}
+
+#[tokio::test]
+async fn list_is_newest_first_and_pages_without_gaps_through_same_millisecond_ties() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let mut created = Vec::new();
+    for i in 0..137 {
+        // Groups of threads share one last_message_at, so the id breaks the tie.
+        let at = format!("2026-01-01T00:00:{:02}.000Z", i % 7);
+        created.push((at.clone(), ws.create_thread(json!({"last_message_at": at})).await));
+    }
+    created.sort_by(|a, b| b.cmp(a));
+    let expected: Vec<String> = created.into_iter().map(|(_, id)| id).collect();
+
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let query = if after.is_empty() {
+            "?limit=20".to_owned()
+        } else {
+            format!("?limit=20&after={after}")
+        };
+        let page = ws.thread_ids(&query).await;
+        seen.extend(page.iter().cloned());
+        if page.len() < 20 {
+            break;
+        }
+        after = page.last().expect("last").clone();
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(ws.thread_ids("").await, expected[..20], "default limit is 20");
+    assert_eq!(ws.thread_ids("?limit=100").await.len(), 100);
+}
+
+#[tokio::test]
+async fn limit_and_is_archived_are_validated() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    for query in ["?limit=0", "?limit=101", "?limit=abc", "?limit=-1", "?is_archived=yes"] {
+        let reply = ws.get(&format!("/v1/threads{query}")).await;
+        assert_eq!(reply.status.as_u16(), 400, "{query}");
+        reply.expect(400);
+    }
+    ws.get("/v1/threads?limit=1&is_archived=false").await.expect(200);
+}
+
+#[tokio::test]
+async fn unknown_cursor_gives_an_empty_page() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    ws.new_thread().await;
+    assert!(ws.thread_ids("?after=thread_nope").await.is_empty());
+}
+
+#[tokio::test]
+async fn archive_moves_threads_between_the_two_lists() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let a = ws.new_thread().await;
+    let b = ws.new_thread().await;
+    ws.put(&format!("/v1/threads/{a}"), json!({"is_archived": true}))
+        .await
+        .expect(200);
+    assert_eq!(
+        ws.thread_ids("").await,
+        vec![b.clone()],
+        "absent is_archived lists active threads only"
+    );
+    assert_eq!(ws.thread_ids("?is_archived=false").await, vec![b.clone()]);
+    assert_eq!(ws.thread_ids("?is_archived=true").await, vec![a.clone()]);
+    ws.put(&format!("/v1/threads/{a}"), json!({"is_archived": false}))
+        .await
+        .expect(200);
+    assert!(ws.thread_ids("?is_archived=true").await.is_empty());
+}
+
+#[tokio::test]
+async fn update_changes_only_the_fields_sent() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let id = ws
+        .create_thread(json!({"last_message_at": "2026-01-01T00:00:00.000Z", "title": "T", "metadata": {"k": 1}}))
+        .await;
+    let path = format!("/v1/threads/{id}");
+    let before = ws.get(&path).await.json["thread"].clone();
+    ws.put(&path, json!({"title": "Renamed"})).await.expect(200);
+    let after = ws.get(&path).await.json["thread"].clone();
+    assert_eq!(after["title"], "Renamed");
+    assert_eq!(after["metadata"], json!({"k": 1}));
+    assert_eq!(after["last_message_at"], before["last_message_at"]);
+    assert!(after["updated_at"].as_str() >= before["updated_at"].as_str());
+
+    ws.put(
+        &path,
+        json!({"metadata": ["any", "json"], "last_message_at": "2027-01-01T00:00:00.000Z"}),
+    )
+    .await
+    .expect(200);
+    let after = ws.get(&path).await.json["thread"].clone();
+    assert_eq!(after["metadata"], json!(["any", "json"]));
+    assert_eq!(after["last_message_at"], "2027-01-01T00:00:00.000Z");
+    ws.put(&path, json!({"metadata": null})).await.expect(200);
+    assert!(ws.get(&path).await.json["thread"]["metadata"].is_null());
+    // An empty body (the client's Content-Type is still JSON) changes nothing.
+    let reply = ws.request(reqwest::Method::PUT, &path).send().await.expect("send");
+    assert_eq!(reply.status(), 200);
+
+    ws.put(&path, json!({"title": ""})).await.expect(400);
+    ws.put(&path, json!({"is_archived": "true"})).await.expect(400);
+    ws.put("/v1/threads/thread_missing", json!({"title": "x"}))
+        .await
+        .expect_error(404, "thread_not_found");
+}
+
+#[tokio::test]
+async fn delete_removes_the_thread_and_its_messages() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let id = ws.new_thread().await;
+    let root = ws.add_message(&id, None, "user", "hi").await;
+    ws.add_message(&id, Some(&root), "assistant", "hello").await;
+    ws.delete(&format!("/v1/threads/{id}"), None).await.expect(200);
+    ws.get(&format!("/v1/threads/{id}"))
+        .await
+        .expect_error(404, "thread_not_found");
+    assert!(ws.message_ids(&id, "").await.is_empty());
+    ws.delete(&format!("/v1/threads/{id}"), None)
+        .await
+        .expect_error(404, "thread_not_found");
+}
+
+#[tokio::test]
+async fn other_workspaces_cannot_see_or_touch_a_thread() {
+    let server = TestServer::start().await;
+    let owner = server.workspace("alice-ws");
+    let stranger = server.workspace("bob-ws");
+    let id = owner.new_thread().await;
+    owner.add_message(&id, None, "user", "secret").await;
+    stranger
+        .get(&format!("/v1/threads/{id}"))
+        .await
+        .expect_error(404, "thread_not_found");
+    stranger
+        .put(&format!("/v1/threads/{id}"), json!({"title": "x"}))
+        .await
+        .expect_error(404, "thread_not_found");
+    stranger
+        .delete(&format!("/v1/threads/{id}"), None)
+        .await
+        .expect_error(404, "thread_not_found");
+    assert!(stranger.thread_ids("").await.is_empty());
+    let reply = stranger.get(&format!("/v1/threads/{id}/messages")).await;
+    assert_eq!(
+        reply.expect(200)["messages"],
+        json!([]),
+        "foreign thread reads as an empty message list"
+    );
+    stranger
+        .post(
+            &format!("/v1/threads/{id}/messages"),
+            json!({"parent_id": null, "format": "aui/v0", "content": {}}),
+        )
+        .await
+        .expect_error(404, "thread_not_found");
+    assert_eq!(owner.thread_ids("").await, vec![id]);
+}
+
+#[tokio::test]
+async fn a_stored_message_moves_its_thread_to_the_top() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let old = ws
+        .create_thread(json!({"last_message_at": "2020-01-01T00:00:00.000Z"}))
+        .await;
+    let new = ws
+        .create_thread(json!({"last_message_at": "2025-01-01T00:00:00.000Z"}))
+        .await;
+    assert_eq!(ws.thread_ids("").await, vec![new.clone(), old.clone()]);
+    ws.add_message(&old, None, "user", "bump").await;
+    assert_eq!(ws.thread_ids("").await, vec![old, new]);
+}
