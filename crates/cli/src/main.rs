@@ -105,6 +105,12 @@ enum ProjectsCommand {
     },
     /// List projects.
     List,
+    /// Replace a project's allowed CORS origins (none allows every origin).
+    Origins {
+        id: String,
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -298,23 +304,30 @@ async fn projects(store: &dyn Store, command: ProjectsCommand) -> anyhow::Result
             let project = admin::create_project(store, &id, name.as_deref().unwrap_or(&id), allowed_origins).await?;
             println!("Created project {}.", project.id);
         }
+        ProjectsCommand::Origins { id, allowed_origins } => {
+            admin::set_allowed_origins(store, &id, &allowed_origins).await?;
+            println!("Project {id} now allows {}.", origins_label(&allowed_origins));
+        }
         ProjectsCommand::List => {
             println!("{:<24} {:<24} {:<26} ALLOWED ORIGINS", "ID", "NAME", "CREATED");
             for project in store.list_projects().await? {
-                let origins = if project.allowed_origins.is_empty() {
-                    "*".to_owned()
-                } else {
-                    project.allowed_origins.join(" ")
-                };
+                let origins = origins_label(&project.allowed_origins);
                 println!(
-                    "{:<24} {:<24} {:<26} {}",
+                    "{:<24} {:<24} {:<26} {origins}",
                     project.id,
                     project.name,
-                    format_ms(project.created_at),
-                    origins
+                    format_ms(project.created_at)
                 );
             }
         }
     }
     Ok(())
+}
+
+fn origins_label(origins: &[String]) -> String {
+    if origins.is_empty() {
+        "every origin (*)".to_owned()
+    } else {
+        origins.join(" ")
+    }
 }

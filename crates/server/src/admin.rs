@@ -42,6 +42,18 @@ pub async fn create_project(
     Ok(project)
 }
 
+/// Replaces a project's allowed CORS origins (empty allows every origin).
+pub async fn set_allowed_origins(store: &dyn Store, project_id: &str, origins: &[String]) -> Result<(), ApiError> {
+    if store.set_allowed_origins(project_id, origins).await? {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound {
+            code: "project_not_found",
+            message: format!("No project {project_id}"),
+        })
+    }
+}
+
 /// Creates an API key for an existing project; the secret is returned once.
 pub async fn create_api_key(
     store: &dyn Store,

@@ -47,6 +47,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_project(&self, project: &Project) -> StoreResult<()>;
     async fn get_project(&self, id: &str) -> StoreResult<Option<Project>>;
     async fn list_projects(&self) -> StoreResult<Vec<Project>>;
+    /// Replaces a project's CORS origins; false when the project does not exist.
+    async fn set_allowed_origins(&self, project_id: &str, origins: &[String]) -> StoreResult<bool>;
 
     async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
     /// The project's signing keys, newest first (the first one signs).

@@ -274,6 +274,16 @@ impl Store for SqliteStore {
         Ok(rows.into_iter().map(project_from_row).collect())
     }
 
+    async fn set_allowed_origins(&self, project_id: &str, origins: &[String]) -> StoreResult<bool> {
+        let origins = serde_json::to_string(origins).unwrap_or_else(|_| "[]".into());
+        let done = sqlx::query("UPDATE projects SET allowed_origins = $2 WHERE id = $1")
+            .bind(project_id)
+            .bind(origins)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO signing_keys (kid, project_id, algorithm, private_der, public_raw, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
