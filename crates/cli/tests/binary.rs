@@ -1,0 +1,296 @@
+//! The compiled `threadhold` binary: start, admin commands against a running
+//! server, SIGTERM, and durability of acknowledged writes across `kill -9`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_threadhold");
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &Path, envs: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env_remove("RUST_LOG")
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Server::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Server {
+        let mut child = command.spawn().expect("spawn threadhold");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let url = line
+            .trim()
+            .strip_prefix("threadhold listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        Server { child, url }
+    }
+
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+        let status = wait_with_deadline(&mut self.child, Duration::from_secs(10));
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        (status, stderr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_with_deadline(child: &mut Child, deadline: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "threadhold did not exit within {deadline:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs an admin command and returns its stdout (asserting success).
+fn admin(data: &Path, args: &[&str]) -> String {
+    let output = Command::new(BIN)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("run admin command");
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+fn create_key(data: &Path) -> String {
+    admin(data, &["keys", "create", "--name", "test"])
+        .lines()
+        .last()
+        .expect("key line")
+        .to_owned()
+}
+
+async fn call(url: &str, key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{url}{path}"))
+        .bearer_auth(key)
+        .header("aui-workspace-id", "ws")
+        .header("content-type", "application/json");
+    if let Some(body) = body {
+        request = request.body(body.to_string());
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_admin_commands_work_while_running_and_sigterm_exits_cleanly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), &[("THREADHOLD_NOT_A_SETTING", "1")]);
+    let key = create_key(dir.path());
+    assert!(key.starts_with("sk_aui_proj_default_"), "{key}");
+    let (status, body) = call(&server.url, &key, reqwest::Method::GET, "/v1/threads", None).await;
+    assert_eq!((status, body), (200, json!({"threads": []})));
+
+    let listing = admin(dir.path(), &["keys", "list"]);
+    let key_id = listing
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().next())
+        .expect("key id")
+        .to_owned();
+    assert!(
+        listing.contains("active") && !listing.contains(&key),
+        "the secret is never listed: {listing}"
+    );
+    admin(dir.path(), &["keys", "revoke", &key_id]);
+    let (status, body) = call(&server.url, &key, reqwest::Method::GET, "/v1/threads", None).await;
+    assert_eq!(status, 403, "{body}");
+
+    let (status, _) = call(&server.url, "", reqwest::Method::GET, "/readyz", None).await;
+    assert_eq!(status, 200);
+    let (exit, stderr) = server.terminate();
+    assert!(exit.success(), "exit status {exit:?}; stderr: {stderr}");
+    assert!(
+        stderr.contains("THREADHOLD_NOT_A_SETTING"),
+        "unknown variable is reported: {stderr}"
+    );
+    assert!(!stderr.contains(&key), "the key never reaches the log");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = create_key(dir.path());
+    let mut server = Server::start(dir.path(), &[]);
+    let mut acknowledged = Vec::new();
+    for i in 0..50 {
+        let (status, body) = call(
+            &server.url,
+            &key,
+            reqwest::Method::POST,
+            "/v1/threads",
+            Some(json!({"title": format!("t{i}")})),
+        )
+        .await;
+        assert_eq!(status, 201);
+        acknowledged.push(body["thread_id"].as_str().expect("id").to_owned());
+    }
+    let thread = acknowledged[0].clone();
+    let (status, _) = call(
+        &server.url,
+        &key,
+        reqwest::Method::POST,
+        &format!("/v1/threads/{thread}/messages"),
+        Some(json!({"parent_id": null, "format": "aui/v0", "content": {"role": "user", "content": []}})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+    drop(server);
+
+    let server = Server::start(dir.path(), &[]);
+    let (_, body) = call(&server.url, &key, reqwest::Method::GET, "/v1/threads?limit=100", None).await;
+    let mut listed: Vec<String> = body["threads"]
+        .as_array()
+        .expect("threads")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id").to_owned())
+        .collect();
+    listed.sort();
+    acknowledged.sort();
+    assert_eq!(listed, acknowledged);
+    let (_, body) = call(
+        &server.url,
+        &key,
+        reqwest::Method::GET,
+        &format!("/v1/threads/{thread}/messages"),
+        None,
+    )
+    .await;
+    assert_eq!(body["messages"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_file_env_and_secret_files_are_layered() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("elsewhere.sqlite3");
+    let secret = dir.path().join("db-url");
+    std::fs::write(&secret, format!("sqlite://{}\n", db.display())).expect("write secret");
+    let config = dir.path().join("threadhold.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:1\"\nworkspace_token_ttl_secs = 77\n").expect("write config");
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("THREADHOLD_DATABASE_URL_FILE", &secret)
+        .env("THREADHOLD_DATA", dir.path().join("unused"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let server = Server::spawn(command);
+    let output = Command::new(BIN)
+        .args(["keys", "create", "--database-url"])
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .expect("keys create");
+    assert!(output.status.success());
+    let key = String::from_utf8(output.stdout)
+        .expect("utf8")
+        .lines()
+        .last()
+        .expect("line")
+        .to_owned();
+    let (status, body) = call(&server.url, &key, reqwest::Method::POST, "/v1/auth/tokens", None).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().expect("token");
+    let payload: Value =
+        serde_json::from_slice(&base64_url_decode(token.split('.').nth(1).expect("payload"))).expect("json");
+    assert_eq!(
+        payload["exp"].as_i64().expect("exp") - payload["iat"].as_i64().expect("iat"),
+        77,
+        "TOML setting applied"
+    );
+    assert!(db.exists(), "the database URL from the secret file was used");
+    assert!(!dir.path().join("unused").exists());
+    let (exit, _) = server.terminate();
+    assert!(exit.success());
+}
+
+#[test]
+fn bad_settings_fail_with_a_message() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = Command::new(BIN)
+        .args(["serve", "--data"])
+        .arg(dir.path())
+        .env("THREADHOLD_WORKSPACE_TOKEN_TTL_SECS", "soon")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.to_lowercase().contains("workspace_token_ttl_secs"), "{stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+    let output = Command::new(BIN)
+        .args(["keys", "create", "--project", "nope", "--data"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("No project nope"));
+}
+
+fn base64_url_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for byte in text.bytes() {
+        let value = ALPHABET.iter().position(|&c| c == byte).expect("base64url") as u32;
+        bits = (bits << 6) | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    out
+}
