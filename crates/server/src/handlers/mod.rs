@@ -40,9 +40,7 @@ pub struct ListQuery {
     pub is_archived: Option<String>,
     pub limit: Option<String>,
     pub after: Option<String>,
-    /// Accepted for compatibility; rows are returned in their stored format.
-    #[allow(dead_code)]
-    pub format: Option<String>,
+    // `format` is accepted and ignored: rows are returned in their stored format.
 }
 
 impl ListQuery {

@@ -1,0 +1,466 @@
+//! The conformance suite every `Store` backend must pass. Each case takes a
+//! fresh, migrated store; `backend_suite!` instantiates them for a backend.
+
+use threadhold_domain::ids::{IdKind, new_id};
+use threadhold_domain::model::{
+    FeedbackKind, MessageWrite, NewMessage, NewThread, ParentRef, Project, ThreadListQuery, ThreadPatch, WorkspaceScope,
+};
+use threadhold_store::{ReadScope, Store, StoreError};
+
+pub fn scope(workspace: &str) -> WorkspaceScope {
+    WorkspaceScope {
+        project_id: "p1".into(),
+        workspace_id: workspace.into(),
+    }
+}
+
+pub async fn prepare(store: &dyn Store) {
+    store.ensure_project("p1", "Project one", 1).await.expect("project");
+}
+
+pub async fn thread(store: &dyn Store, workspace: &str, last_message_at: i64) -> String {
+    let new = NewThread {
+        id: new_id(IdKind::Thread),
+        scope: scope(workspace),
+        title: None,
+        metadata: None,
+        external_id: None,
+        last_message_at,
+        now: 1,
+        upsert: false,
+    };
+    store.create_thread(&new).await.expect("thread").0
+}
+
+pub fn message(thread_id: &str, parent: ParentRef, external_id: Option<&str>, content: &str, now: i64) -> NewMessage {
+    NewMessage {
+        id: new_id(IdKind::Message),
+        thread_id: thread_id.into(),
+        parent,
+        format: "aui/v0".into(),
+        content: content.into(),
+        role: serde_json::from_str::<serde_json::Value>(content)
+            .ok()
+            .and_then(|v| v.get("role").and_then(|r| r.as_str()).map(str::to_owned)),
+        external_id: external_id.map(str::to_owned),
+        auto_title: None,
+        now,
+    }
+}
+
+fn list(workspace: Option<&str>, archived: bool, after: Option<String>, limit: u32) -> ThreadListQuery {
+    ThreadListQuery {
+        project_id: "p1".into(),
+        workspace_id: workspace.map(str::to_owned),
+        archived,
+        after,
+        limit,
+    }
+}
+
+pub async fn projects_are_created_once(store: &dyn Store) {
+    let again = store.ensure_project("p1", "renamed", 99).await.expect("ensure");
+    assert_eq!(again.name, "Project one");
+    let project = Project {
+        id: "p2".into(),
+        name: "Two".into(),
+        allowed_origins: vec!["https://a.test".into()],
+        created_at: 5,
+    };
+    store.create_project(&project).await.expect("create");
+    assert!(matches!(
+        store.create_project(&project).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(store.get_project("p2").await.expect("get"), Some(project));
+    assert!(store.set_allowed_origins("p2", &[]).await.expect("set"));
+    assert!(!store.set_allowed_origins("nope", &[]).await.expect("set"));
+    assert_eq!(store.list_projects().await.expect("list").len(), 2);
+}
+
+pub async fn threads_page_in_order_with_ties(store: &dyn Store) {
+    let mut expected = Vec::new();
+    for i in 0..30 {
+        let at = i64::from(i % 4);
+        expected.push((at, thread(store, "w", at).await));
+    }
+    thread(store, "other", 10).await;
+    expected.sort_by(|a, b| b.cmp(a));
+    let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_threads(&list(Some("w"), false, after.clone(), 7))
+            .await
+            .expect("page");
+        seen.extend(page.iter().map(|t| t.id.clone()));
+        if page.len() < 7 {
+            break;
+        }
+        after = page.last().map(|t| t.id.clone());
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(
+        store
+            .list_threads(&list(None, false, None, 100))
+            .await
+            .expect("all")
+            .len(),
+        31
+    );
+    assert!(
+        store
+            .list_threads(&list(Some("w"), false, Some("thread_x".into()), 7))
+            .await
+            .expect("x")
+            .is_empty()
+    );
+}
+
+pub async fn thread_patches_and_archive(store: &dyn Store) {
+    let id = thread(store, "w", 5).await;
+    let patch = ThreadPatch {
+        title: Some(Some("T".into())),
+        metadata: Some(Some("[1]".into())),
+        ..Default::default()
+    };
+    store.update_thread(&scope("w"), &id, &patch, 9).await.expect("patch");
+    let read = ReadScope::from(&scope("w"));
+    let stored = store.get_thread(&read, &id).await.expect("get").expect("thread");
+    assert_eq!(
+        (
+            stored.title.as_deref(),
+            stored.title_from_user,
+            stored.metadata.as_deref()
+        ),
+        (Some("T"), true, Some("[1]"))
+    );
+    assert_eq!((stored.last_message_at, stored.updated_at), (5, 9));
+    let archive = ThreadPatch {
+        is_archived: Some(true),
+        metadata: Some(None),
+        ..Default::default()
+    };
+    store
+        .update_thread(&scope("w"), &id, &archive, 10)
+        .await
+        .expect("archive");
+    let stored = store.get_thread(&read, &id).await.expect("get").expect("thread");
+    assert!(stored.is_archived && stored.metadata.is_none() && stored.title.is_some());
+    assert!(
+        store
+            .list_threads(&list(Some("w"), false, None, 10))
+            .await
+            .expect("active")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_threads(&list(Some("w"), true, None, 10))
+            .await
+            .expect("archived")
+            .len(),
+        1
+    );
+    let foreign = store.update_thread(&scope("x"), &id, &archive, 11).await;
+    assert!(matches!(foreign, Err(StoreError::ThreadNotFound)));
+    assert!(
+        store
+            .get_thread(&ReadScope::from(&scope("x")), &id)
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
+
+pub async fn upsert_returns_the_oldest_match(store: &dyn Store) {
+    let mut new = NewThread {
+        id: new_id(IdKind::Thread),
+        scope: scope("w"),
+        title: None,
+        metadata: None,
+        external_id: Some("e".into()),
+        last_message_at: 1,
+        now: 1,
+        upsert: false,
+    };
+    let first = store.create_thread(&new).await.expect("first");
+    new.id = new_id(IdKind::Thread);
+    store.create_thread(&new).await.expect("second");
+    new.id = new_id(IdKind::Thread);
+    new.upsert = true;
+    assert_eq!(store.create_thread(&new).await.expect("upsert"), (first.0, false));
+}
+
+pub async fn messages_form_a_tree_and_page_in_order(store: &dyn Store) {
+    let t = thread(store, "w", 1).await;
+    let s = scope("w");
+    let root = store
+        .create_message(&s, &message(&t, ParentRef::Root, Some("r"), r#"{"role":"user"}"#, 10))
+        .await
+        .expect("root");
+    let root = root.message_id().to_owned();
+    let mut children = Vec::new();
+    for i in 0..5 {
+        let child = message(
+            &t,
+            ParentRef::Id(root.clone()),
+            None,
+            r#"{"role":"assistant"}"#,
+            20 + i64::from(i % 2),
+        );
+        children.push(
+            store
+                .create_message(&s, &child)
+                .await
+                .expect("child")
+                .message_id()
+                .to_owned(),
+        );
+    }
+    let by_external = message(&t, ParentRef::External("r".into()), None, r#"{"role":"assistant"}"#, 30);
+    let last = store
+        .create_message(&s, &by_external)
+        .await
+        .expect("by external")
+        .message_id()
+        .to_owned();
+    let read = ReadScope::from(&s);
+    let all = store.list_messages(&read, &t, None, 200).await.expect("list");
+    let order: Vec<(i64, i64)> = all.iter().map(|m| (m.height, m.created_at)).collect();
+    assert_eq!(
+        order,
+        vec![(1, 30), (1, 21), (1, 21), (1, 20), (1, 20), (1, 20), (0, 10)]
+    );
+    assert_eq!(all[0].id, last);
+    assert_eq!(all[0].parent_id.as_deref(), Some(root.as_str()));
+    let page = store.list_messages(&read, &t, Some(&all[2].id), 3).await.expect("page");
+    assert_eq!(
+        page.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
+        all[3..6].iter().map(|m| m.id.clone()).collect::<Vec<_>>()
+    );
+    let stored = store.get_thread(&read, &t).await.expect("get").expect("thread");
+    assert_eq!(
+        stored.last_message_at, 30,
+        "every stored message advances last_message_at"
+    );
+    let missing = store
+        .create_message(&s, &message(&t, ParentRef::Id("msg_x".into()), None, "{}", 40))
+        .await;
+    assert!(matches!(missing, Err(StoreError::ParentNotFound)));
+    let missing = store
+        .create_message(&s, &message(&t, ParentRef::External("nope".into()), None, "{}", 40))
+        .await;
+    assert!(matches!(missing, Err(StoreError::ParentExternalNotFound)));
+    assert!(
+        store
+            .list_messages(&ReadScope::from(&scope("x")), &t, None, 200)
+            .await
+            .expect("foreign")
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_messages(&read, &t, Some("msg_unknown"), 200)
+            .await
+            .expect("unknown cursor")
+            .is_empty()
+    );
+}
+
+pub async fn external_ids_are_idempotent(store: &dyn Store) {
+    let t = thread(store, "w", 1).await;
+    let s = scope("w");
+    let first = store
+        .create_message(
+            &s,
+            &message(&t, ParentRef::Root, Some("x"), r#"{"role":"user","v":1}"#, 5),
+        )
+        .await
+        .expect("1");
+    let MessageWrite::Created(id) = first else {
+        panic!("expected a create: {first:?}")
+    };
+    let same = store
+        .create_message(
+            &s,
+            &message(&t, ParentRef::Root, Some("x"), r#"{"role":"user","v":1}"#, 6),
+        )
+        .await
+        .expect("2");
+    assert_eq!(same, MessageWrite::Unchanged(id.clone()));
+    let changed = store
+        .create_message(
+            &s,
+            &message(&t, ParentRef::Root, Some("x"), r#"{"role":"user","v":2}"#, 7),
+        )
+        .await
+        .expect("3");
+    assert_eq!(changed, MessageWrite::Replaced(id.clone()));
+    let role = store
+        .create_message(
+            &s,
+            &message(&t, ParentRef::Root, Some("x"), r#"{"role":"assistant"}"#, 8),
+        )
+        .await;
+    assert!(matches!(role, Err(StoreError::RoleChanged)));
+    let all = store
+        .list_messages(&ReadScope::from(&s), &t, None, 10)
+        .await
+        .expect("list");
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (all[0].content.as_str(), all[0].updated_at, all[0].created_at),
+        (r#"{"role":"user","v":2}"#, 7, 5)
+    );
+}
+
+pub async fn deletes_cascade(store: &dyn Store) {
+    let t = thread(store, "w", 1).await;
+    let s = scope("w");
+    let mut parent = ParentRef::Root;
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        let id = store
+            .create_message(&s, &message(&t, parent, None, "{}", i))
+            .await
+            .expect("m")
+            .message_id()
+            .to_owned();
+        parent = ParentRef::Id(id.clone());
+        ids.push(id);
+    }
+    let sibling = store
+        .create_message(&s, &message(&t, ParentRef::Root, None, "{}", 99))
+        .await
+        .expect("s")
+        .message_id()
+        .to_owned();
+    store
+        .upsert_feedback(&s, &t, &ids[30], "u", FeedbackKind::Positive, None, 100)
+        .await
+        .expect("feedback");
+    assert_eq!(
+        store
+            .delete_messages(&s, &t, &[ids[10].clone(), "msg_none".into()])
+            .await
+            .expect("delete"),
+        1
+    );
+    let left = store
+        .list_messages(&ReadScope::from(&s), &t, None, 200)
+        .await
+        .expect("list");
+    assert_eq!(left.len(), 11, "ten ancestors and the sibling remain");
+    assert!(left.iter().any(|m| m.id == sibling));
+    assert_eq!(
+        store.delete_messages(&s, &t, &["msg_none".into()]).await.expect("none"),
+        0
+    );
+    store.delete_thread(&s, &t).await.expect("thread delete");
+    assert!(
+        store
+            .list_messages(&ReadScope::from(&s), &t, None, 200)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(matches!(
+        store.delete_thread(&s, &t).await,
+        Err(StoreError::ThreadNotFound)
+    ));
+}
+
+pub async fn automatic_titles_never_replace_titles(store: &dyn Store) {
+    let t = thread(store, "w", 1).await;
+    let s = scope("w");
+    assert_eq!(store.set_auto_title(&s, &t, None, 2).await.expect("none"), None);
+    assert_eq!(
+        store
+            .set_auto_title(&s, &t, Some("Auto"), 2)
+            .await
+            .expect("auto")
+            .as_deref(),
+        Some("Auto")
+    );
+    assert_eq!(
+        store
+            .set_auto_title(&s, &t, Some("Other"), 3)
+            .await
+            .expect("again")
+            .as_deref(),
+        Some("Auto")
+    );
+    let mut titled = message(&t, ParentRef::Root, None, r#"{"role":"user"}"#, 4);
+    titled.auto_title = Some("From message".into());
+    store.create_message(&s, &titled).await.expect("message");
+    let stored = store
+        .get_thread(&ReadScope::from(&s), &t)
+        .await
+        .expect("get")
+        .expect("thread");
+    assert_eq!(stored.title.as_deref(), Some("Auto"));
+    assert!(matches!(
+        store.set_auto_title(&scope("x"), &t, Some("x"), 5).await,
+        Err(StoreError::ThreadNotFound)
+    ));
+}
+
+pub async fn api_keys_revoke_and_touch(store: &dyn Store) {
+    let key = threadhold_domain::model::ApiKey {
+        id: new_id(IdKind::ApiKey),
+        project_id: "p1".into(),
+        name: "k".into(),
+        secret_hash: "ab".repeat(32),
+        display_prefix: "sk…".into(),
+        created_at: 1,
+        expires_at: None,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store.insert_api_key(&key).await.expect("insert");
+    store.touch_api_key(&key.id, 100_000).await.expect("touch");
+    store
+        .touch_api_key(&key.id, 100_500)
+        .await
+        .expect("touch within a minute");
+    let found = store
+        .api_key_by_hash(&key.secret_hash)
+        .await
+        .expect("find")
+        .expect("key");
+    assert_eq!(found.last_used_at, Some(100_000));
+    assert!(store.revoke_api_key(&key.id, 200_000).await.expect("revoke"));
+    assert!(!store.revoke_api_key(&key.id, 200_001).await.expect("again"));
+    let found = store
+        .api_key_by_hash(&key.secret_hash)
+        .await
+        .expect("find")
+        .expect("key");
+    assert!(!found.is_usable_at(200_002));
+    assert_eq!(store.list_api_keys(Some("p1")).await.expect("list").len(), 1);
+    assert!(store.list_api_keys(Some("p9")).await.expect("list").is_empty());
+}
+
+/// Instantiates every conformance case for a backend: `$open` is an async
+/// expression producing a fresh store (plus anything that must live as long).
+#[macro_export]
+macro_rules! backend_suite {
+    ($open:expr) => {
+        $crate::backend_suite!(@cases $open;
+            projects_are_created_once, threads_page_in_order_with_ties, thread_patches_and_archive,
+            upsert_returns_the_oldest_match, messages_form_a_tree_and_page_in_order, external_ids_are_idempotent,
+            deletes_cascade, automatic_titles_never_replace_titles, api_keys_revoke_and_touch);
+    };
+    (@cases $open:expr; $($case:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (store, _guard) = $open.await;
+                conformance::prepare(&store).await;
+                conformance::$case(&store).await;
+            }
+        )*
+    };
+}
