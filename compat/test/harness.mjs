@@ -10,6 +10,10 @@
 //     cargo build                      # produces target/debug/threadhold
 //     cd compat && npm ci && npm test
 //
+// test/browser.test.mjs also needs Debian's Chromium at /usr/bin/chromium
+// (as root: `apt-get update && apt-get install -y chromium`); it drives it with
+// playwright-core and never downloads a browser. Without it that file fails.
+//
 // Environment:
 //   THREADHOLD_BIN          server binary (default: ../target/debug/threadhold,
 //                           relative to compat/)
@@ -63,6 +67,8 @@ export const CLIENTS = [
       messageExternalId: true, // create body + persistence send external_id
       persistencePaging: true, // CloudMessagePersistence.load follows pages
       runLeases: true,
+      claim: true, // threads.claim + exported readAnonymousRefreshToken
+      anonymousSharing: true, // concurrent anonymous acquisitions share one request (per storage + baseUrl)
     },
   },
   {
@@ -83,16 +89,45 @@ function serverEnv(extra) {
 }
 
 /**
- * Starts `threadhold serve` on a random loopback port with a fresh data
- * directory. Returns { url, dataDir, createKey, stop, logs }.
+ * Runs a `threadhold` CLI command (e.g. `["anonymous", "disable", "--data", dir]`)
+ * to completion and returns its stdout. Rejects (with the command's output) on a
+ * non-zero exit.
  */
-export async function startServer({ env = {} } = {}) {
+export async function runCli(args, { env = {} } = {}) {
   if (!existsSync(BIN)) {
     throw new Error(
       `threadhold binary not found at ${BIN}; run \`cargo build\` first or set THREADHOLD_BIN`,
     );
   }
-  const dataDir = await mkdtemp(path.join(tmpdir(), "threadhold-compat-"));
+  try {
+    const { stdout } = await execFileP(BIN, args, { env: serverEnv(env), timeout: 20_000 });
+    return stdout;
+  } catch (err) {
+    throw new Error(
+      `\`threadhold ${args.join(" ")}\` failed (exit ${err.code}).\nstdout:\n${err.stdout ?? ""}\nstderr:\n${err.stderr ?? ""}`,
+    );
+  }
+}
+
+/**
+ * Starts `threadhold serve` on a random loopback port with a fresh data
+ * directory. Returns { url, dataDir, createKey, stop, logs }.
+ *
+ * Options:
+ *   env      extra environment variables for the server process
+ *   dataDir  reuse this data directory instead of a fresh one (it is then not
+ *            removed by stop(); the caller owns it)
+ *   setup    async (dataDir) => {...}, run before the server starts (e.g. a CLI
+ *            command that changes settings stored in the data directory)
+ */
+export async function startServer({ env = {}, dataDir: givenDataDir, setup } = {}) {
+  if (!existsSync(BIN)) {
+    throw new Error(
+      `threadhold binary not found at ${BIN}; run \`cargo build\` first or set THREADHOLD_BIN`,
+    );
+  }
+  const dataDir = givenDataDir ?? (await mkdtemp(path.join(tmpdir(), "threadhold-compat-")));
+  if (setup) await setup(dataDir);
   const child = spawn(
     BIN,
     ["serve", "--listen", "127.0.0.1:0", "--data", dataDir],
@@ -177,7 +212,7 @@ export async function startServer({ env = {} } = {}) {
         clearTimeout(killer);
         server.exit = res;
       }
-      await rm(dataDir, { recursive: true, force: true });
+      if (!givenDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
   return server;
@@ -331,14 +366,22 @@ export async function readStreamText(stream) {
 
 /**
  * Wraps globalThis.fetch to record every request the clients make
- * (method, url, status). Returns { calls, restore, waitFor }.
+ * (method, url, body, request headers, status). Returns { calls, restore, waitFor }.
  */
 export function spyFetch() {
   const original = globalThis.fetch;
   const calls = [];
   globalThis.fetch = async (input, init = {}) => {
     const url = String(input instanceof Request ? input.url : input);
-    const entry = { method: init.method ?? "GET", url, body: init.body ?? null, status: undefined, error: undefined };
+    const entry = {
+      method: init.method ?? "GET",
+      url,
+      body: init.body ?? null,
+      // Request headers as a plain object with lower-cased names.
+      headers: Object.fromEntries(new Headers(init.headers ?? {}).entries()),
+      status: undefined,
+      error: undefined,
+    };
     calls.push(entry);
     try {
       const res = await original(input, init);
@@ -365,6 +408,56 @@ export function spyFetch() {
     },
   };
 }
+
+/**
+ * A Map-backed stand-in for the browser's `localStorage` (the anonymous
+ * strategy persists its refresh record there; without it every access-token
+ * expiry mints a new identity). `installLocalStorage()` puts a fresh one on
+ * globalThis and returns it; `uninstallLocalStorage()` removes it again.
+ */
+export class MemoryStorage {
+  #items = new Map();
+  get length() {
+    return this.#items.size;
+  }
+  key(index) {
+    return [...this.#items.keys()][index] ?? null;
+  }
+  getItem(name) {
+    const k = String(name);
+    return this.#items.has(k) ? this.#items.get(k) : null;
+  }
+  setItem(name, value) {
+    this.#items.set(String(name), String(value));
+  }
+  removeItem(name) {
+    this.#items.delete(String(name));
+  }
+  clear() {
+    this.#items.clear();
+  }
+  keys() {
+    return [...this.#items.keys()];
+  }
+}
+
+export function installLocalStorage() {
+  const storage = new MemoryStorage();
+  Object.defineProperty(globalThis, "localStorage", {
+    value: storage,
+    configurable: true,
+    writable: true,
+    enumerable: true,
+  });
+  return storage;
+}
+
+export function uninstallLocalStorage() {
+  delete globalThis.localStorage;
+}
+
+/** The localStorage key under which the anonymous strategy keeps its refresh record (spec 2.4). */
+export const refreshTokenKey = (baseUrl) => `aui:refresh_token:${baseUrl.replace(/\/+$/, "")}`;
 
 // ---------------------------------------------------------------------------
 // Realistic aui/v0 content (spec 5.4): no id, no createdAt.

@@ -8,6 +8,9 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use threadhold_domain::refresh::RefreshPolicy;
+use threadhold_server::client_ip::IpNet;
+use threadhold_server::{AnonymousConfig, ClientIpPolicy, ServerConfig};
 
 pub const ENV_PREFIX: &str = "THREADHOLD_";
 
@@ -26,6 +29,24 @@ pub struct Settings {
     pub log_level: String,
     /// Lifetime of workspace tokens minted by `POST /v1/auth/tokens`.
     pub workspace_token_ttl_secs: u64,
+    /// Server-wide switch for anonymous mode (projects can also switch it off).
+    pub anonymous_enabled: bool,
+    /// Lifetime of anonymous access tokens.
+    pub anonymous_token_ttl_secs: u64,
+    /// Anonymous sessions expire after this long without a refresh.
+    pub refresh_token_ttl_secs: u64,
+    /// A rotated refresh token stays usable this long (two tabs, a lost response).
+    pub refresh_reuse_grace_secs: u64,
+    /// Anonymous mints per client IP and minute (0: no limit).
+    pub anonymous_mints_per_minute: u32,
+    /// Anonymous refreshes per client IP and minute (0: no limit).
+    pub anonymous_refreshes_per_minute: u32,
+    /// Anonymous identities that stored nothing are deleted after this long idle.
+    pub anonymous_gc_after_secs: u64,
+    /// Header carrying the client address from a reverse proxy (e.g. `x-forwarded-for`).
+    pub client_ip_header: Option<String>,
+    /// Comma-separated addresses or CIDR networks whose `client_ip_header` is believed.
+    pub trusted_proxies: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -44,6 +65,15 @@ impl Default for Settings {
             log_format: LogFormat::Human,
             log_level: "info".into(),
             workspace_token_ttl_secs: 300,
+            anonymous_enabled: true,
+            anonymous_token_ttl_secs: 300,
+            refresh_token_ttl_secs: 30 * 86_400,
+            refresh_reuse_grace_secs: 10,
+            anonymous_mints_per_minute: 30,
+            anonymous_refreshes_per_minute: 120,
+            anonymous_gc_after_secs: 86_400,
+            client_ip_header: None,
+            trusted_proxies: "127.0.0.0/8, ::1".into(),
         }
     }
 }
@@ -62,14 +92,8 @@ pub struct FlagOverrides {
 }
 
 /// `THREADHOLD_<KEY>` variables that set a field of [`Settings`].
-const SETTING_KEYS: &[&str] = &[
-    "LISTEN",
-    "DATA",
-    "DATABASE_URL",
-    "LOG_FORMAT",
-    "LOG_LEVEL",
-    "WORKSPACE_TOKEN_TTL_SECS",
-];
+const SETTING_KEYS: &[&str] =
+    &["LISTEN", "DATA", "DATABASE_URL", "LOG_FORMAT", "LOG_LEVEL", "WORKSPACE_TOKEN_TTL_SECS"];
 /// `THREADHOLD_CONFIG` names the TOML file; it is read by the flag parser.
 const CONFIG_KEY: &str = "CONFIG";
 const SECRET_KEYS: &[&str] = &["DATABASE_URL"];
@@ -94,10 +118,7 @@ pub fn load(config_file: Option<&Path>, flags: FlagOverrides) -> anyhow::Result<
                 bail!("both {ENV_PREFIX}{secret_key} and {name} are set; set only one");
             }
             let secret = std::fs::read_to_string(&value).with_context(|| format!("reading {name} ({value})"))?;
-            figment = figment.merge(Serialized::default(
-                &secret_key.to_lowercase(),
-                secret.trim().to_owned(),
-            ));
+            figment = figment.merge(Serialized::default(&secret_key.to_lowercase(), secret.trim().to_owned()));
         } else if !SETTING_KEYS.contains(&key) && key != CONFIG_KEY {
             unknown.push(name);
         }
@@ -115,5 +136,42 @@ impl Settings {
     /// The SQLite file inside the data folder.
     pub fn database_file(&self) -> PathBuf {
         self.data.join("threadhold.sqlite3")
+    }
+}
+
+impl Settings {
+    /// The HTTP server's settings, checked.
+    pub fn server_config(&self) -> anyhow::Result<ServerConfig> {
+        let trusted_proxies = self
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                IpNet::parse(entry)
+                    .with_context(|| format!("trusted_proxies: {entry:?} is not an address or CIDR network"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let secs_to_ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        Ok(ServerConfig {
+            workspace_token_ttl_secs: self.workspace_token_ttl_secs,
+            anonymous: AnonymousConfig {
+                enabled: self.anonymous_enabled,
+                access_token_ttl_secs: self.anonymous_token_ttl_secs,
+                refresh: RefreshPolicy {
+                    grace_ms: secs_to_ms(self.refresh_reuse_grace_secs),
+                    ttl_ms: secs_to_ms(self.refresh_token_ttl_secs),
+                },
+                mints_per_minute: self.anonymous_mints_per_minute,
+                refreshes_per_minute: self.anonymous_refreshes_per_minute,
+                gc_after_secs: self.anonymous_gc_after_secs,
+                ..AnonymousConfig::default()
+            },
+            client_ip: ClientIpPolicy {
+                header: self.client_ip_header.as_ref().map(|h| h.trim().to_ascii_lowercase()),
+                trusted_proxies,
+            },
+            ..ServerConfig::default()
+        })
     }
 }

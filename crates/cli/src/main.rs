@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use threadhold_domain::format_ms;
 use threadhold_domain::model::DEFAULT_PROJECT_ID;
-use threadhold_server::{AppState, ServerConfig, admin};
+use threadhold_server::{AppState, admin};
 use threadhold_store::{SqliteStore, Store};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -19,11 +19,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{FlagOverrides, LogFormat, Settings};
 
 #[derive(Parser)]
-#[command(
-    name = "threadhold",
-    version,
-    about = "A self-hosted server for the Assistant Cloud API of assistant-ui"
-)]
+#[command(name = "threadhold", version, about = "A self-hosted server for the Assistant Cloud API of assistant-ui")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,6 +59,13 @@ enum Command {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Switch anonymous mode on or off for a project (on by default).
+    Anonymous {
+        #[command(subcommand)]
+        command: AnonymousCommand,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Manage projects.
     Projects {
         #[command(subcommand)]
@@ -90,6 +93,20 @@ enum KeysCommand {
     },
     /// Revoke a key by id; requests with it fail from then on.
     Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum AnonymousCommand {
+    /// Allow `POST /v1/auth/tokens/anonymous` and refreshes.
+    Enable {
+        #[arg(long, default_value = DEFAULT_PROJECT_ID)]
+        project: String,
+    },
+    /// Refuse new anonymous identities and refreshes (403 `anonymous_disabled`).
+    Disable {
+        #[arg(long, default_value = DEFAULT_PROJECT_ID)]
+        project: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,16 +149,8 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve {
-            listen,
-            log_format,
-            storage,
-        } => {
-            let flags = FlagOverrides {
-                listen,
-                log_format,
-                ..storage_flags(&storage)
-            };
+        Command::Serve { listen, log_format, storage } => {
+            let flags = FlagOverrides { listen, log_format, ..storage_flags(&storage) };
             let (settings, unknown_env) = config::load(storage.config.as_deref(), flags)?;
             init_logging(&settings);
             for name in unknown_env {
@@ -153,6 +162,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&settings_for(&storage)?).await?;
             keys(store.as_ref(), command).await
         }
+        Command::Anonymous { command, storage } => {
+            let store = open_store(&settings_for(&storage)?).await?;
+            let (project, enabled) = match command {
+                AnonymousCommand::Enable { project } => (project, true),
+                AnonymousCommand::Disable { project } => (project, false),
+            };
+            admin::set_anonymous_enabled(store.as_ref(), &project, enabled).await?;
+            let state = if enabled { "enabled" } else { "disabled" };
+            println!("Anonymous mode {state} for project {project} (running servers follow within 30 s).");
+            Ok(())
+        }
         Command::Projects { command, storage } => {
             let store = open_store(&settings_for(&storage)?).await?;
             projects(store.as_ref(), command).await
@@ -161,11 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn storage_flags(storage: &StorageArgs) -> FlagOverrides {
-    FlagOverrides {
-        data: storage.data.clone(),
-        database_url: storage.database_url.clone(),
-        ..FlagOverrides::default()
-    }
+    FlagOverrides { data: storage.data.clone(), database_url: storage.database_url.clone(), ..FlagOverrides::default() }
 }
 
 fn settings_for(storage: &StorageArgs) -> anyhow::Result<Settings> {
@@ -174,9 +190,7 @@ fn settings_for(storage: &StorageArgs) -> anyhow::Result<Settings> {
 
 fn init_logging(settings: &Settings) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match settings.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
@@ -198,23 +212,16 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
         }
     }
     .context("opening the database")?;
-    admin::bootstrap(&store)
-        .await
-        .context("preparing the default project")?;
+    admin::bootstrap(&store).await.context("preparing the default project")?;
     Ok(Arc::new(store))
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
-    let listener = TcpListener::bind(&settings.listen)
-        .await
-        .with_context(|| format!("listening on {}", settings.listen))?;
+    let listener =
+        TcpListener::bind(&settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
     let address = listener.local_addr()?;
-    let config = ServerConfig {
-        workspace_token_ttl_secs: settings.workspace_token_ttl_secs,
-        ..ServerConfig::default()
-    };
-    let state = AppState::new(store.clone(), config);
+    let state = AppState::new(store.clone(), settings.server_config()?);
     // The one line on stdout: scripts and tests read the bound address from it.
     println!("threadhold listening on http://{address}");
     std::io::stdout().flush()?;
@@ -257,11 +264,7 @@ async fn shutdown_signal() {
 
 async fn keys(store: &dyn Store, command: KeysCommand) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Create {
-            project,
-            name,
-            expires_in_days,
-        } => {
+        KeysCommand::Create { project, name, expires_in_days } => {
             let issued = admin::create_api_key(store, &project, &name, expires_in_days).await?;
             let record = &issued.record;
             println!("Created API key {} for project {}.", record.id, record.project_id);
@@ -307,11 +310,7 @@ async fn keys(store: &dyn Store, command: KeysCommand) -> anyhow::Result<()> {
 
 async fn projects(store: &dyn Store, command: ProjectsCommand) -> anyhow::Result<()> {
     match command {
-        ProjectsCommand::Create {
-            id,
-            name,
-            allowed_origins,
-        } => {
+        ProjectsCommand::Create { id, name, allowed_origins } => {
             let project = admin::create_project(store, &id, name.as_deref().unwrap_or(&id), allowed_origins).await?;
             println!("Created project {}.", project.id);
         }
@@ -323,12 +322,7 @@ async fn projects(store: &dyn Store, command: ProjectsCommand) -> anyhow::Result
             println!("{:<24} {:<24} {:<26} ALLOWED ORIGINS", "ID", "NAME", "CREATED");
             for project in store.list_projects().await? {
                 let origins = origins_label(&project.allowed_origins);
-                println!(
-                    "{:<24} {:<24} {:<26} {origins}",
-                    project.id,
-                    project.name,
-                    format_ms(project.created_at)
-                );
+                println!("{:<24} {:<24} {:<26} {origins}", project.id, project.name, format_ms(project.created_at));
             }
         }
     }
@@ -336,9 +330,5 @@ async fn projects(store: &dyn Store, command: ProjectsCommand) -> anyhow::Result
 }
 
 fn origins_label(origins: &[String]) -> String {
-    if origins.is_empty() {
-        "every origin (*)".to_owned()
-    } else {
-        origins.join(" ")
-    }
+    if origins.is_empty() { "every origin (*)".to_owned() } else { origins.join(" ") }
 }

@@ -32,9 +32,7 @@ impl Server {
         let mut child = command.spawn().expect("spawn threadhold");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
+        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
         let url = line
             .trim()
             .strip_prefix("threadhold listening on ")
@@ -45,13 +43,7 @@ impl Server {
 
     fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .expect("kill")
-                .success()
-        );
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
         let status = wait_with_deadline(&mut self.child, Duration::from_secs(10));
         let mut stderr = String::new();
         if let Some(mut pipe) = self.child.stderr.take() {
@@ -74,36 +66,20 @@ fn wait_with_deadline(child: &mut Child, deadline: Duration) -> std::process::Ex
         if let Some(status) = child.try_wait().expect("wait") {
             return status;
         }
-        assert!(
-            started.elapsed() < deadline,
-            "threadhold did not exit within {deadline:?}"
-        );
+        assert!(started.elapsed() < deadline, "threadhold did not exit within {deadline:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 /// Runs an admin command and returns its stdout (asserting success).
 fn admin(data: &Path, args: &[&str]) -> String {
-    let output = Command::new(BIN)
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .expect("run admin command");
-    assert!(
-        output.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Command::new(BIN).args(args).arg("--data").arg(data).output().expect("run admin command");
+    assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).expect("utf-8")
 }
 
 fn create_key(data: &Path) -> String {
-    admin(data, &["keys", "create", "--name", "test"])
-        .lines()
-        .last()
-        .expect("key line")
-        .to_owned()
+    admin(data, &["keys", "create", "--name", "test"]).lines().last().expect("key line").to_owned()
 }
 
 async fn call(url: &str, key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -131,16 +107,8 @@ async fn serves_admin_commands_work_while_running_and_sigterm_exits_cleanly() {
     assert_eq!((status, body), (200, json!({"threads": []})));
 
     let listing = admin(dir.path(), &["keys", "list"]);
-    let key_id = listing
-        .lines()
-        .nth(1)
-        .and_then(|line| line.split_whitespace().next())
-        .expect("key id")
-        .to_owned();
-    assert!(
-        listing.contains("active") && !listing.contains(&key),
-        "the secret is never listed: {listing}"
-    );
+    let key_id = listing.lines().nth(1).and_then(|line| line.split_whitespace().next()).expect("key id").to_owned();
+    assert!(listing.contains("active") && !listing.contains(&key), "the secret is never listed: {listing}");
     admin(dir.path(), &["keys", "revoke", &key_id]);
     let (status, body) = call(&server.url, &key, reqwest::Method::GET, "/v1/threads", None).await;
     assert_eq!(status, 403, "{body}");
@@ -149,10 +117,7 @@ async fn serves_admin_commands_work_while_running_and_sigterm_exits_cleanly() {
     assert_eq!(status, 200);
     let (exit, stderr) = server.terminate();
     assert!(exit.success(), "exit status {exit:?}; stderr: {stderr}");
-    assert!(
-        stderr.contains("THREADHOLD_NOT_A_SETTING"),
-        "unknown variable is reported: {stderr}"
-    );
+    assert!(stderr.contains("THREADHOLD_NOT_A_SETTING"), "unknown variable is reported: {stderr}");
     assert!(!stderr.contains(&key), "the key never reaches the log");
 }
 
@@ -163,14 +128,9 @@ async fn acknowledged_writes_survive_kill_9() {
     let mut server = Server::start(dir.path(), &[]);
     let mut acknowledged = Vec::new();
     for i in 0..50 {
-        let (status, body) = call(
-            &server.url,
-            &key,
-            reqwest::Method::POST,
-            "/v1/threads",
-            Some(json!({"title": format!("t{i}")})),
-        )
-        .await;
+        let (status, body) =
+            call(&server.url, &key, reqwest::Method::POST, "/v1/threads", Some(json!({"title": format!("t{i}")})))
+                .await;
         assert_eq!(status, 201);
         acknowledged.push(body["thread_id"].as_str().expect("id").to_owned());
     }
@@ -190,23 +150,13 @@ async fn acknowledged_writes_survive_kill_9() {
 
     let server = Server::start(dir.path(), &[]);
     let (_, body) = call(&server.url, &key, reqwest::Method::GET, "/v1/threads?limit=100", None).await;
-    let mut listed: Vec<String> = body["threads"]
-        .as_array()
-        .expect("threads")
-        .iter()
-        .map(|t| t["id"].as_str().expect("id").to_owned())
-        .collect();
+    let mut listed: Vec<String> =
+        body["threads"].as_array().expect("threads").iter().map(|t| t["id"].as_str().expect("id").to_owned()).collect();
     listed.sort();
     acknowledged.sort();
     assert_eq!(listed, acknowledged);
-    let (_, body) = call(
-        &server.url,
-        &key,
-        reqwest::Method::GET,
-        &format!("/v1/threads/{thread}/messages"),
-        None,
-    )
-    .await;
+    let (_, body) =
+        call(&server.url, &key, reqwest::Method::GET, &format!("/v1/threads/{thread}/messages"), None).await;
     assert_eq!(body["messages"].as_array().map(Vec::len), Some(1));
 }
 
@@ -233,12 +183,7 @@ async fn config_file_env_and_secret_files_are_layered() {
         .output()
         .expect("keys create");
     assert!(output.status.success());
-    let key = String::from_utf8(output.stdout)
-        .expect("utf8")
-        .lines()
-        .last()
-        .expect("line")
-        .to_owned();
+    let key = String::from_utf8(output.stdout).expect("utf8").lines().last().expect("line").to_owned();
     let (status, body) = call(&server.url, &key, reqwest::Method::POST, "/v1/auth/tokens", None).await;
     assert_eq!(status, 200, "{body}");
     let token = body["token"].as_str().expect("token");

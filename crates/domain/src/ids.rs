@@ -27,6 +27,9 @@ pub enum IdKind {
     Event,
     ApiKey,
     SigningKey,
+    /// An anonymous identity: both its user id and its workspace id.
+    AnonymousUser,
+    AnonymousSession,
 }
 
 impl IdKind {
@@ -40,6 +43,8 @@ impl IdKind {
             IdKind::Event => "evt_",
             IdKind::ApiKey => "key_",
             IdKind::SigningKey => "kid_",
+            IdKind::AnonymousUser => "usr_anon_",
+            IdKind::AnonymousSession => "sess_",
         }
     }
 }
@@ -49,10 +54,7 @@ struct Generator {
     last_random: u128,
 }
 
-static GENERATOR: Mutex<Generator> = Mutex::new(Generator {
-    last_ms: 0,
-    last_random: 0,
-});
+static GENERATOR: Mutex<Generator> = Mutex::new(Generator { last_ms: 0, last_random: 0 });
 
 /// 62^15 random values fit easily in a u128.
 fn random_space() -> u128 {
@@ -84,9 +86,7 @@ pub fn new_id(kind: IdKind) -> String {
 /// A random base62 secret of `len` characters (about 5.95 bits each).
 pub fn random_secret(len: usize) -> String {
     let mut rng = rand::rng();
-    (0..len)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
+    (0..len).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
 }
 
 fn push_base62(out: &mut String, mut value: u128, width: usize) {
@@ -139,10 +139,7 @@ pub fn validate_text_id(value: &str, max: usize) -> Result<(), IdentifierError> 
 /// Project ids appear inside API keys and URLs: 1–64 of `[a-z0-9-]`.
 pub fn validate_project_id(value: &str) -> Result<(), IdentifierError> {
     validate_text_id(value, 64)?;
-    if !value
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
+    if !value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
         return Err(IdentifierError::BadCharacter);
     }
     Ok(())
@@ -183,10 +180,7 @@ mod tests {
         assert!(validate_principal_id("org:1|user_2").is_ok());
         assert!(validate_principal_id(&"a".repeat(255)).is_ok());
         assert_eq!(validate_principal_id(""), Err(IdentifierError::Empty));
-        assert_eq!(
-            validate_principal_id(&"a".repeat(256)),
-            Err(IdentifierError::TooLong { max: 255 })
-        );
+        assert_eq!(validate_principal_id(&"a".repeat(256)), Err(IdentifierError::TooLong { max: 255 }));
         assert_eq!(validate_principal_id("a b"), Err(IdentifierError::BadCharacter));
         assert_eq!(validate_principal_id("a\u{7}b"), Err(IdentifierError::BadCharacter));
         assert_eq!(validate_principal_id("a\u{a0}b"), Err(IdentifierError::BadCharacter));

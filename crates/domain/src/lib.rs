@@ -5,6 +5,7 @@
 pub mod ids;
 pub mod limits;
 pub mod model;
+pub mod refresh;
 pub mod time;
 pub mod title;
 

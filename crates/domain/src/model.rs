@@ -10,6 +10,8 @@ pub struct Project {
     pub name: String,
     /// Browser origins allowed by CORS; empty allows every origin.
     pub allowed_origins: Vec<String>,
+    /// Whether `POST /v1/auth/tokens/anonymous` and `…/refresh` are open.
+    pub anonymous_enabled: bool,
     pub created_at: Millis,
 }
 
@@ -236,4 +238,39 @@ pub struct Score {
     pub string_value: Option<String>,
     pub comment: Option<String>,
     pub now: Millis,
+}
+
+/// An anonymous identity's session: one refresh-token family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnonymousSession {
+    pub id: String,
+    pub project_id: String,
+    /// `usr_anon_…`: the user id and the workspace id at once.
+    pub user_id: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// Why a refresh token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshRefusal {
+    Unknown,
+    Expired,
+    Revoked,
+    /// A token reused outside the grace window: the family is now revoked.
+    Reused,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The session, with its expiry slid forward; the new token is current.
+    Refreshed(AnonymousSession),
+    Refused(RefreshRefusal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Threads moved into the caller's workspace; the session is closed.
+    Moved(u64),
+    Refused(RefreshRefusal),
 }

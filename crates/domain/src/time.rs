@@ -13,9 +13,7 @@ pub fn now_ms() -> Millis {
 /// Renders `ms` canonically. Values outside years 0000–9999 cannot be rendered
 /// canonically; parsing refuses them, so stored values never are.
 pub fn format_ms(ms: Millis) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// The earliest and latest instants with a canonical four-digit-year rendering.
@@ -45,10 +43,7 @@ mod tests {
     #[test]
     fn parsing() {
         assert_eq!(parse_timestamp("2026-01-01T00:00:00.000Z"), Some(1_767_225_600_000));
-        assert_eq!(
-            parse_timestamp("2026-01-01T01:00:00.000+01:00"),
-            Some(1_767_225_600_000)
-        );
+        assert_eq!(parse_timestamp("2026-01-01T01:00:00.000+01:00"), Some(1_767_225_600_000));
         assert_eq!(parse_timestamp("2026-01-01T00:00:00.123456Z"), Some(1_767_225_600_123));
         assert_eq!(parse_timestamp("2026-02-30T00:00:00.000Z"), None);
         assert_eq!(parse_timestamp("yesterday"), None);

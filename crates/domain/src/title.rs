@@ -30,10 +30,7 @@ pub fn message_role(message: &Value) -> Option<&str> {
 
 /// A title from the first user message among `messages` that has text.
 pub fn title_from_messages<'a>(messages: impl IntoIterator<Item = &'a Value>) -> Option<String> {
-    messages
-        .into_iter()
-        .filter(|m| message_role(m) == Some("user"))
-        .find_map(|m| title_from_text(&message_text(m)))
+    messages.into_iter().filter(|m| message_role(m) == Some("user")).find_map(|m| title_from_text(&message_text(m)))
 }
 
 /// A short title from free text: the first line, at most eight words or about
@@ -53,9 +50,7 @@ pub fn title_from_text(text: &str) -> Option<String> {
         title.push_str(word);
     }
     let mut title: String = title.chars().take(MAX_CHARS).collect();
-    let trimmed_len = title
-        .trim_end_matches(|c: char| c.is_ascii_punctuation() && c != ')' || c.is_whitespace())
-        .len();
+    let trimmed_len = title.trim_end_matches(|c: char| c.is_ascii_punctuation() && c != ')' || c.is_whitespace()).len();
     title.truncate(trimmed_len);
     let title = title.trim_matches(|c: char| matches!(c, '"' | '\'' | '“' | '”' | '`'));
     let mut chars = title.chars();
@@ -87,10 +82,7 @@ mod tests {
 
     #[test]
     fn markdown_and_blank_lines() {
-        assert_eq!(
-            title_from_text("\n\n  ## Fix my *Rust* code\nmore").as_deref(),
-            Some("Fix my *Rust* code")
-        );
+        assert_eq!(title_from_text("\n\n  ## Fix my *Rust* code\nmore").as_deref(), Some("Fix my *Rust* code"));
         assert_eq!(title_from_text("   \n "), None);
         assert_eq!(title_from_text("???"), None);
     }
@@ -103,10 +95,7 @@ mod tests {
 
     #[test]
     fn unicode_is_kept_whole() {
-        assert_eq!(
-            title_from_text("¿cómo estás, señor?").as_deref(),
-            Some("¿cómo estás, señor")
-        );
+        assert_eq!(title_from_text("¿cómo estás, señor?").as_deref(), Some("¿cómo estás, señor"));
         assert_eq!(title_from_text("日本語のタイトル").as_deref(), Some("日本語のタイトル"));
     }
 
@@ -116,10 +105,7 @@ mod tests {
         let sdk = json!({"role":"user","parts":[{"type":"text","text":"Explain monads"}]});
         let plain = json!({"role":"user","content":"hello there"});
         let assistant = json!({"role":"assistant","content":[{"type":"text","text":"Hi"}]});
-        assert_eq!(
-            title_from_messages([&assistant, &aui]).as_deref(),
-            Some("Plan a trip to Lisbon")
-        );
+        assert_eq!(title_from_messages([&assistant, &aui]).as_deref(), Some("Plan a trip to Lisbon"));
         assert_eq!(title_from_messages([&sdk]).as_deref(), Some("Explain monads"));
         assert_eq!(title_from_messages([&plain]).as_deref(), Some("Hello there"));
         assert_eq!(title_from_messages([&assistant]), None);

@@ -6,17 +6,17 @@ use threadhold_domain::model::{ApiKey, DEFAULT_PROJECT_ID, Project};
 use threadhold_domain::now_ms;
 use threadhold_store::Store;
 
+use crate::AnonymousConfig;
 use crate::auth::api_keys::{self, IssuedKey};
 use crate::auth::tokens::create_signing_key;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 const DAY_MS: i64 = 86_400_000;
 
 /// Makes sure the default project and its signing key exist (run on every start).
 pub async fn bootstrap(store: &dyn Store) -> Result<Project, ApiError> {
-    let project = store
-        .ensure_project(DEFAULT_PROJECT_ID, "Default project", now_ms())
-        .await?;
+    let project = store.ensure_project(DEFAULT_PROJECT_ID, "Default project", now_ms()).await?;
     if store.signing_keys(DEFAULT_PROJECT_ID).await?.is_empty() {
         create_signing_key(store, DEFAULT_PROJECT_ID).await?;
     }
@@ -35,6 +35,7 @@ pub async fn create_project(
         id: id.to_owned(),
         name: name.to_owned(),
         allowed_origins,
+        anonymous_enabled: true,
         created_at: now_ms(),
     };
     store.create_project(&project).await?;
@@ -47,10 +48,7 @@ pub async fn set_allowed_origins(store: &dyn Store, project_id: &str, origins: &
     if store.set_allowed_origins(project_id, origins).await? {
         Ok(())
     } else {
-        Err(ApiError::NotFound {
-            code: "project_not_found",
-            message: format!("No project {project_id}"),
-        })
+        Err(ApiError::NotFound { code: "project_not_found", message: format!("No project {project_id}") })
     }
 }
 
@@ -62,10 +60,7 @@ pub async fn create_api_key(
     expires_in_days: Option<u32>,
 ) -> Result<IssuedKey, ApiError> {
     if store.get_project(project_id).await?.is_none() {
-        return Err(ApiError::NotFound {
-            code: "project_not_found",
-            message: format!("No project {project_id}"),
-        });
+        return Err(ApiError::NotFound { code: "project_not_found", message: format!("No project {project_id}") });
     }
     let now = now_ms();
     let expires_at = expires_in_days.map(|days| now + i64::from(days) * DAY_MS);
@@ -83,9 +78,44 @@ pub async fn revoke_api_key(store: &dyn Store, id: &str) -> Result<(), ApiError>
     if store.revoke_api_key(id, now_ms()).await? {
         Ok(())
     } else {
-        Err(ApiError::NotFound {
-            code: "api_key_not_found",
-            message: format!("No active API key {id}"),
-        })
+        Err(ApiError::NotFound { code: "api_key_not_found", message: format!("No active API key {id}") })
+    }
+}
+
+/// Rotated refresh tokens are remembered this long to detect their reuse.
+const ROTATED_TOKEN_MEMORY_MS: i64 = 7 * DAY_MS;
+
+/// Opens or closes anonymous mode for a project.
+pub async fn set_anonymous_enabled(store: &dyn Store, project_id: &str, enabled: bool) -> Result<(), ApiError> {
+    if store.set_anonymous_enabled(project_id, enabled).await? {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound { code: "project_not_found", message: format!("No project {project_id}") })
+    }
+}
+
+/// Deletes anonymous identities idle for `config.gc_after_secs` that never
+/// stored a thread, and old rotated refresh tokens. Returns (sessions, tokens).
+pub async fn collect_anonymous_garbage(
+    store: &dyn Store,
+    now: i64,
+    config: &AnonymousConfig,
+) -> Result<(u64, u64), ApiError> {
+    let idle_ms = i64::try_from(config.gc_after_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let memory_ms = ROTATED_TOKEN_MEMORY_MS.max(config.refresh.grace_ms);
+    Ok(store.collect_anonymous_garbage(now.saturating_sub(idle_ms), now - memory_ms).await?)
+}
+
+/// Runs [`collect_anonymous_garbage`] at start and then every `gc_interval_secs`.
+pub async fn collect_anonymous_garbage_periodically(state: AppState) {
+    let config = &state.config.anonymous;
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(config.gc_interval_secs.max(1)));
+    loop {
+        ticks.tick().await;
+        match collect_anonymous_garbage(state.store.as_ref(), now_ms(), config).await {
+            Ok((0, 0)) => {}
+            Ok((sessions, tokens)) => tracing::info!(sessions, tokens, "collected unused anonymous identities"),
+            Err(error) => tracing::warn!(%error, "anonymous garbage collection failed"),
+        }
     }
 }

@@ -1,14 +1,10 @@
 //! CORS for browser clients, and the `Cache-Control` of workspace data.
 //!
-//! A project's allowed-origins list decides: empty allows every origin (`*`,
+//! The addressed project's allowed-origins list decides: empty allows every origin (`*`,
 //! the client never sends credentials), otherwise the request's origin is
 //! reflected when it matches an entry. `https://*.example.com` matches strictly
 //! deeper subdomains on the same scheme and port. A refused origin simply gets
 //! no `Access-Control-Allow-Origin`.
-
-use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -16,39 +12,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use threadhold_domain::model::DEFAULT_PROJECT_ID;
 
+use crate::projects::PathProject;
 use crate::state::AppState;
 
 const ALLOW_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
 const ALLOW_HEADERS: &str = "authorization, content-type, aui-sdk, aui-user-id, aui-workspace-id, accept";
 const MAX_AGE_SECS: &str = "600";
-
-/// Allowed-origin lists by project, refreshed from the store after a short TTL.
-#[derive(Default)]
-pub struct OriginCache {
-    entries: RwLock<HashMap<String, (Instant, Vec<String>)>>,
-}
-
-impl OriginCache {
-    async fn origins(&self, state: &AppState, project_id: &str) -> Vec<String> {
-        let ttl = Duration::from_secs(state.config.origins_cache_secs);
-        if let Some((at, origins)) = self.entries.read().ok().and_then(|e| e.get(project_id).cloned())
-            && at.elapsed() < ttl
-        {
-            return origins;
-        }
-        let origins = match state.store.get_project(project_id).await {
-            Ok(project) => project.map(|p| p.allowed_origins).unwrap_or_default(),
-            Err(error) => {
-                tracing::warn!(%error, "could not load allowed origins; refusing cross-origin requests");
-                return vec![String::new()];
-            }
-        };
-        if let Ok(mut entries) = self.entries.write() {
-            entries.insert(project_id.to_owned(), (Instant::now(), origins.clone()));
-        }
-        origins
-    }
-}
 
 /// True when `origin` is allowed by `pattern` (an exact origin or a `*.` wildcard host).
 pub fn origin_matches(pattern: &str, origin: &str) -> bool {
@@ -85,44 +54,33 @@ pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -
     let (allow_origin, varies) = match &origin {
         None => (None, false),
         Some(origin) => {
-            let origins = state.origins.origins(&state, DEFAULT_PROJECT_ID).await;
+            let project_id = request.extensions().get::<PathProject>().map_or(DEFAULT_PROJECT_ID, |p| p.0.as_str());
+            let origins = match state.projects.get(&state, project_id).await {
+                Ok(project) => project.map(|p| p.allowed_origins.clone()).unwrap_or_default(),
+                Err(error) => {
+                    // Fail closed: without the list, no origin is allowed.
+                    tracing::warn!(%error, "could not load allowed origins");
+                    vec![String::new()]
+                }
+            };
             if origins.is_empty() {
                 (Some(HeaderValue::from_static("*")), false)
             } else {
                 let text = origin.to_str().unwrap_or_default();
-                (
-                    origins
-                        .iter()
-                        .any(|pattern| origin_matches(pattern, text))
-                        .then(|| origin.clone()),
-                    true,
-                )
+                (origins.iter().any(|pattern| origin_matches(pattern, text)).then(|| origin.clone()), true)
             }
         }
     };
-    let mut response = if preflight {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        next.run(request).await
-    };
+    let mut response = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
     let headers = response.headers_mut();
     if let Some(allow_origin) = allow_origin {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
         if preflight {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static(ALLOW_METHODS),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static(ALLOW_HEADERS),
-            );
+            headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOW_METHODS));
+            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
             headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE_SECS));
         } else {
-            headers.insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("Authorization"),
-            );
+            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Authorization"));
         }
     }
     if varies {
@@ -148,10 +106,7 @@ mod tests {
         assert!(!origin_matches("https://*.example.com", "http://a.example.com"));
         assert!(!origin_matches("https://*.example.com", "https://a.example.com:8443"));
         assert!(!origin_matches("https://*.example.com", "https://evilexample.com"));
-        assert!(!origin_matches(
-            "https://*.example.com",
-            "https://a.example.com.evil.io"
-        ));
+        assert!(!origin_matches("https://*.example.com", "https://a.example.com.evil.io"));
         assert!(origin_matches("http://*.localhost:3000", "http://a.localhost:3000"));
         assert!(!origin_matches("http://*.localhost:3000", "http://a.localhost:3001"));
     }

@@ -2,7 +2,7 @@
 //! input caught by an extractor, renders as `{"error": code, "message": text}`.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use threadhold_store::StoreError;
@@ -26,6 +26,9 @@ pub enum ApiError {
     /// 409: the request conflicts with stored state.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// 429: too many requests from this client; retry after the given seconds.
+    #[error("Too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("Request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     /// 500: the server's fault; the detail is logged, never sent.
@@ -40,24 +43,15 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn invalid(message: impl Into<String>) -> Self {
-        ApiError::InvalidRequest {
-            code: "invalid_request",
-            message: message.into(),
-        }
+        ApiError::InvalidRequest { code: "invalid_request", message: message.into() }
     }
 
     pub fn thread_not_found() -> Self {
-        ApiError::NotFound {
-            code: "thread_not_found",
-            message: "Thread not found".into(),
-        }
+        ApiError::NotFound { code: "thread_not_found", message: "Thread not found".into() }
     }
 
     pub fn message_not_found() -> Self {
-        ApiError::NotFound {
-            code: "message_not_found",
-            message: "Message not found".into(),
-        }
+        ApiError::NotFound { code: "message_not_found", message: "Message not found".into() }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -69,6 +63,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -83,6 +78,7 @@ impl ApiError {
             | ApiError::Conflict { code, .. } => code,
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal_error",
             ApiError::Unavailable(_) => "unavailable",
         }
@@ -98,22 +94,10 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::ThreadNotFound => ApiError::thread_not_found(),
             StoreError::MessageNotFound => ApiError::message_not_found(),
-            StoreError::ParentNotFound => ApiError::InvalidRequest {
-                code: "parent_not_found",
-                message,
-            },
-            StoreError::ParentExternalNotFound => ApiError::InvalidRequest {
-                code: "parent_not_found",
-                message,
-            },
-            StoreError::RoleChanged => ApiError::Conflict {
-                code: "message_role_changed",
-                message,
-            },
-            StoreError::AlreadyExists(_) => ApiError::Conflict {
-                code: "already_exists",
-                message,
-            },
+            StoreError::ParentNotFound => ApiError::InvalidRequest { code: "parent_not_found", message },
+            StoreError::ParentExternalNotFound => ApiError::InvalidRequest { code: "parent_not_found", message },
+            StoreError::RoleChanged => ApiError::Conflict { code: "message_role_changed", message },
+            StoreError::AlreadyExists(_) => ApiError::Conflict { code: "already_exists", message },
             StoreError::Database(_) | StoreError::Migrate(_) => ApiError::Internal(message),
         }
     }
@@ -128,6 +112,10 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (self.status(), Json(json!({ "error": self.code(), "message": message }))).into_response()
+        let mut response = (self.status(), Json(json!({ "error": self.code(), "message": message }))).into_response();
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
     }
 }

@@ -20,30 +20,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
-        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         serde_json::from_slice(text).map(JsonBody).map_err(|error| {
-            let code = if error.is_data() {
-                "invalid_request"
-            } else {
-                "invalid_json"
-            };
-            ApiError::InvalidRequest {
-                code,
-                message: format!("Invalid request body: {error}"),
-            }
+            let code = if error.is_data() { "invalid_request" } else { "invalid_json" };
+            ApiError::InvalidRequest { code, message: format!("Invalid request body: {error}") }
         })
     }
 }
 
 fn body_error(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge {
-            limit: threadhold_domain::limits::REQUEST_BODY_MAX_BYTES,
-        }
+        ApiError::PayloadTooLarge { limit: threadhold_domain::limits::REQUEST_BODY_MAX_BYTES }
     } else {
         ApiError::invalid(format!("Could not read the request body: {rejection}"))
     }
@@ -56,13 +43,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(value)| ApiQuery(value))
-            .map_err(|rejection: QueryRejection| ApiError::InvalidRequest {
+        Query::<T>::from_request_parts(parts, state).await.map(|Query(value)| ApiQuery(value)).map_err(
+            |rejection: QueryRejection| ApiError::InvalidRequest {
                 code: "invalid_query",
                 message: rejection.body_text(),
-            })
+            },
+        )
     }
 }
 
@@ -73,13 +59,12 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Path(value)| ApiPath(value))
-            .map_err(|rejection: PathRejection| ApiError::InvalidRequest {
+        Path::<T>::from_request_parts(parts, state).await.map(|Path(value)| ApiPath(value)).map_err(
+            |rejection: PathRejection| ApiError::InvalidRequest {
                 code: "invalid_path",
                 message: rejection.body_text(),
-            })
+            },
+        )
     }
 }
 

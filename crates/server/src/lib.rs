@@ -6,11 +6,14 @@
 
 pub mod admin;
 pub mod auth;
+pub mod client_ip;
 mod cors;
 pub mod error;
 mod extract;
 mod handlers;
 mod observe;
+pub mod projects;
+mod rate_limit;
 mod router;
 pub mod state;
 mod views;
@@ -19,8 +22,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
+use axum::ServiceExt;
+use axum::extract::Request;
+use threadhold_domain::refresh::RefreshPolicy;
 use tokio::net::TcpListener;
+use tower::Layer;
 
+pub use client_ip::ClientIpPolicy;
 pub use router::router;
 pub use state::AppState;
 
@@ -29,15 +37,50 @@ pub use state::AppState;
 pub struct ServerConfig {
     /// Lifetime of tokens minted by `POST /v1/auth/tokens`, in seconds.
     pub workspace_token_ttl_secs: u64,
-    /// Seconds a project's allowed-origins list is cached by the CORS layer.
-    pub origins_cache_secs: u64,
+    /// Seconds a project's settings (CORS origins, anonymous switch) are cached.
+    pub project_cache_secs: u64,
+    pub anonymous: AnonymousConfig,
+    pub client_ip: ClientIpPolicy,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             workspace_token_ttl_secs: 300,
-            origins_cache_secs: 30,
+            project_cache_secs: 30,
+            anonymous: AnonymousConfig::default(),
+            client_ip: ClientIpPolicy::default(),
+        }
+    }
+}
+
+/// Anonymous mode: per-browser identities with rotating refresh tokens.
+#[derive(Debug, Clone)]
+pub struct AnonymousConfig {
+    /// Server-wide switch; each project can also switch it off.
+    pub enabled: bool,
+    /// Lifetime of anonymous access tokens, in seconds.
+    pub access_token_ttl_secs: u64,
+    pub refresh: RefreshPolicy,
+    /// Per client IP and minute; 0 disables the limit.
+    pub mints_per_minute: u32,
+    pub refreshes_per_minute: u32,
+    /// Identities idle this long that never stored a thread are deleted.
+    pub gc_after_secs: u64,
+    /// How often the garbage collector runs.
+    pub gc_interval_secs: u64,
+}
+
+impl Default for AnonymousConfig {
+    fn default() -> Self {
+        AnonymousConfig {
+            enabled: true,
+            access_token_ttl_secs: 300,
+            refresh: RefreshPolicy::default(),
+            mints_per_minute: 30,
+            refreshes_per_minute: 120,
+            gc_after_secs: 86_400,
+            gc_interval_secs: 600,
         }
     }
 }
@@ -50,12 +93,16 @@ pub async fn launch(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let draining = state.draining.clone();
-    let app = router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    let collector = tokio::spawn(admin::collect_anonymous_garbage_periodically(state.clone()));
+    // The project prefix is stripped before routing, so every route also answers under it.
+    let app = axum::middleware::from_fn(projects::strip_project_prefix).layer(router(state));
+    let served = axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))
         .with_graceful_shutdown(async move {
             shutdown.await;
             draining.store(true, Ordering::Relaxed);
             tracing::info!("shutting down: draining in-flight requests");
         })
-        .await
+        .await;
+    collector.abort();
+    served
 }

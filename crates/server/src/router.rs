@@ -8,42 +8,29 @@ use axum::routing::{get, post, put};
 use threadhold_domain::limits::REQUEST_BODY_MAX_BYTES;
 
 use crate::error::ApiError;
-use crate::handlers::{files, health, messages, projects, runs, telemetry, threads, tokens};
+use crate::handlers::{anonymous, files, health, messages, projects, runs, telemetry, threads, tokens};
 use crate::state::AppState;
 use crate::{cors, observe};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/threads", get(threads::list).post(threads::create))
-        .route(
-            "/v1/threads/{thread_id}",
-            get(threads::get).put(threads::update).delete(threads::delete),
-        )
-        .route(
-            "/v1/threads/{thread_id}/messages",
-            get(messages::list).post(messages::create).delete(messages::delete),
-        )
+        .route("/v1/threads/{thread_id}", get(threads::get).put(threads::update).delete(threads::delete))
+        .route("/v1/threads/{thread_id}/messages", get(messages::list).post(messages::create).delete(messages::delete))
         .route("/v1/threads/{thread_id}/messages/{message_id}", put(messages::update))
-        .route(
-            "/v1/threads/{thread_id}/messages/{message_id}/feedback",
-            post(messages::feedback),
-        )
+        .route("/v1/threads/{thread_id}/messages/{message_id}/feedback", post(messages::feedback))
         .route("/v1/runs", post(runs::report))
         .route("/v1/runs/stream", post(runs::stream))
         .route("/v1/events", post(telemetry::track))
         .route("/v1/scores", post(telemetry::create_score))
         .route("/v1/auth/tokens", post(tokens::create))
+        .route("/v1/auth/tokens/anonymous", post(anonymous::mint))
+        .route("/v1/auth/tokens/refresh", post(anonymous::refresh))
+        .route("/v1/threads/claim", post(anonymous::claim))
         .route("/v1/files/pdf-to-images", post(files::pdf_to_images))
         .route("/v1/projects/threads", get(projects::list_threads))
-        .route(
-            "/v1/projects/threads/{thread_id}/messages",
-            get(projects::list_messages),
-        )
-        .route("/.well-known/jwks.json", get(tokens::default_jwks))
-        .route(
-            "/projects/{project_id}/.well-known/jwks.json",
-            get(tokens::project_jwks),
-        )
+        .route("/v1/projects/threads/{thread_id}/messages", get(projects::list_messages))
+        .route("/.well-known/jwks.json", get(tokens::jwks))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(route_not_found)
@@ -55,10 +42,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn route_not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::NotFound {
-        code: "not_found",
-        message: format!("No route for {method} {}", uri.path()),
-    }
+    ApiError::NotFound { code: "not_found", message: format!("No route for {method} {}", uri.path()) }
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -90,10 +90,7 @@ pub fn thread_list(threads: &[Thread]) -> Response {
     struct Envelope<'a> {
         threads: Vec<ThreadView<'a>>,
     }
-    Json(Envelope {
-        threads: threads.iter().map(ThreadView::from).collect(),
-    })
-    .into_response()
+    Json(Envelope { threads: threads.iter().map(ThreadView::from).collect() }).into_response()
 }
 
 /// `{"thread": {...}}`: the client requires the envelope.
@@ -102,10 +99,7 @@ pub fn thread_envelope(thread: &Thread) -> Response {
     struct Envelope<'a> {
         thread: ThreadView<'a>,
     }
-    Json(Envelope {
-        thread: ThreadView::from(thread),
-    })
-    .into_response()
+    Json(Envelope { thread: ThreadView::from(thread) }).into_response()
 }
 
 /// `{"messages": [...]}`.
@@ -114,8 +108,5 @@ pub fn message_list(messages: &[Message]) -> Response {
     struct Envelope<'a> {
         messages: Vec<MessageView<'a>>,
     }
-    Json(Envelope {
-        messages: messages.iter().map(MessageView::from).collect(),
-    })
-    .into_response()
+    Json(Envelope { messages: messages.iter().map(MessageView::from).collect() }).into_response()
 }

@@ -21,22 +21,12 @@ fn payload(token: &str) -> Value {
 }
 
 async fn mint(client: &Client) -> String {
-    client.post("/v1/auth/tokens", json!({})).await.expect(200)["token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
+    client.post("/v1/auth/tokens", json!({})).await.expect(200)["token"].as_str().expect("token").to_owned()
 }
 
 /// Signs arbitrary claims with the project's real signing key, as the server would.
 async fn sign_with_project_key(server: &TestServer, project: &str, claims: &Value) -> String {
-    let key = server
-        .store
-        .signing_keys(project)
-        .await
-        .expect("keys")
-        .into_iter()
-        .next()
-        .expect("a key");
+    let key = server.store.signing_keys(project).await.expect("keys").into_iter().next().expect("a key");
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&key.private_der)).expect("sign")
@@ -83,72 +73,39 @@ async fn missing_or_malformed_authorization_is_401() {
 async fn bad_api_keys_are_403() {
     let server = TestServer::start().await;
     let with_key = |key: &str| Client {
-        auth: Auth::ApiKey {
-            key: key.to_owned(),
-            workspace: "ws".into(),
-            user: None,
-        },
+        auth: Auth::ApiKey { key: key.to_owned(), workspace: "ws".into(), user: None },
         ..server.anonymous()
     };
-    with_key("sk_aui_proj_nope")
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_api_key");
+    with_key("sk_aui_proj_nope").get("/v1/threads").await.expect_error(403, "invalid_api_key");
     let forged = format!("sk_aui_proj_default_{}", "A".repeat(32));
-    with_key(&forged)
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_api_key");
+    with_key(&forged).get("/v1/threads").await.expect_error(403, "invalid_api_key");
     // A real key with its project part changed does not match.
     let moved = server.api_key.replacen("sk_aui_proj_default_", "sk_aui_proj_other_", 1);
-    with_key(&moved)
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_api_key");
-    server
-        .bearer("not-a-key-or-jwt")
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_credential");
+    with_key(&moved).get("/v1/threads").await.expect_error(403, "invalid_api_key");
+    server.bearer("not-a-key-or-jwt").get("/v1/threads").await.expect_error(403, "invalid_credential");
 }
 
 #[tokio::test]
 async fn revoked_and_expired_keys_stop_working() {
     let server = TestServer::start().await;
-    let issued = admin::create_api_key(server.store.as_ref(), "default", "doomed", None)
-        .await
-        .expect("key");
+    let issued = admin::create_api_key(server.store.as_ref(), "default", "doomed", None).await.expect("key");
     let client = Client {
-        auth: Auth::ApiKey {
-            key: issued.secret.clone(),
-            workspace: "ws".into(),
-            user: None,
-        },
+        auth: Auth::ApiKey { key: issued.secret.clone(), workspace: "ws".into(), user: None },
         ..server.anonymous()
     };
     client.get("/v1/threads").await.expect(200);
-    admin::revoke_api_key(server.store.as_ref(), &issued.record.id)
-        .await
-        .expect("revoke");
+    admin::revoke_api_key(server.store.as_ref(), &issued.record.id).await.expect("revoke");
     client.get("/v1/threads").await.expect_error(403, "invalid_api_key");
     assert!(
-        admin::revoke_api_key(server.store.as_ref(), &issued.record.id)
-            .await
-            .is_err(),
+        admin::revoke_api_key(server.store.as_ref(), &issued.record.id).await.is_err(),
         "revoking twice is an error"
     );
 
     let mut expired = api_keys::generate("default", "old", now_ms() - 10_000, Some(now_ms() - 1));
     expired.record.name = "expired".into();
     server.store.insert_api_key(&expired.record).await.expect("insert");
-    let client = Client {
-        auth: Auth::ApiKey {
-            key: expired.secret,
-            workspace: "ws".into(),
-            user: None,
-        },
-        ..server.anonymous()
-    };
+    let client =
+        Client { auth: Auth::ApiKey { key: expired.secret, workspace: "ws".into(), user: None }, ..server.anonymous() };
     client.get("/v1/threads").await.expect_error(403, "invalid_api_key");
 }
 
@@ -163,21 +120,13 @@ async fn key_use_is_recorded() {
 #[tokio::test]
 async fn aui_headers_are_validated() {
     let server = TestServer::start().await;
-    let base = server
-        .http
-        .get(format!("{}/v1/threads", server.url))
-        .bearer_auth(&server.api_key);
+    let base = server.http.get(format!("{}/v1/threads", server.url)).bearer_auth(&server.api_key);
     let reply = common::Reply::read(base.try_clone().expect("clone").send().await.expect("send")).await;
     reply.expect_error(403, "invalid_workspace_id");
     // (Leading and trailing blanks are not part of an HTTP field value, so they cannot be sent.)
     for workspace in ["", "a b", "a\tb", &"w".repeat(256)] {
         let reply = common::Reply::read(
-            base.try_clone()
-                .expect("clone")
-                .header("aui-workspace-id", workspace)
-                .send()
-                .await
-                .expect("send"),
+            base.try_clone().expect("clone").header("aui-workspace-id", workspace).send().await.expect("send"),
         )
         .await;
         reply.expect_error(403, "invalid_workspace_id");
@@ -218,61 +167,33 @@ async fn workspace_tokens_act_as_the_user_in_the_workspace() {
     assert_eq!(backend.message_ids(&thread, "").await, vec![root.clone()]);
     // Feedback records the token's user.
     browser
-        .post(
-            &format!("/v1/threads/{thread}/messages/{root}/feedback"),
-            json!({"type": "positive"}),
-        )
+        .post(&format!("/v1/threads/{thread}/messages/{root}/feedback"), json!({"type": "positive"}))
         .await
         .expect(200);
     // Backend-only routes refuse tokens.
-    browser
-        .post("/v1/auth/tokens", json!({}))
-        .await
-        .expect_error(403, "api_key_required");
-    browser
-        .get("/v1/projects/threads")
-        .await
-        .expect_error(403, "api_key_required");
-    browser
-        .get(&format!("/v1/projects/threads/{thread}/messages"))
-        .await
-        .expect_error(403, "api_key_required");
+    browser.post("/v1/auth/tokens", json!({})).await.expect_error(403, "api_key_required");
+    browser.get("/v1/projects/threads").await.expect_error(403, "api_key_required");
+    browser.get(&format!("/v1/projects/threads/{thread}/messages")).await.expect_error(403, "api_key_required");
     // The system user is the default for API keys.
     assert_eq!(payload(&mint(&server.workspace("team-1")).await)["sub"], "__SYSTEM__");
 }
 
 #[tokio::test]
 async fn token_lifetime_is_configurable() {
-    let config = threadhold_server::ServerConfig {
-        workspace_token_ttl_secs: 42,
-        ..Default::default()
-    };
+    let config = threadhold_server::ServerConfig { workspace_token_ttl_secs: 42, ..Default::default() };
     let server = TestServer::start_with(config).await;
     let claims = payload(&mint(&server.workspace("ws")).await);
-    assert_eq!(
-        claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"),
-        42
-    );
+    assert_eq!(claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"), 42);
 }
 
 #[tokio::test]
 async fn tokens_verify_against_the_published_jwks() {
     let server = TestServer::start().await;
     let token = mint(&server.workspace("ws")).await;
-    let jwks = server
-        .anonymous()
-        .get("/.well-known/jwks.json")
-        .await
-        .expect(200)
-        .clone();
+    let jwks = server.anonymous().get("/.well-known/jwks.json").await.expect(200).clone();
     let kid = jsonwebtoken::decode_header(&token).expect("header").kid.expect("kid");
-    let jwk = jwks["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .expect("kid in jwks")
-        .clone();
+    let jwk =
+        jwks["keys"].as_array().expect("keys").iter().find(|k| k["kid"] == kid.as_str()).expect("kid in jwks").clone();
     assert_eq!(jwk["kty"], "OKP");
     assert_eq!(jwk["crv"], "Ed25519");
     assert!(jwk.get("d").is_none(), "no private part");
@@ -282,16 +203,8 @@ async fn tokens_verify_against_the_published_jwks() {
     validation.validate_aud = false;
     let decoded = jsonwebtoken::decode::<WorkspaceClaims>(&token, &key, &validation).expect("verifies");
     assert_eq!(decoded.claims.workspace_id, "ws");
-    server
-        .anonymous()
-        .get("/projects/default/.well-known/jwks.json")
-        .await
-        .expect(200);
-    server
-        .anonymous()
-        .get("/projects/nope/.well-known/jwks.json")
-        .await
-        .expect_error(404, "project_not_found");
+    server.anonymous().get("/projects/default/.well-known/jwks.json").await.expect(200);
+    server.anonymous().get("/projects/nope/.well-known/jwks.json").await.expect_error(404, "project_not_found");
 }
 
 #[tokio::test]
@@ -305,34 +218,18 @@ async fn tampered_forged_and_expired_tokens_are_refused() {
     // Payload swapped to another workspace, original signature kept.
     let mut claims = payload(&token);
     claims["workspace_id"] = json!("victim");
-    let swapped = format!(
-        "{}.{}.{}",
-        parts[0],
-        URL_SAFE_NO_PAD.encode(claims.to_string()),
-        parts[2]
-    );
-    server
-        .bearer(&swapped)
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_token");
+    let swapped = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2]);
+    server.bearer(&swapped).get("/v1/threads").await.expect_error(403, "invalid_token");
     // Signature bytes flipped.
     let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).expect("sig");
     signature[0] ^= 1;
     let flipped = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(signature));
-    server
-        .bearer(&flipped)
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_token");
+    server.bearer(&flipped).get("/v1/threads").await.expect_error(403, "invalid_token");
     // alg: none, with and without a signature.
     let none_header = URL_SAFE_NO_PAD.encode(
         json!({"alg": "none", "typ": "JWT", "kid": jsonwebtoken::decode_header(&token).expect("h").kid}).to_string(),
     );
-    for forged in [
-        format!("{none_header}.{}.", parts[1]),
-        format!("{none_header}.{}.{}", parts[1], parts[2]),
-    ] {
+    for forged in [format!("{none_header}.{}.", parts[1]), format!("{none_header}.{}.{}", parts[1], parts[2])] {
         let reply = server.bearer(&forged).get("/v1/threads").await;
         assert_eq!(reply.status, 403, "{}", reply.text);
     }
@@ -341,91 +238,37 @@ async fn tampered_forged_and_expired_tokens_are_refused() {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(key.kid.clone());
     let confused = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&key.public_raw)).expect("sign");
-    server
-        .bearer(&confused)
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_token");
+    server.bearer(&confused).get("/v1/threads").await.expect_error(403, "invalid_token");
     // Unknown kid, garbage segments.
-    let unknown_kid = format!(
-        "{}.{}.{}",
-        URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"kid_missing"}"#),
-        parts[1],
-        parts[2]
-    );
-    server
-        .bearer(&unknown_kid)
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_token");
-    server
-        .bearer("a.b.c")
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_token");
-    server
-        .bearer("!!.??.**")
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_token");
+    let unknown_kid =
+        format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"kid_missing"}"#), parts[1], parts[2]);
+    server.bearer(&unknown_kid).get("/v1/threads").await.expect_error(403, "invalid_token");
+    server.bearer("a.b.c").get("/v1/threads").await.expect_error(403, "invalid_token");
+    server.bearer("!!.??.**").get("/v1/threads").await.expect_error(403, "invalid_token");
 
     // Properly signed but expired, not yet valid, foreign project, wrong issuer, bad ids.
     let now = now_ms() / 1000;
-    let expired = sign_with_project_key(
-        &server,
-        "default",
-        &token_claims("default", "victim", now - 600, now - 300),
-    )
-    .await;
-    server
-        .bearer(&expired)
-        .get("/v1/threads")
-        .await
-        .expect_error(401, "token_expired");
+    let expired =
+        sign_with_project_key(&server, "default", &token_claims("default", "victim", now - 600, now - 300)).await;
+    server.bearer(&expired).get("/v1/threads").await.expect_error(401, "token_expired");
     let mut future = token_claims("default", "victim", now, now + 600);
     future["nbf"] = json!(now + 300);
     let future = sign_with_project_key(&server, "default", &future).await;
-    server
-        .bearer(&future)
-        .get("/v1/threads")
-        .await
-        .expect_error(401, "token_not_yet_valid");
-    admin::create_project(server.store.as_ref(), "other", "Other", vec![])
-        .await
-        .expect("project");
+    server.bearer(&future).get("/v1/threads").await.expect_error(401, "token_not_yet_valid");
+    admin::create_project(server.store.as_ref(), "other", "Other", vec![]).await.expect("project");
     let cross = sign_with_project_key(&server, "other", &token_claims("default", "victim", now, now + 300)).await;
-    server
-        .bearer(&cross)
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_token");
+    server.bearer(&cross).get("/v1/threads").await.expect_error(403, "invalid_token");
     let mut wrong_issuer = token_claims("default", "victim", now, now + 300);
     wrong_issuer["iss"] = json!("https://evil.example.com");
     let wrong_issuer = sign_with_project_key(&server, "default", &wrong_issuer).await;
-    server
-        .bearer(&wrong_issuer)
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_token");
-    let bad_workspace = sign_with_project_key(
-        &server,
-        "default",
-        &token_claims("default", "has space", now, now + 300),
-    )
-    .await;
-    server
-        .bearer(&bad_workspace)
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_token");
+    server.bearer(&wrong_issuer).get("/v1/threads").await.expect_error(403, "invalid_token");
+    let bad_workspace =
+        sign_with_project_key(&server, "default", &token_claims("default", "has space", now, now + 300)).await;
+    server.bearer(&bad_workspace).get("/v1/threads").await.expect_error(403, "invalid_token");
     let mut missing_exp = token_claims("default", "victim", now, now + 300);
     missing_exp.as_object_mut().expect("o").remove("exp");
     let missing_exp = sign_with_project_key(&server, "default", &missing_exp).await;
-    server
-        .bearer(&missing_exp)
-        .get("/v1/threads")
-        .await
-        .expect_error(403, "invalid_token");
+    server.bearer(&missing_exp).get("/v1/threads").await.expect_error(403, "invalid_token");
     // And the genuine article still works.
     let genuine = sign_with_project_key(&server, "default", &token_claims("default", "victim", now, now + 300)).await;
     assert_eq!(server.bearer(&genuine).thread_ids("").await.len(), 1);
@@ -434,38 +277,21 @@ async fn tampered_forged_and_expired_tokens_are_refused() {
 #[tokio::test]
 async fn projects_are_isolated_from_each_other() {
     let server = TestServer::start().await;
-    admin::create_project(server.store.as_ref(), "acme", "Acme", vec![])
-        .await
-        .expect("project");
-    let acme_key = admin::create_api_key(server.store.as_ref(), "acme", "k", None)
-        .await
-        .expect("key")
-        .secret;
-    let acme = Client {
-        auth: Auth::ApiKey {
-            key: acme_key,
-            workspace: "ws".into(),
-            user: None,
-        },
-        ..server.anonymous()
-    };
+    admin::create_project(server.store.as_ref(), "acme", "Acme", vec![]).await.expect("project");
+    let acme_key = admin::create_api_key(server.store.as_ref(), "acme", "k", None).await.expect("key").secret;
+    let acme =
+        Client { auth: Auth::ApiKey { key: acme_key, workspace: "ws".into(), user: None }, ..server.anonymous() };
     let default = server.workspace("ws");
     let thread = default.new_thread().await;
     assert!(acme.thread_ids("").await.is_empty());
-    acme.get(&format!("/v1/threads/{thread}"))
-        .await
-        .expect_error(404, "thread_not_found");
+    acme.get(&format!("/v1/threads/{thread}")).await.expect_error(404, "thread_not_found");
     let acme_thread = acme.new_thread().await;
     let listed = acme.get("/v1/projects/threads").await.expect(200)["threads"].clone();
     assert_eq!(common::ids(&listed), vec![acme_thread.clone()]);
     let acme_token = mint(&acme).await;
     assert_eq!(payload(&acme_token)["iss"], issuer_for("acme"));
     assert_eq!(server.bearer(&acme_token).thread_ids("").await, vec![acme_thread]);
-    let request = default
-        .request(Method::GET, "/v1/projects/threads")
-        .send()
-        .await
-        .expect("send");
+    let request = default.request(Method::GET, "/v1/projects/threads").send().await.expect("send");
     let listed = common::Reply::read(request).await.json["threads"].clone();
     assert_eq!(common::ids(&listed), vec![thread]);
 }

@@ -46,9 +46,7 @@ struct ModelThread {
 }
 
 async fn run_case(server: &TestServer, case: usize, ops: Vec<(usize, Op)>) {
-    let clients: Vec<Client> = (0..WORKSPACES)
-        .map(|w| server.workspace(&format!("case{case}-ws{w}")))
-        .collect();
+    let clients: Vec<Client> = (0..WORKSPACES).map(|w| server.workspace(&format!("case{case}-ws{w}"))).collect();
     let mut threads: Vec<(String, ModelThread)> = Vec::new();
     for (actor, op) in ops {
         let client = &clients[actor];
@@ -56,15 +54,7 @@ async fn run_case(server: &TestServer, case: usize, ops: Vec<(usize, Op)>) {
         match op {
             Op::CreateThread => {
                 let id = client.new_thread().await;
-                threads.push((
-                    id,
-                    ModelThread {
-                        owner: actor,
-                        alive: true,
-                        archived: false,
-                        messages: 0,
-                    },
-                ));
+                threads.push((id, ModelThread { owner: actor, alive: true, archived: false, messages: 0 }));
             }
             Op::AddMessage(i) | Op::Rename(i) | Op::Archive(i) | Op::Delete(i) | Op::Get(i) | Op::ListMessages(i) => {
                 let Some(index) = pick(i) else { continue };
@@ -78,26 +68,16 @@ async fn run_case(server: &TestServer, case: usize, ops: Vec<(usize, Op)>) {
                         )
                         .await,
                     Op::Rename(_) => {
-                        client
-                            .put(&format!("/v1/threads/{id}"), json!({"title": format!("by {actor}")}))
-                            .await
+                        client.put(&format!("/v1/threads/{id}"), json!({"title": format!("by {actor}")})).await
                     }
-                    Op::Archive(_) => {
-                        client
-                            .put(&format!("/v1/threads/{id}"), json!({"is_archived": true}))
-                            .await
-                    }
+                    Op::Archive(_) => client.put(&format!("/v1/threads/{id}"), json!({"is_archived": true})).await,
                     Op::Delete(_) => client.delete(&format!("/v1/threads/{id}"), None).await,
                     Op::Get(_) => client.get(&format!("/v1/threads/{id}")).await,
                     _ => client.get(&format!("/v1/threads/{id}/messages")).await,
                 };
                 if let Op::ListMessages(_) = op {
                     let listed = reply.expect(200)["messages"].as_array().map_or(0, Vec::len);
-                    assert_eq!(
-                        listed,
-                        if visible { model.messages } else { 0 },
-                        "messages of {id} seen by ws{actor}"
-                    );
+                    assert_eq!(listed, if visible { model.messages } else { 0 }, "messages of {id} seen by ws{actor}");
                     continue;
                 }
                 if visible {
@@ -120,25 +100,17 @@ async fn run_case(server: &TestServer, case: usize, ops: Vec<(usize, Op)>) {
                 for archived in ["false", "true"] {
                     listed.extend(client.thread_ids(&format!("?limit=100&is_archived={archived}")).await);
                 }
-                let expected: BTreeSet<String> = threads
-                    .iter()
-                    .filter(|(_, m)| m.alive && m.owner == actor)
-                    .map(|(id, _)| id.clone())
-                    .collect();
+                let expected: BTreeSet<String> =
+                    threads.iter().filter(|(_, m)| m.alive && m.owner == actor).map(|(id, _)| id.clone()).collect();
                 assert_eq!(listed, expected, "threads listed for ws{actor}");
             }
         }
     }
     // Project-wide reads (API keys) see every live thread of the case, whoever owns it.
-    let owners: HashMap<&str, usize> = threads
-        .iter()
-        .filter(|(_, m)| m.alive)
-        .map(|(id, m)| (id.as_str(), m.owner))
-        .collect();
+    let owners: HashMap<&str, usize> =
+        threads.iter().filter(|(_, m)| m.alive).map(|(id, m)| (id.as_str(), m.owner)).collect();
     for (id, owner) in owners {
-        let reply = clients[(owner + 1) % WORKSPACES]
-            .get(&format!("/v1/projects/threads/{id}/messages"))
-            .await;
+        let reply = clients[(owner + 1) % WORKSPACES].get(&format!("/v1/projects/threads/{id}/messages")).await;
         reply.expect(200);
     }
 }
@@ -148,11 +120,7 @@ fn workspaces_never_see_each_other() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let server = runtime.block_on(TestServer::start());
     let case = AtomicUsize::new(0);
-    let config = ProptestConfig {
-        cases: 24,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
+    let config = ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() };
     proptest!(config, |(ops in prop::collection::vec((0..WORKSPACES, op()), 1..40))| {
         let case = case.fetch_add(1, Ordering::Relaxed);
         runtime.block_on(run_case(&server, case, ops));

@@ -32,12 +32,8 @@ async fn message_object_shape_and_heights() {
     assert!(list[2].as_object().expect("o").contains_key("external_id"));
     assert!(list[2].get("run").is_none() && list[2].get("lease_id").is_none());
     for message in list {
-        assert!(is_canonical_timestamp(
-            message["created_at"].as_str().unwrap_or_default()
-        ));
-        assert!(is_canonical_timestamp(
-            message["updated_at"].as_str().unwrap_or_default()
-        ));
+        assert!(is_canonical_timestamp(message["created_at"].as_str().unwrap_or_default()));
+        assert!(is_canonical_timestamp(message["updated_at"].as_str().unwrap_or_default()));
     }
 }
 
@@ -84,9 +80,7 @@ async fn pagination_covers_thousands_of_messages_with_ties() {
     for height in 0..25_i64 {
         let mut first = None;
         for i in 0..45 {
-            let id = ws
-                .add_message(&thread, parent.as_deref(), "user", &format!("{height}-{i}"))
-                .await;
+            let id = ws.add_message(&thread, parent.as_deref(), "user", &format!("{height}-{i}")).await;
             expected.push((height, id.clone()));
             first.get_or_insert(id);
         }
@@ -113,10 +107,7 @@ async fn pagination_covers_thousands_of_messages_with_ties() {
     for bad in ["?limit=0", "?limit=201", "?limit=x"] {
         ws.get(&format!("/v1/threads/{thread}/messages{bad}")).await.expect(400);
     }
-    assert!(
-        ws.message_ids(&thread, "?after=msg_unknown").await.is_empty(),
-        "unknown cursor: empty page"
-    );
+    assert!(ws.message_ids(&thread, "?after=msg_unknown").await.is_empty(), "unknown cursor: empty page");
 }
 
 #[tokio::test]
@@ -126,23 +117,16 @@ async fn parent_resolution_and_coercion() {
     let thread = ws.new_thread().await;
     let path = format!("/v1/threads/{thread}/messages");
     // A client's local id (never mapped) is stored as a root.
-    let reply = ws
-        .post(
-            &path,
-            json!({"parent_id": "VZ3kqLocal", "format": "aui/v0", "content": aui("user", "x")}),
-        )
-        .await;
+    let reply =
+        ws.post(&path, json!({"parent_id": "VZ3kqLocal", "format": "aui/v0", "content": aui("user", "x")})).await;
     let local_child = reply.expect(201)["message_id"].as_str().expect("id").to_owned();
     let messages = ws.get(&path).await.json["messages"].clone();
     assert!(messages[0]["parent_id"].is_null());
     assert_eq!(messages[0]["height"], 0);
     // A server-shaped id that does not exist in this thread is refused.
-    ws.post(
-        &path,
-        json!({"parent_id": "msg_00000000000000000000000", "format": "aui/v0", "content": {}}),
-    )
-    .await
-    .expect_error(400, "parent_not_found");
+    ws.post(&path, json!({"parent_id": "msg_00000000000000000000000", "format": "aui/v0", "content": {}}))
+        .await
+        .expect_error(400, "parent_not_found");
     let other_thread = ws.new_thread().await;
     ws.post(
         &format!("/v1/threads/{other_thread}/messages"),
@@ -162,21 +146,12 @@ async fn parent_resolution_and_coercion() {
         .await;
     let child = reply.expect(201)["message_id"].as_str().expect("id").to_owned();
     let messages = ws.get(&path).await.json["messages"].clone();
-    let stored = messages
-        .as_array()
-        .expect("a")
-        .iter()
-        .find(|m| m["id"] == child.as_str())
-        .expect("child")
-        .clone();
+    let stored = messages.as_array().expect("a").iter().find(|m| m["id"] == child.as_str()).expect("child").clone();
     assert_eq!(stored["height"], 1);
     assert_eq!(stored["external_id"], "e-child");
-    ws.post(
-        &path,
-        json!({"parent_id": null, "parent_external_id": "nope", "format": "aui/v0", "content": {}}),
-    )
-    .await
-    .expect_error(400, "parent_not_found");
+    ws.post(&path, json!({"parent_id": null, "parent_external_id": "nope", "format": "aui/v0", "content": {}}))
+        .await
+        .expect_error(400, "parent_not_found");
 }
 
 #[tokio::test]
@@ -192,11 +167,7 @@ async fn external_id_makes_creates_idempotent() {
 
     let repeat = ws.post(&path, body).await;
     assert_eq!(repeat.expect(200)["message_id"], id.as_str());
-    assert_eq!(
-        ws.get(&path).await.json["messages"][0],
-        before,
-        "identical repeat writes nothing"
-    );
+    assert_eq!(ws.get(&path).await.json["messages"][0], before, "identical repeat writes nothing");
 
     let changed = ws
         .post(
@@ -269,12 +240,9 @@ async fn bad_message_bodies_are_refused_without_writing() {
         reply.expect(400);
     }
     assert!(ws.message_ids(&thread, "").await.is_empty());
-    ws.post(
-        "/v1/threads/thread_missing/messages",
-        json!({"parent_id": null, "format": "aui/v0", "content": {}}),
-    )
-    .await
-    .expect_error(404, "thread_not_found");
+    ws.post("/v1/threads/thread_missing/messages", json!({"parent_id": null, "format": "aui/v0", "content": {}}))
+        .await
+        .expect_error(404, "thread_not_found");
 }
 
 #[tokio::test]
@@ -285,38 +253,22 @@ async fn update_replaces_content_and_keeps_the_tree() {
     let root = ws.add_message(&thread, None, "user", "q").await;
     let child = ws.add_message(&thread, Some(&root), "assistant", "a").await;
     let thread_before = ws.get(&format!("/v1/threads/{thread}")).await.json["thread"].clone();
-    ws.put(
-        &format!("/v1/threads/{thread}/messages/{root}"),
-        json!({"content": aui("user", "edited")}),
-    )
-    .await
-    .expect(200);
+    ws.put(&format!("/v1/threads/{thread}/messages/{root}"), json!({"content": aui("user", "edited")}))
+        .await
+        .expect(200);
     let messages = ws.get(&format!("/v1/threads/{thread}/messages")).await.json["messages"].clone();
     assert_eq!(messages[1]["content"], aui("user", "edited"));
     assert_eq!(messages[0]["id"], child.as_str());
     assert_eq!(messages[0]["parent_id"], root.as_str());
     assert_eq!(messages[1]["format"], "aui/v0");
     let thread_after = ws.get(&format!("/v1/threads/{thread}")).await.json["thread"].clone();
-    assert_eq!(
-        thread_after["last_message_at"], thread_before["last_message_at"],
-        "updates do not reorder threads"
-    );
+    assert_eq!(thread_after["last_message_at"], thread_before["last_message_at"], "updates do not reorder threads");
 
-    ws.put(
-        &format!("/v1/threads/{thread}/messages/msg_missing"),
-        json!({"content": {}}),
-    )
-    .await
-    .expect_error(404, "message_not_found");
-    ws.put(
-        &format!("/v1/threads/{thread}/messages/{root}"),
-        json!({"content": [1]}),
-    )
-    .await
-    .expect(400);
-    ws.put(&format!("/v1/threads/{thread}/messages/{root}"), json!({}))
+    ws.put(&format!("/v1/threads/{thread}/messages/msg_missing"), json!({"content": {}}))
         .await
-        .expect(400);
+        .expect_error(404, "message_not_found");
+    ws.put(&format!("/v1/threads/{thread}/messages/{root}"), json!({"content": [1]})).await.expect(400);
+    ws.put(&format!("/v1/threads/{thread}/messages/{root}"), json!({})).await.expect(400);
     let other = server.workspace("other");
     other
         .put(&format!("/v1/threads/{thread}/messages/{root}"), json!({"content": {}}))
@@ -335,16 +287,10 @@ async fn delete_cascades_to_descendants() {
     ws.add_message(&thread, Some(&b), "assistant", "c").await;
     let other_root = ws.add_message(&thread, None, "user", "other").await;
     let path = format!("/v1/threads/{thread}/messages");
-    ws.post(&format!("{path}/{b}/feedback"), json!({"type": "positive"}))
-        .await
-        .expect(200);
-    ws.delete(&path, Some(json!({"message_ids": [a, "msg_not_there"]})))
-        .await
-        .expect(200);
+    ws.post(&format!("{path}/{b}/feedback"), json!({"type": "positive"})).await.expect(200);
+    ws.delete(&path, Some(json!({"message_ids": [a, "msg_not_there"]}))).await.expect(200);
     assert_eq!(ws.message_ids(&thread, "").await, vec![other_root, root]);
-    ws.delete(&path, Some(json!({"message_ids": ["msg_not_there"]})))
-        .await
-        .expect_error(404, "messages_not_found");
+    ws.delete(&path, Some(json!({"message_ids": ["msg_not_there"]}))).await.expect_error(404, "messages_not_found");
     ws.delete(&path, Some(json!({"message_ids": []}))).await.expect(400);
     ws.delete(&path, None).await.expect(400);
 }
@@ -357,27 +303,12 @@ async fn deleting_a_deep_chain_works() {
     let root = ws.add_message(&thread, None, "user", "0").await;
     let mut parent = root.clone();
     for i in 1..1500 {
-        parent = ws
-            .add_message(
-                &thread,
-                Some(&parent),
-                if i % 2 == 0 { "user" } else { "assistant" },
-                "x",
-            )
-            .await;
+        parent = ws.add_message(&thread, Some(&parent), if i % 2 == 0 { "user" } else { "assistant" }, "x").await;
     }
     let deepest = ws.message_ids(&thread, "?limit=1").await;
-    assert_eq!(
-        ws.get(&format!("/v1/threads/{thread}/messages?limit=1")).await.json["messages"][0]["height"],
-        1499
-    );
+    assert_eq!(ws.get(&format!("/v1/threads/{thread}/messages?limit=1")).await.json["messages"][0]["height"], 1499);
     assert_eq!(deepest, vec![parent]);
-    ws.delete(
-        &format!("/v1/threads/{thread}/messages"),
-        Some(json!({"message_ids": [root]})),
-    )
-    .await
-    .expect(200);
+    ws.delete(&format!("/v1/threads/{thread}/messages"), Some(json!({"message_ids": [root]}))).await.expect(200);
     assert!(ws.message_ids(&thread, "").await.is_empty());
 }
 
@@ -388,9 +319,7 @@ async fn feedback_upserts_per_user() {
     let thread = ws.new_thread().await;
     let m = ws.add_message(&thread, None, "assistant", "a").await;
     let path = format!("/v1/threads/{thread}/messages/{m}/feedback");
-    let first = ws
-        .post(&path, json!({"type": "positive", "comment": "  great  "}))
-        .await;
+    let first = ws.post(&path, json!({"type": "positive", "comment": "  great  "})).await;
     let body = first.expect(200).clone();
     assert_eq!(body["type"], "positive");
     assert_eq!(body["comment"], "great");
@@ -399,17 +328,11 @@ async fn feedback_upserts_per_user() {
     assert_eq!(same.json["comment"], "great", "same rating without comment keeps it");
     assert_eq!(same.json["feedback_id"], body["feedback_id"]);
     let switched = ws.post(&path, json!({"type": "negative"})).await;
-    assert!(
-        switched.json["comment"].is_null(),
-        "a new rating without comment clears it"
-    );
+    assert!(switched.json["comment"].is_null(), "a new rating without comment clears it");
     let other_user = ws.as_user("u2").post(&path, json!({"type": "negative"})).await;
     assert_ne!(other_user.json["feedback_id"], body["feedback_id"]);
     ws.post(&path, json!({"type": "meh"})).await.expect(400);
-    ws.post(
-        &format!("/v1/threads/{thread}/messages/msg_x/feedback"),
-        json!({"type": "positive"}),
-    )
-    .await
-    .expect_error(404, "message_not_found");
+    ws.post(&format!("/v1/threads/{thread}/messages/msg_x/feedback"), json!({"type": "positive"}))
+        .await
+        .expect_error(404, "message_not_found");
 }

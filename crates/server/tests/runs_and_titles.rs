@@ -26,10 +26,7 @@ async fn title_stream_answers_plain_text_and_persists_the_title() {
     assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
     let title = response.text().await.expect("text");
     assert_eq!(title, "What is the capital of Portugal");
-    assert_eq!(
-        ws.get(&format!("/v1/threads/{thread}")).await.json["thread"]["title"],
-        title.as_str()
-    );
+    assert_eq!(ws.get(&format!("/v1/threads/{thread}")).await.json["thread"]["title"], title.as_str());
 }
 
 #[tokio::test]
@@ -38,29 +35,12 @@ async fn first_user_message_titles_the_thread_and_users_win() {
     let ws = server.workspace("ws");
     let thread = ws.new_thread().await;
     let path = format!("/v1/threads/{thread}");
-    ws.add_message(&thread, None, "assistant", "Welcome! How can I help?")
-        .await;
-    assert!(
-        ws.get(&path).await.json["thread"]["title"].is_null(),
-        "assistant messages do not title"
-    );
-    ws.add_message(
-        &thread,
-        None,
-        "user",
-        "  Plan a three day trip to Kyoto in spring please",
-    )
-    .await;
-    assert_eq!(
-        ws.get(&path).await.json["thread"]["title"],
-        "Plan a three day trip to Kyoto in"
-    );
+    ws.add_message(&thread, None, "assistant", "Welcome! How can I help?").await;
+    assert!(ws.get(&path).await.json["thread"]["title"].is_null(), "assistant messages do not title");
+    ws.add_message(&thread, None, "user", "  Plan a three day trip to Kyoto in spring please").await;
+    assert_eq!(ws.get(&path).await.json["thread"]["title"], "Plan a three day trip to Kyoto in");
     ws.add_message(&thread, None, "user", "Something else entirely").await;
-    assert_eq!(
-        ws.get(&path).await.json["thread"]["title"],
-        "Plan a three day trip to Kyoto in",
-        "never replaced"
-    );
+    assert_eq!(ws.get(&path).await.json["thread"]["title"], "Plan a three day trip to Kyoto in", "never replaced");
 
     ws.put(&path, json!({"title": "My trip"})).await.expect(200);
     let streamed = ws.post("/v1/runs/stream", json!({"thread_id": thread, "assistant_id": "system/thread_title", "messages": [{"role": "user", "content": [{"type": "text", "text": "other"}]}]})).await;
@@ -74,10 +54,7 @@ async fn title_stream_falls_back_to_stored_messages_then_a_placeholder() {
     let ws = server.workspace("ws");
     let thread = ws.new_thread().await;
     let streamed = ws
-        .post(
-            "/v1/runs/stream",
-            json!({"thread_id": thread, "assistant_id": "system/thread_title", "messages": []}),
-        )
+        .post("/v1/runs/stream", json!({"thread_id": thread, "assistant_id": "system/thread_title", "messages": []}))
         .await;
     assert_eq!(streamed.status, 200);
     assert_eq!(streamed.text, "New Chat", "never an empty body");
@@ -91,15 +68,10 @@ async fn title_stream_falls_back_to_stored_messages_then_a_placeholder() {
     )
     .await
     .expect_error(404, "thread_not_found");
-    ws.post(
-        "/v1/runs/stream",
-        json!({"thread_id": thread, "assistant_id": "my/assistant", "messages": []}),
-    )
-    .await
-    .expect_error(400, "unsupported_assistant");
-    ws.post("/v1/runs/stream", json!({"assistant_id": "system/thread_title"}))
+    ws.post("/v1/runs/stream", json!({"thread_id": thread, "assistant_id": "my/assistant", "messages": []}))
         .await
-        .expect(400);
+        .expect_error(400, "unsupported_assistant");
+    ws.post("/v1/runs/stream", json!({"assistant_id": "system/thread_title"})).await.expect(400);
 }
 
 #[tokio::test]
@@ -112,19 +84,14 @@ async fn run_reports_are_stored_and_answer_a_run_id() {
         .await;
     let run_id = reply.expect(201)["run_id"].as_str().expect("run id").to_owned();
     assert!(run_id.starts_with("run_") && run_id.len() <= 48);
-    ws.post("/v1/runs", json!({"thread_id": thread, "status": "weird"}))
-        .await
-        .expect(400);
+    ws.post("/v1/runs", json!({"thread_id": thread, "status": "weird"})).await.expect(400);
     ws.post("/v1/runs", json!({"status": "completed"})).await.expect(400);
     ws.post("/v1/runs", json!({"thread_id": "thread_x", "status": "error"}))
         .await
         .expect_error(404, "thread_not_found");
     // Scores can target the stored run.
     let score = ws
-        .post(
-            "/v1/scores",
-            json!({"name": "latency.ok", "data_type": "boolean", "value": true, "run_id": run_id}),
-        )
+        .post("/v1/scores", json!({"name": "latency.ok", "data_type": "boolean", "value": true, "run_id": run_id}))
         .await;
     assert_eq!(score.expect(201)["value"], 1.0);
 }
@@ -149,9 +116,7 @@ async fn events_are_accepted_and_foreign_threads_dropped() {
     ws.post("/v1/events", json!({"events": []})).await.expect(400);
     let too_many: Vec<_> = (0..51).map(|_| json!({"kind": "message_copied"})).collect();
     ws.post("/v1/events", json!({"events": too_many})).await.expect(400);
-    ws.post("/v1/events", json!({"events": [{"value": 1}]}))
-        .await
-        .expect(400);
+    ws.post("/v1/events", json!({"events": [{"value": 1}]})).await.expect(400);
 }
 
 #[tokio::test]
@@ -165,11 +130,7 @@ async fn scores_follow_their_type_and_target_rules() {
     assert_eq!(body["value"], 0.75);
     assert!(body["string_value"].is_null() && body.as_object().expect("o").contains_key("string_value"));
     let again = ws.post("/v1/scores", json!({"name": "quality", "data_type": "numeric", "value": 0.5, "thread_id": thread, "message_id": message})).await;
-    assert_eq!(
-        again.expect(201)["score_id"],
-        body["score_id"],
-        "upserted per target, author and name"
-    );
+    assert_eq!(again.expect(201)["score_id"], body["score_id"], "upserted per target, author and name");
     let category = ws
         .post(
             "/v1/scores",
@@ -191,12 +152,9 @@ async fn scores_follow_their_type_and_target_rules() {
         let reply = ws.post("/v1/scores", bad.clone()).await;
         assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
     }
-    ws.post(
-        "/v1/scores",
-        json!({"name": "n", "data_type": "numeric", "value": 1, "thread_id": "thread_x"}),
-    )
-    .await
-    .expect_error(404, "thread_not_found");
+    ws.post("/v1/scores", json!({"name": "n", "data_type": "numeric", "value": 1, "thread_id": "thread_x"}))
+        .await
+        .expect_error(404, "thread_not_found");
     ws.post(
         "/v1/scores",
         json!({"name": "n", "data_type": "numeric", "value": 1, "thread_id": thread, "message_id": "msg_x"}),

@@ -10,9 +10,7 @@ use serde_json::json;
 async fn thread_object_has_every_field_the_client_validates() {
     let server = TestServer::start().await;
     let ws = server.workspace("ws-shape");
-    let id = ws
-        .create_thread(json!({"last_message_at": "2026-03-04T05:06:07.089Z"}))
-        .await;
+    let id = ws.create_thread(json!({"last_message_at": "2026-03-04T05:06:07.089Z"})).await;
     let reply = ws.get(&format!("/v1/threads/{id}")).await;
     let thread = &reply.expect(200)["thread"];
     assert_eq!(thread["id"], id.as_str());
@@ -23,10 +21,7 @@ async fn thread_object_has_every_field_the_client_validates() {
     assert_eq!(thread["project_id"], "default");
     assert_eq!(thread["last_message_at"], "2026-03-04T05:06:07.089Z");
     for field in ["created_at", "updated_at", "last_message_at"] {
-        assert!(
-            is_canonical_timestamp(thread[field].as_str().unwrap_or_default()),
-            "{field}: {thread}"
-        );
+        assert!(is_canonical_timestamp(thread[field].as_str().unwrap_or_default()), "{field}: {thread}");
     }
     let object = thread.as_object().expect("object");
     for key in ["title", "external_id", "metadata"] {
@@ -48,9 +43,7 @@ async fn create_answers_201_and_accepts_title_metadata_external_id() {
     assert_eq!(thread["metadata"], json!({"a": [1, true, null], "b": {"c": 2}}));
     assert_eq!(thread["external_id"], "ext-1");
     // Offsets and sub-millisecond digits are normalised.
-    let other = ws
-        .create_thread(json!({"last_message_at": "2026-01-01T01:00:00.123999+01:00"}))
-        .await;
+    let other = ws.create_thread(json!({"last_message_at": "2026-01-01T01:00:00.123999+01:00"})).await;
     let thread = ws.get(&format!("/v1/threads/{other}")).await.json["thread"].clone();
     assert_eq!(thread["last_message_at"], "2026-01-01T00:00:00.123Z");
 }
@@ -59,33 +52,21 @@ async fn create_answers_201_and_accepts_title_metadata_external_id() {
 async fn upsert_returns_the_oldest_thread_with_the_external_id() {
     let server = TestServer::start().await;
     let ws = server.workspace("ws");
-    let plain = ws
-        .create_thread(json!({"last_message_at": "2026-01-01T00:00:00.000Z", "external_id": "x"}))
-        .await;
-    ws.create_thread(json!({"last_message_at": "2026-01-01T00:00:00.000Z", "external_id": "x"}))
-        .await;
+    let plain = ws.create_thread(json!({"last_message_at": "2026-01-01T00:00:00.000Z", "external_id": "x"})).await;
+    ws.create_thread(json!({"last_message_at": "2026-01-01T00:00:00.000Z", "external_id": "x"})).await;
     let reply = ws
-        .post(
-            "/v1/threads",
-            json!({"last_message_at": "2026-01-01T00:00:00.000Z", "external_id": "x", "upsert": true}),
-        )
+        .post("/v1/threads", json!({"last_message_at": "2026-01-01T00:00:00.000Z", "external_id": "x", "upsert": true}))
         .await;
     assert_eq!(reply.expect(200)["thread_id"], plain.as_str());
     // Another workspace's external id is not shared.
     let other = server.workspace("other");
     let reply = other
-        .post(
-            "/v1/threads",
-            json!({"last_message_at": "2026-01-01T00:00:00.000Z", "external_id": "x", "upsert": true}),
-        )
+        .post("/v1/threads", json!({"last_message_at": "2026-01-01T00:00:00.000Z", "external_id": "x", "upsert": true}))
         .await;
     assert_ne!(reply.expect(201)["thread_id"], plain.as_str());
-    ws.post(
-        "/v1/threads",
-        json!({"last_message_at": "2026-01-01T00:00:00.000Z", "upsert": true}),
-    )
-    .await
-    .expect_error(400, "upsert_requires_external_id");
+    ws.post("/v1/threads", json!({"last_message_at": "2026-01-01T00:00:00.000Z", "upsert": true}))
+        .await
+        .expect_error(400, "upsert_requires_external_id");
 }
 
 #[tokio::test]
@@ -154,11 +135,7 @@ async fn list_is_newest_first_and_pages_without_gaps_through_same_millisecond_ti
     let mut seen = Vec::new();
     let mut after = String::new();
     loop {
-        let query = if after.is_empty() {
-            "?limit=20".to_owned()
-        } else {
-            format!("?limit=20&after={after}")
-        };
+        let query = if after.is_empty() { "?limit=20".to_owned() } else { format!("?limit=20&after={after}") };
         let page = ws.thread_ids(&query).await;
         seen.extend(page.iter().cloned());
         if page.len() < 20 {
@@ -197,19 +174,11 @@ async fn archive_moves_threads_between_the_two_lists() {
     let ws = server.workspace("ws");
     let a = ws.new_thread().await;
     let b = ws.new_thread().await;
-    ws.put(&format!("/v1/threads/{a}"), json!({"is_archived": true}))
-        .await
-        .expect(200);
-    assert_eq!(
-        ws.thread_ids("").await,
-        vec![b.clone()],
-        "absent is_archived lists active threads only"
-    );
+    ws.put(&format!("/v1/threads/{a}"), json!({"is_archived": true})).await.expect(200);
+    assert_eq!(ws.thread_ids("").await, vec![b.clone()], "absent is_archived lists active threads only");
     assert_eq!(ws.thread_ids("?is_archived=false").await, vec![b.clone()]);
     assert_eq!(ws.thread_ids("?is_archived=true").await, vec![a.clone()]);
-    ws.put(&format!("/v1/threads/{a}"), json!({"is_archived": false}))
-        .await
-        .expect(200);
+    ws.put(&format!("/v1/threads/{a}"), json!({"is_archived": false})).await.expect(200);
     assert!(ws.thread_ids("?is_archived=true").await.is_empty());
 }
 
@@ -229,12 +198,9 @@ async fn update_changes_only_the_fields_sent() {
     assert_eq!(after["last_message_at"], before["last_message_at"]);
     assert!(after["updated_at"].as_str() >= before["updated_at"].as_str());
 
-    ws.put(
-        &path,
-        json!({"metadata": ["any", "json"], "last_message_at": "2027-01-01T00:00:00.000Z"}),
-    )
-    .await
-    .expect(200);
+    ws.put(&path, json!({"metadata": ["any", "json"], "last_message_at": "2027-01-01T00:00:00.000Z"}))
+        .await
+        .expect(200);
     let after = ws.get(&path).await.json["thread"].clone();
     assert_eq!(after["metadata"], json!(["any", "json"]));
     assert_eq!(after["last_message_at"], "2027-01-01T00:00:00.000Z");
@@ -246,9 +212,7 @@ async fn update_changes_only_the_fields_sent() {
 
     ws.put(&path, json!({"title": ""})).await.expect(400);
     ws.put(&path, json!({"is_archived": "true"})).await.expect(400);
-    ws.put("/v1/threads/thread_missing", json!({"title": "x"}))
-        .await
-        .expect_error(404, "thread_not_found");
+    ws.put("/v1/threads/thread_missing", json!({"title": "x"})).await.expect_error(404, "thread_not_found");
 }
 
 #[tokio::test]
@@ -259,13 +223,9 @@ async fn delete_removes_the_thread_and_its_messages() {
     let root = ws.add_message(&id, None, "user", "hi").await;
     ws.add_message(&id, Some(&root), "assistant", "hello").await;
     ws.delete(&format!("/v1/threads/{id}"), None).await.expect(200);
-    ws.get(&format!("/v1/threads/{id}"))
-        .await
-        .expect_error(404, "thread_not_found");
+    ws.get(&format!("/v1/threads/{id}")).await.expect_error(404, "thread_not_found");
     assert!(ws.message_ids(&id, "").await.is_empty());
-    ws.delete(&format!("/v1/threads/{id}"), None)
-        .await
-        .expect_error(404, "thread_not_found");
+    ws.delete(&format!("/v1/threads/{id}"), None).await.expect_error(404, "thread_not_found");
 }
 
 #[tokio::test]
@@ -275,30 +235,14 @@ async fn other_workspaces_cannot_see_or_touch_a_thread() {
     let stranger = server.workspace("bob-ws");
     let id = owner.new_thread().await;
     owner.add_message(&id, None, "user", "secret").await;
-    stranger
-        .get(&format!("/v1/threads/{id}"))
-        .await
-        .expect_error(404, "thread_not_found");
-    stranger
-        .put(&format!("/v1/threads/{id}"), json!({"title": "x"}))
-        .await
-        .expect_error(404, "thread_not_found");
-    stranger
-        .delete(&format!("/v1/threads/{id}"), None)
-        .await
-        .expect_error(404, "thread_not_found");
+    stranger.get(&format!("/v1/threads/{id}")).await.expect_error(404, "thread_not_found");
+    stranger.put(&format!("/v1/threads/{id}"), json!({"title": "x"})).await.expect_error(404, "thread_not_found");
+    stranger.delete(&format!("/v1/threads/{id}"), None).await.expect_error(404, "thread_not_found");
     assert!(stranger.thread_ids("").await.is_empty());
     let reply = stranger.get(&format!("/v1/threads/{id}/messages")).await;
-    assert_eq!(
-        reply.expect(200)["messages"],
-        json!([]),
-        "foreign thread reads as an empty message list"
-    );
+    assert_eq!(reply.expect(200)["messages"], json!([]), "foreign thread reads as an empty message list");
     stranger
-        .post(
-            &format!("/v1/threads/{id}/messages"),
-            json!({"parent_id": null, "format": "aui/v0", "content": {}}),
-        )
+        .post(&format!("/v1/threads/{id}/messages"), json!({"parent_id": null, "format": "aui/v0", "content": {}}))
         .await
         .expect_error(404, "thread_not_found");
     assert_eq!(owner.thread_ids("").await, vec![id]);
@@ -308,12 +252,8 @@ async fn other_workspaces_cannot_see_or_touch_a_thread() {
 async fn a_stored_message_moves_its_thread_to_the_top() {
     let server = TestServer::start().await;
     let ws = server.workspace("ws");
-    let old = ws
-        .create_thread(json!({"last_message_at": "2020-01-01T00:00:00.000Z"}))
-        .await;
-    let new = ws
-        .create_thread(json!({"last_message_at": "2025-01-01T00:00:00.000Z"}))
-        .await;
+    let old = ws.create_thread(json!({"last_message_at": "2020-01-01T00:00:00.000Z"})).await;
+    let new = ws.create_thread(json!({"last_message_at": "2025-01-01T00:00:00.000Z"})).await;
     assert_eq!(ws.thread_ids("").await, vec![new.clone(), old.clone()]);
     ws.add_message(&old, None, "user", "bump").await;
     assert_eq!(ws.thread_ids("").await, vec![old, new]);

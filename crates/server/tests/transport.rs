@@ -16,22 +16,10 @@ async fn empty_bodies_under_json_content_type_are_accepted() {
     let reply = Reply::read(ws.request(Method::POST, "/v1/auth/tokens").send().await.expect("send")).await;
     assert!(reply.expect(200)["token"].is_string());
     let thread = ws.new_thread().await;
-    let reply = Reply::read(
-        ws.request(Method::DELETE, &format!("/v1/threads/{thread}"))
-            .send()
-            .await
-            .expect("send"),
-    )
-    .await;
+    let reply =
+        Reply::read(ws.request(Method::DELETE, &format!("/v1/threads/{thread}")).send().await.expect("send")).await;
     reply.expect(200);
-    let reply = Reply::read(
-        ws.request(Method::POST, "/v1/threads")
-            .body("  \n")
-            .send()
-            .await
-            .expect("send"),
-    )
-    .await;
+    let reply = Reply::read(ws.request(Method::POST, "/v1/threads").body("  \n").send().await.expect("send")).await;
     reply.expect(201);
 }
 
@@ -40,9 +28,7 @@ async fn percent_encoded_ids_stay_in_one_segment() {
     let server = TestServer::start().await;
     let ws = server.workspace("ws");
     for id in ["thr%2F1", "thread%20with%20space", "a%3Fb", "%E2%9C%93"] {
-        ws.get(&format!("/v1/threads/{id}"))
-            .await
-            .expect_error(404, "thread_not_found");
+        ws.get(&format!("/v1/threads/{id}")).await.expect_error(404, "thread_not_found");
         let reply = ws.get(&format!("/v1/threads/{id}/messages")).await;
         assert_eq!(reply.expect(200)["messages"], json!([]), "{id}");
     }
@@ -54,9 +40,7 @@ async fn queries_are_form_decoded() {
     let ws = server.workspace("ws");
     ws.new_thread().await;
     // `+` is a space and `%2F` a slash: a cursor that matches nothing gives an empty page, not an error.
-    let reply = ws
-        .get("/v1/threads?is_archived=false&limit=20&after=thread+a%2Fb")
-        .await;
+    let reply = ws.get("/v1/threads?is_archived=false&limit=20&after=thread+a%2Fb").await;
     assert_eq!(reply.expect(200)["threads"], json!([]));
     ws.get("/v1/threads?limit=%32%30").await.expect(200);
 }
@@ -69,10 +53,7 @@ async fn malformed_json_and_wrong_types_get_400_json() {
     for (path, body) in [
         ("/v1/threads".to_owned(), "{\"last_message_at\":"),
         ("/v1/threads".to_owned(), "not json"),
-        (
-            format!("/v1/threads/{thread}/messages"),
-            "{\"parent_id\":null,\"format\":1,\"content\":{}}",
-        ),
+        (format!("/v1/threads/{thread}/messages"), "{\"parent_id\":null,\"format\":1,\"content\":{}}"),
         (format!("/v1/threads/{thread}/messages"), "\u{0}"),
         ("/v1/events".to_owned(), "{\"events\":\"x\"}"),
     ] {
@@ -80,23 +61,11 @@ async fn malformed_json_and_wrong_types_get_400_json() {
         assert_eq!(reply.status, 400, "{path} {body:?}: {}", reply.text);
         reply.expect(400);
     }
-    let reply = Reply::read(
-        ws.request(Method::POST, "/v1/threads")
-            .body("{\"title\":")
-            .send()
-            .await
-            .expect("send"),
-    )
-    .await;
+    let reply =
+        Reply::read(ws.request(Method::POST, "/v1/threads").body("{\"title\":").send().await.expect("send")).await;
     reply.expect_error(400, "invalid_json");
-    let reply = Reply::read(
-        ws.request(Method::POST, "/v1/threads")
-            .body("{\"title\":5}")
-            .send()
-            .await
-            .expect("send"),
-    )
-    .await;
+    let reply =
+        Reply::read(ws.request(Method::POST, "/v1/threads").body("{\"title\":5}").send().await.expect("send")).await;
     reply.expect_error(400, "invalid_request");
 }
 
@@ -106,12 +75,8 @@ async fn unknown_routes_and_methods_answer_json() {
     let ws = server.workspace("ws");
     ws.get("/v1/nothing-here").await.expect_error(404, "not_found");
     ws.get("/").await.expect_error(404, "not_found");
-    ws.send(Method::PATCH, "/v1/threads", Some(json!({})))
-        .await
-        .expect_error(405, "method_not_allowed");
-    ws.post("/v1/files/pdf-to-images", json!({"file_url": "x"}))
-        .await
-        .expect_error(404, "not_found");
+    ws.send(Method::PATCH, "/v1/threads", Some(json!({}))).await.expect_error(405, "method_not_allowed");
+    ws.post("/v1/files/pdf-to-images", json!({"file_url": "x"})).await.expect_error(404, "not_found");
 }
 
 #[tokio::test]
@@ -119,18 +84,11 @@ async fn workspace_data_is_never_cached() {
     let server = TestServer::start().await;
     let ws = server.workspace("ws");
     let thread = ws.new_thread().await;
-    for reply in [
-        ws.get("/v1/threads").await,
-        ws.get(&format!("/v1/threads/{thread}")).await,
-        ws.get("/v1/threads/x").await,
-    ] {
+    for reply in
+        [ws.get("/v1/threads").await, ws.get(&format!("/v1/threads/{thread}")).await, ws.get("/v1/threads/x").await]
+    {
         assert_eq!(reply.headers["cache-control"], "private, no-store");
-        assert!(
-            reply.headers["content-type"]
-                .to_str()
-                .unwrap_or_default()
-                .starts_with("application/json")
-        );
+        assert!(reply.headers["content-type"].to_str().unwrap_or_default().starts_with("application/json"));
     }
 }
 
@@ -144,11 +102,7 @@ async fn oversized_bodies_get_413_json() {
         "a".repeat(3 * 1024 * 1024)
     );
     let reply = Reply::read(
-        ws.request(Method::POST, &format!("/v1/threads/{thread}/messages"))
-            .body(huge)
-            .send()
-            .await
-            .expect("send"),
+        ws.request(Method::POST, &format!("/v1/threads/{thread}/messages")).body(huge).send().await.expect("send"),
     )
     .await;
     reply.expect_error(413, "payload_too_large");
@@ -175,23 +129,12 @@ async fn cors_preflight_and_exposed_headers() {
         assert!(methods.contains(method), "{methods}");
     }
     let allowed = headers["access-control-allow-headers"].to_str().unwrap_or_default();
-    for header in [
-        "authorization",
-        "content-type",
-        "aui-sdk",
-        "aui-user-id",
-        "aui-workspace-id",
-        "accept",
-    ] {
+    for header in ["authorization", "content-type", "aui-sdk", "aui-user-id", "aui-workspace-id", "accept"] {
         assert!(allowed.contains(header), "{allowed}");
     }
     let ws = server.workspace("ws");
-    let reply = ws
-        .request(Method::GET, "/v1/threads")
-        .header("origin", "http://localhost:3000")
-        .send()
-        .await
-        .expect("send");
+    let reply =
+        ws.request(Method::GET, "/v1/threads").header("origin", "http://localhost:3000").send().await.expect("send");
     assert_eq!(reply.headers()["access-control-allow-origin"], "*");
     assert_eq!(reply.headers()["access-control-expose-headers"], "Authorization");
     // Errors carry CORS headers too, so the browser can read them.
@@ -208,25 +151,13 @@ async fn cors_preflight_and_exposed_headers() {
 
 #[tokio::test]
 async fn cors_follows_the_projects_allowed_origins() {
-    let server = TestServer::start_with(threadhold_server::ServerConfig {
-        origins_cache_secs: 0,
-        ..Default::default()
-    })
-    .await;
+    let server =
+        TestServer::start_with(threadhold_server::ServerConfig { project_cache_secs: 0, ..Default::default() }).await;
     // Restrict the default project's origins directly in the store, as `projects` admin commands do.
     use threadhold_store::Store;
-    let mut project = server
-        .store
-        .get_project("default")
-        .await
-        .expect("get")
-        .expect("default project");
+    let mut project = server.store.get_project("default").await.expect("get").expect("default project");
     project.allowed_origins = vec!["https://app.example.com".into(), "https://*.preview.example.com".into()];
-    server
-        .store
-        .set_allowed_origins(&project.id, &project.allowed_origins)
-        .await
-        .expect("set origins");
+    server.store.set_allowed_origins(&project.id, &project.allowed_origins).await.expect("set origins");
     let ask = |origin: &'static str| {
         server
             .http
@@ -236,16 +167,10 @@ async fn cors_follows_the_projects_allowed_origins() {
             .send()
     };
     let allowed = ask("https://app.example.com").await.expect("send");
-    assert_eq!(
-        allowed.headers()["access-control-allow-origin"],
-        "https://app.example.com"
-    );
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.com");
     assert_eq!(allowed.headers()["vary"], "Origin");
     let deeper = ask("https://pr-1.preview.example.com").await.expect("send");
-    assert_eq!(
-        deeper.headers()["access-control-allow-origin"],
-        "https://pr-1.preview.example.com"
-    );
+    assert_eq!(deeper.headers()["access-control-allow-origin"], "https://pr-1.preview.example.com");
     let refused = ask("https://evil.example.org").await.expect("send");
     assert!(refused.headers().get("access-control-allow-origin").is_none());
 }

@@ -25,9 +25,6 @@ pub enum StoreError {
 impl StoreError {
     /// True when the database could not be reached at all (as opposed to a failed query).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
-        )
+        matches!(self, StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)))
     }
 }

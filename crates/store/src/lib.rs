@@ -8,9 +8,10 @@ pub mod sqlite;
 use async_trait::async_trait;
 use threadhold_domain::Millis;
 use threadhold_domain::model::{
-    ApiKey, Feedback, FeedbackKind, Message, MessageWrite, NewMessage, NewThread, Project, Score, SigningKey,
-    TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
+    AnonymousSession, ApiKey, ClaimOutcome, Feedback, FeedbackKind, Message, MessageWrite, NewMessage, NewThread,
+    Project, RefreshOutcome, Score, SigningKey, TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
 };
+use threadhold_domain::refresh::RefreshPolicy;
 
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
@@ -26,10 +27,7 @@ pub struct ReadScope {
 
 impl From<&WorkspaceScope> for ReadScope {
     fn from(scope: &WorkspaceScope) -> Self {
-        ReadScope {
-            project_id: scope.project_id.clone(),
-            workspace_id: Some(scope.workspace_id.clone()),
-        }
+        ReadScope { project_id: scope.project_id.clone(), workspace_id: Some(scope.workspace_id.clone()) }
     }
 }
 
@@ -49,6 +47,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_projects(&self) -> StoreResult<Vec<Project>>;
     /// Replaces a project's CORS origins; false when the project does not exist.
     async fn set_allowed_origins(&self, project_id: &str, origins: &[String]) -> StoreResult<bool>;
+    /// Opens or closes anonymous mode for a project; false when the project does not exist.
+    async fn set_anonymous_enabled(&self, project_id: &str, enabled: bool) -> StoreResult<bool>;
 
     async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
     /// The project's signing keys, newest first (the first one signs).
@@ -120,6 +120,33 @@ pub trait Store: Send + Sync + 'static {
         comment: Option<&str>,
         now: Millis,
     ) -> StoreResult<Feedback>;
+
+    /// Stores a new anonymous session and its first refresh token (by hash).
+    async fn create_anonymous_session(&self, session: &AnonymousSession, token_hash: &str) -> StoreResult<()>;
+    /// Exchanges a refresh token (by hash) for `new_token_hash` following
+    /// [`threadhold_domain::refresh::judge`]; a reuse outside the grace window
+    /// revokes the session, and that revocation is committed.
+    async fn refresh_anonymous_session(
+        &self,
+        project_id: &str,
+        token_hash: &str,
+        new_token_hash: &str,
+        now: Millis,
+        policy: RefreshPolicy,
+    ) -> StoreResult<RefreshOutcome>;
+    /// Moves every thread of the anonymous identity behind `token_hash` into
+    /// `target` and closes its session. A session already claimed moves nothing.
+    async fn claim_anonymous_threads(
+        &self,
+        token_hash: &str,
+        target: &WorkspaceScope,
+        now: Millis,
+        policy: RefreshPolicy,
+    ) -> StoreResult<ClaimOutcome>;
+    /// Deletes anonymous sessions idle since before `idle_before` whose
+    /// workspace holds no thread, and rotated refresh tokens older than
+    /// `rotated_before`. Returns (sessions, tokens) deleted.
+    async fn collect_anonymous_garbage(&self, idle_before: Millis, rotated_before: Millis) -> StoreResult<(u64, u64)>;
 
     /// Stores run reports and engagement events (`record_type` tells them apart).
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()>;

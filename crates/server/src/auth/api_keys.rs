@@ -35,10 +35,7 @@ pub fn generate(project_id: &str, name: &str, now: Millis, expires_at: Option<Mi
 
 /// Hex SHA-256 of the whole key: high-entropy secrets need no slow KDF.
 pub fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// True when a bearer value is meant as an API key (as opposed to a JWT).
@@ -73,10 +70,7 @@ mod tests {
         assert_eq!(project_of("sk_aui_proj_default_short"), None);
         assert_eq!(project_of(&format!("sk_aui_proj_Bad_{}", "a".repeat(32))), None);
         assert_eq!(project_of(&format!("sk_aui_proj__{}", "a".repeat(32))), None);
-        assert_eq!(
-            project_of(&format!("sk_aui_proj_default_{}", "a".repeat(32))),
-            Some("default")
-        );
+        assert_eq!(project_of(&format!("sk_aui_proj_default_{}", "a".repeat(32))), Some("default"));
     }
 
     #[test]

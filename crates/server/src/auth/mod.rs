@@ -12,6 +12,7 @@ use threadhold_domain::model::WorkspaceScope;
 use threadhold_domain::now_ms;
 
 use crate::error::{ApiError, ApiResult};
+use crate::projects::PathProject;
 use crate::state::AppState;
 
 /// The user an API-key request acts as when it sends no `Aui-User-Id`.
@@ -24,6 +25,8 @@ pub enum Credential {
     ApiKey,
     /// A workspace token this server signed.
     WorkspaceToken,
+    /// An anonymous identity's access token.
+    Anonymous,
 }
 
 /// An authenticated request: a user acting in one workspace of one project.
@@ -53,35 +56,40 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let bearer = bearer_token(&parts.headers)?;
-        if api_keys::looks_like_api_key(bearer) {
-            caller_from_api_key(state, bearer, &parts.headers).await
+        let caller = if api_keys::looks_like_api_key(bearer) {
+            caller_from_api_key(state, bearer, &parts.headers).await?
         } else if bearer.split('.').count() == 3 {
             let claims = state.keys.verify(bearer).await?;
-            Ok(Caller {
-                scope: WorkspaceScope {
-                    project_id: claims.project_id,
-                    workspace_id: claims.workspace_id,
-                },
+            Caller {
+                scope: WorkspaceScope { project_id: claims.project_id, workspace_id: claims.workspace_id },
                 user_id: claims.sub,
-                credential: Credential::WorkspaceToken,
-            })
+                credential: if claims.sid.is_some() { Credential::Anonymous } else { Credential::WorkspaceToken },
+            }
         } else {
-            Err(ApiError::Forbidden {
+            return Err(ApiError::Forbidden {
                 code: "invalid_credential",
                 message: "The bearer value is neither an API key nor a JWT".into(),
-            })
+            });
+        };
+        // Under `/projects/<id>/…` a credential of another project is refused.
+        if let Some(PathProject(project)) = parts.extensions.get::<PathProject>()
+            && *project != caller.scope.project_id
+        {
+            return Err(ApiError::Forbidden {
+                code: "project_mismatch",
+                message: "The credential belongs to another project than the one addressed".into(),
+            });
         }
+        Ok(caller)
     }
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme compared case-insensitively).
 fn bearer_token(headers: &HeaderMap) -> ApiResult<&str> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::Unauthenticated {
-            code: "missing_authorization",
-            message: "Authorization header is missing".into(),
-        })?;
+    let value = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| ApiError::Unauthenticated {
+        code: "missing_authorization",
+        message: "Authorization header is missing".into(),
+    })?;
     let scheme_error = || ApiError::Unauthenticated {
         code: "invalid_authorization",
         message: "Authorization header must be \"Bearer <token>\"".into(),
@@ -96,26 +104,15 @@ fn bearer_token(headers: &HeaderMap) -> ApiResult<&str> {
 }
 
 async fn caller_from_api_key(state: &AppState, key: &str, headers: &HeaderMap) -> ApiResult<Caller> {
-    let project_id = api_keys::project_of(key).ok_or_else(|| ApiError::Forbidden {
-        code: "invalid_api_key",
-        message: "Invalid API key format".into(),
-    })?;
-    let unknown = || ApiError::Forbidden {
-        code: "invalid_api_key",
-        message: "Unknown or expired API key".into(),
-    };
-    let record = state
-        .store
-        .api_key_by_hash(&api_keys::hash(key))
-        .await?
-        .ok_or_else(unknown)?;
+    let project_id = api_keys::project_of(key)
+        .ok_or_else(|| ApiError::Forbidden { code: "invalid_api_key", message: "Invalid API key format".into() })?;
+    let unknown = || ApiError::Forbidden { code: "invalid_api_key", message: "Unknown or expired API key".into() };
+    let record = state.store.api_key_by_hash(&api_keys::hash(key)).await?.ok_or_else(unknown)?;
     let now = now_ms();
     if record.project_id != project_id || !record.is_usable_at(now) {
         return Err(unknown());
     }
-    let user_id = principal_header(headers, "aui-user-id")?
-        .unwrap_or(SYSTEM_USER_ID)
-        .to_owned();
+    let user_id = principal_header(headers, "aui-user-id")?.unwrap_or(SYSTEM_USER_ID).to_owned();
     let workspace_id = principal_header(headers, "aui-workspace-id")?
         .ok_or_else(|| ApiError::Forbidden {
             code: "invalid_workspace_id",
@@ -126,10 +123,7 @@ async fn caller_from_api_key(state: &AppState, key: &str, headers: &HeaderMap) -
         state.store.touch_api_key(&record.id, now).await?;
     }
     Ok(Caller {
-        scope: WorkspaceScope {
-            project_id: record.project_id,
-            workspace_id,
-        },
+        scope: WorkspaceScope { project_id: record.project_id, workspace_id },
         user_id,
         credential: Credential::ApiKey,
     })
@@ -141,11 +135,7 @@ fn principal_header<'a>(headers: &'a HeaderMap, name: &'static str) -> ApiResult
         return Ok(None);
     };
     let invalid = || ApiError::Forbidden {
-        code: if name == "aui-user-id" {
-            "invalid_user_id"
-        } else {
-            "invalid_workspace_id"
-        },
+        code: if name == "aui-user-id" { "invalid_user_id" } else { "invalid_workspace_id" },
         message: format!("Invalid {name} header: 1-255 characters without whitespace or control characters"),
     };
     let value = value.to_str().map_err(|_| invalid())?;

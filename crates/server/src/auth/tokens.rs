@@ -1,5 +1,5 @@
 //! Tokens threadhold signs itself: short-lived workspace tokens minted for a
-//! backend (`POST /v1/auth/tokens`). Each project has its own Ed25519 key
+//! backend (`POST /v1/auth/tokens`) and anonymous identities' access tokens. Each project has its own Ed25519 key
 //! pair, generated on first use and stored; public keys are served as a JWKS.
 
 use std::collections::HashMap;
@@ -42,6 +42,9 @@ pub struct WorkspaceClaims {
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
+    /// The anonymous session behind the token; absent for workspace tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 struct LoadedKey {
@@ -88,11 +91,7 @@ pub struct ProjectKeys {
 
 impl ProjectKeys {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        ProjectKeys {
-            store,
-            by_kid: RwLock::default(),
-            active: RwLock::default(),
-        }
+        ProjectKeys { store, by_kid: RwLock::default(), active: RwLock::default() }
     }
 
     fn remember(&self, key: LoadedKey) -> Arc<LoadedKey> {
@@ -105,12 +104,7 @@ impl ProjectKeys {
 
     /// The key that signs new tokens for the project, created if it has none.
     async fn active_key(&self, project_id: &str) -> Result<Arc<LoadedKey>, ApiError> {
-        if let Some(key) = self
-            .active
-            .read()
-            .ok()
-            .and_then(|active| active.get(project_id).cloned())
-        {
+        if let Some(key) = self.active.read().ok().and_then(|active| active.get(project_id).cloned()) {
             return Ok(key);
         }
         let record = match self.store.signing_keys(project_id).await?.into_iter().next() {
@@ -128,15 +122,18 @@ impl ProjectKeys {
         if let Some(key) = self.by_kid.read().ok().and_then(|by_kid| by_kid.get(kid).cloned()) {
             return Ok(Some(key));
         }
-        Ok(self
-            .store
-            .signing_key(kid)
-            .await?
-            .map(|record| self.remember(LoadedKey::from_record(&record))))
+        Ok(self.store.signing_key(kid).await?.map(|record| self.remember(LoadedKey::from_record(&record))))
     }
 
-    /// Signs a token for `user_id` in the scope's workspace, valid for `ttl_secs`.
-    pub async fn mint(&self, scope: &WorkspaceScope, user_id: &str, ttl_secs: u64) -> Result<String, ApiError> {
+    /// Signs a token for `user_id` in the scope's workspace, valid for
+    /// `ttl_secs`; `session` marks an anonymous identity's access token.
+    pub async fn mint(
+        &self,
+        scope: &WorkspaceScope,
+        user_id: &str,
+        session: Option<&str>,
+        ttl_secs: u64,
+    ) -> Result<String, ApiError> {
         let key = self.active_key(&scope.project_id).await?;
         let iat = now_ms() / 1000;
         let claims = WorkspaceClaims {
@@ -147,6 +144,7 @@ impl ProjectKeys {
             iat,
             nbf: iat - NOT_BEFORE_SLACK_SECS,
             exp: iat + i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2),
+            sid: session.map(str::to_owned),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());
@@ -158,10 +156,7 @@ impl ProjectKeys {
     pub async fn verify(&self, token: &str) -> Result<WorkspaceClaims, ApiError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_token("The token is not a valid JWT"))?;
         let kid = header.kid.ok_or_else(|| invalid_token("The token has no key id"))?;
-        let key = self
-            .key_by_kid(&kid)
-            .await?
-            .ok_or_else(|| invalid_token("The token's signing key is unknown"))?;
+        let key = self.key_by_kid(&kid).await?.ok_or_else(|| invalid_token("The token's signing key is unknown"))?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer_for(&key.project_id)]);
         validation.set_required_spec_claims(&["exp", "iss", "sub", "nbf"]);
@@ -170,10 +165,9 @@ impl ProjectKeys {
         validation.leeway = LEEWAY_SECS;
         let claims = jsonwebtoken::decode::<WorkspaceClaims>(token, &key.decoding, &validation)
             .map_err(|error| match error.kind() {
-                ErrorKind::ExpiredSignature => ApiError::Unauthenticated {
-                    code: "token_expired",
-                    message: "The token has expired".into(),
-                },
+                ErrorKind::ExpiredSignature => {
+                    ApiError::Unauthenticated { code: "token_expired", message: "The token has expired".into() }
+                }
                 ErrorKind::ImmatureSignature => ApiError::Unauthenticated {
                     code: "token_not_yet_valid",
                     message: "The token is not valid yet".into(),
@@ -214,8 +208,5 @@ impl ProjectKeys {
 }
 
 fn invalid_token(message: &str) -> ApiError {
-    ApiError::Forbidden {
-        code: "invalid_token",
-        message: message.to_owned(),
-    }
+    ApiError::Forbidden { code: "invalid_token", message: message.to_owned() }
 }

@@ -35,10 +35,7 @@ pub async fn list(
 /// A page of messages; a thread outside `scope` reads as empty (not 404), as the contract says.
 pub async fn list_in(state: &AppState, scope: ReadScope, thread_id: &str, query: &ListQuery) -> ApiResult<Response> {
     let limit = page_limit(query.limit.as_deref(), MESSAGE_PAGE_DEFAULT, MESSAGE_PAGE_MAX)?;
-    let messages = state
-        .store
-        .list_messages(&scope, thread_id, query.after(), limit)
-        .await?;
+    let messages = state.store.list_messages(&scope, thread_id, query.after(), limit).await?;
     Ok(message_list(&messages))
 }
 
@@ -71,9 +68,7 @@ pub async fn create(
         (None, _) => ParentRef::Root,
     };
     // The first user message of an untitled thread titles it (the store checks "untitled").
-    let auto_title = (role.as_deref() == Some("user"))
-        .then(|| title_from_text(&message_text(&parsed)))
-        .flatten();
+    let auto_title = (role.as_deref() == Some("user")).then(|| title_from_text(&message_text(&parsed))).flatten();
     let message = NewMessage {
         id: new_id(IdKind::Message),
         thread_id,
@@ -86,11 +81,7 @@ pub async fn create(
         now: now_ms(),
     };
     let write = state.store.create_message(&caller.scope, &message).await?;
-    let status = if matches!(write, MessageWrite::Created(_)) {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if matches!(write, MessageWrite::Created(_)) { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(json!({ "message_id": write.message_id() }))))
 }
 
@@ -121,10 +112,7 @@ pub async fn update(
     JsonBody(body): JsonBody<UpdateMessage>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let content = checked_content(&body.content)?;
-    state
-        .store
-        .update_message_content(&caller.scope, &thread_id, &message_id, &content, now_ms())
-        .await?;
+    state.store.update_message_content(&caller.scope, &thread_id, &message_id, &content, now_ms()).await?;
     Ok(Json(json!({})))
 }
 
@@ -140,22 +128,14 @@ pub async fn delete(
     JsonBody(body): JsonBody<DeleteMessages>,
 ) -> ApiResult<Json<serde_json::Value>> {
     if body.message_ids.is_empty() || body.message_ids.len() > DELETE_MESSAGES_MAX {
-        return Err(ApiError::invalid(format!(
-            "message_ids must hold 1 to {DELETE_MESSAGES_MAX} ids"
-        )));
+        return Err(ApiError::invalid(format!("message_ids must hold 1 to {DELETE_MESSAGES_MAX} ids")));
     }
     for id in &body.message_ids {
         text_field("message_ids[]", id)?;
     }
-    let deleted = state
-        .store
-        .delete_messages(&caller.scope, &thread_id, &body.message_ids)
-        .await?;
+    let deleted = state.store.delete_messages(&caller.scope, &thread_id, &body.message_ids).await?;
     if deleted == 0 {
-        return Err(ApiError::NotFound {
-            code: "messages_not_found",
-            message: "Messages not found".into(),
-        });
+        return Err(ApiError::NotFound { code: "messages_not_found", message: "Messages not found".into() });
     }
     Ok(Json(json!({})))
 }
@@ -184,17 +164,7 @@ pub async fn feedback(
     }
     let stored = state
         .store
-        .upsert_feedback(
-            &caller.scope,
-            &thread_id,
-            &message_id,
-            &caller.user_id,
-            kind,
-            comment,
-            now_ms(),
-        )
+        .upsert_feedback(&caller.scope, &thread_id, &message_id, &caller.user_id, kind, comment, now_ms())
         .await?;
-    Ok(Json(
-        json!({ "feedback_id": stored.id, "type": stored.kind.as_str(), "comment": stored.comment }),
-    ))
+    Ok(Json(json!({ "feedback_id": stored.id, "type": stored.kind.as_str(), "comment": stored.comment })))
 }

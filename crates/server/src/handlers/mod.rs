@@ -1,5 +1,6 @@
 //! Thin HTTP handlers: parse, check, call the store, render.
 
+pub mod anonymous;
 pub mod files;
 pub mod health;
 pub mod messages;

@@ -26,9 +26,6 @@ pub async fn list_messages(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
     caller.require_api_key("Project-wide message listing")?;
-    let scope = ReadScope {
-        project_id: caller.scope.project_id,
-        workspace_id: None,
-    };
+    let scope = ReadScope { project_id: caller.scope.project_id, workspace_id: None };
     super::messages::list_in(&state, scope, &thread_id, &query).await
 }

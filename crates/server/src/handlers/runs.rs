@@ -28,20 +28,13 @@ pub async fn report(
     caller: Caller,
     JsonBody(body): JsonBody<serde_json::Map<String, Value>>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let thread_id = body
-        .get("thread_id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::invalid("thread_id is required"))?;
+    let thread_id =
+        body.get("thread_id").and_then(Value::as_str).ok_or_else(|| ApiError::invalid("thread_id is required"))?;
     let status = body.get("status").and_then(Value::as_str).unwrap_or_default();
     if !RUN_STATUSES.contains(&status) {
         return Err(ApiError::invalid("status must be one of completed, incomplete, error"));
     }
-    if state
-        .store
-        .get_thread(&ReadScope::from(&caller.scope), thread_id)
-        .await?
-        .is_none()
-    {
+    if state.store.get_thread(&ReadScope::from(&caller.scope), thread_id).await?.is_none() {
         return Err(ApiError::thread_not_found());
     }
     let record = TelemetryRecord {
@@ -53,10 +46,7 @@ pub async fn report(
         user_id: caller.user_id,
         created_at: now_ms(),
     };
-    state
-        .store
-        .insert_telemetry("run", std::slice::from_ref(&record))
-        .await?;
+    state.store.insert_telemetry("run", std::slice::from_ref(&record)).await?;
     Ok((StatusCode::CREATED, Json(json!({ "run_id": record.id }))))
 }
 
@@ -83,11 +73,7 @@ pub async fn stream(
         });
     }
     let scope = ReadScope::from(&caller.scope);
-    let thread = state
-        .store
-        .get_thread(&scope, &body.thread_id)
-        .await?
-        .ok_or_else(ApiError::thread_not_found)?;
+    let thread = state.store.get_thread(&scope, &body.thread_id).await?.ok_or_else(ApiError::thread_not_found)?;
     let title = match thread.title {
         Some(title) => Some(title),
         None => {
@@ -96,10 +82,7 @@ pub async fn stream(
                 Some(title) => Some(title),
                 None => stored_title_source(&state, &scope, &body.thread_id).await?,
             };
-            state
-                .store
-                .set_auto_title(&caller.scope, &body.thread_id, generated.as_deref(), now_ms())
-                .await?
+            state.store.set_auto_title(&caller.scope, &body.thread_id, generated.as_deref(), now_ms()).await?
         }
     };
     let text = title.unwrap_or_else(|| FALLBACK_TITLE.to_owned());
@@ -108,10 +91,7 @@ pub async fn stream(
 
 /// A title from the thread's stored messages (oldest user message with text).
 async fn stored_title_source(state: &AppState, scope: &ReadScope, thread_id: &str) -> ApiResult<Option<String>> {
-    let mut messages = state
-        .store
-        .list_messages(scope, thread_id, None, MESSAGE_PAGE_MAX)
-        .await?;
+    let mut messages = state.store.list_messages(scope, thread_id, None, MESSAGE_PAGE_MAX).await?;
     messages.reverse();
     let contents: Vec<Value> = messages
         .iter()

@@ -29,9 +29,7 @@ pub async fn track(
     JsonBody(batch): JsonBody<EventBatch>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     if batch.events.is_empty() || batch.events.len() > EVENTS_PER_REQUEST_MAX {
-        return Err(ApiError::invalid(format!(
-            "events must hold 1 to {EVENTS_PER_REQUEST_MAX} events"
-        )));
+        return Err(ApiError::invalid(format!("events must hold 1 to {EVENTS_PER_REQUEST_MAX} events")));
     }
     let now = now_ms();
     let scope = ReadScope::from(&caller.scope);
@@ -83,14 +81,9 @@ pub async fn create_score(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let name_ok = !body.name.is_empty()
         && body.name.len() <= SCORE_NAME_MAX
-        && body
-            .name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        && body.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if !name_ok {
-        return Err(ApiError::invalid(
-            "name must be 1 to 64 characters of A-Z a-z 0-9 _ . -",
-        ));
+        return Err(ApiError::invalid("name must be 1 to 64 characters of A-Z a-z 0-9 _ . -"));
     }
     let data_type = match body.data_type.as_str() {
         "numeric" => ScoreType::Numeric,
@@ -138,11 +131,9 @@ pub async fn create_score(
 /// (stored as 1/0); categorical needs `string_value` and no `value`.
 fn score_value(data_type: ScoreType, value: Option<&Value>, string_value: Option<&str>) -> ApiResult<Option<f64>> {
     match (data_type, value) {
-        (ScoreType::Numeric, Some(Value::Number(n))) => n
-            .as_f64()
-            .filter(|v| v.is_finite())
-            .map(Some)
-            .ok_or_else(|| ApiError::invalid("value must be finite")),
+        (ScoreType::Numeric, Some(Value::Number(n))) => {
+            n.as_f64().filter(|v| v.is_finite()).map(Some).ok_or_else(|| ApiError::invalid("value must be finite"))
+        }
         (ScoreType::Numeric, _) => Err(ApiError::invalid("a numeric score needs a number value")),
         (ScoreType::Boolean, Some(Value::Bool(b))) => Ok(Some(if *b { 1.0 } else { 0.0 })),
         (ScoreType::Boolean, Some(Value::Number(n))) if n.as_f64() == Some(1.0) || n.as_f64() == Some(0.0) => {

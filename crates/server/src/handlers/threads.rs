@@ -25,13 +25,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
-    list_in(
-        &state,
-        &caller.scope.project_id,
-        Some(caller.scope.workspace_id.clone()),
-        &query,
-    )
-    .await
+    list_in(&state, &caller.scope.project_id, Some(caller.scope.workspace_id.clone()), &query).await
 }
 
 /// Lists threads of one workspace, or of the whole project when `workspace_id` is `None`.
@@ -142,16 +136,9 @@ pub async fn update(
         title: body.title,
         metadata,
         is_archived: body.is_archived,
-        last_message_at: body
-            .last_message_at
-            .as_deref()
-            .map(|t| timestamp("last_message_at", t))
-            .transpose()?,
+        last_message_at: body.last_message_at.as_deref().map(|t| timestamp("last_message_at", t)).transpose()?,
     };
-    state
-        .store
-        .update_thread(&caller.scope, &thread_id, &patch, now_ms())
-        .await?;
+    state.store.update_thread(&caller.scope, &thread_id, &patch, now_ms()).await?;
     Ok(Json(json!({})))
 }
 
@@ -172,9 +159,7 @@ fn timestamp(field: &str, text: &str) -> ApiResult<Millis> {
 fn metadata_text(raw: &RawValue) -> ApiResult<String> {
     let text = raw.get();
     if text.len() > THREAD_METADATA_MAX_BYTES {
-        return Err(ApiError::invalid(format!(
-            "metadata must be at most {THREAD_METADATA_MAX_BYTES} bytes of JSON"
-        )));
+        return Err(ApiError::invalid(format!("metadata must be at most {THREAD_METADATA_MAX_BYTES} bytes of JSON")));
     }
     Ok(text.to_owned())
 }

@@ -28,16 +28,9 @@ impl TestServer {
 
     pub async fn start_with(config: ServerConfig) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(
-            SqliteStore::open(&dir.path().join("test.sqlite3"))
-                .await
-                .expect("open store"),
-        );
+        let store = Arc::new(SqliteStore::open(&dir.path().join("test.sqlite3")).await.expect("open store"));
         admin::bootstrap(store.as_ref()).await.expect("bootstrap");
-        let api_key = admin::create_api_key(store.as_ref(), "default", "tests", None)
-            .await
-            .expect("key")
-            .secret;
+        let api_key = admin::create_api_key(store.as_ref(), "default", "tests", None).await.expect("key").secret;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -45,14 +38,7 @@ impl TestServer {
         tokio::spawn(threadhold_server::launch(state, listener, async move {
             let _ = stop.await;
         }));
-        TestServer {
-            url,
-            store,
-            api_key,
-            http: reqwest::Client::new(),
-            shutdown: Some(shutdown),
-            _dir: dir,
-        }
+        TestServer { url, store, api_key, http: reqwest::Client::new(), shutdown: Some(shutdown), _dir: dir }
     }
 
     /// A client acting as `user` in `workspace` with the server's API key.
@@ -60,29 +46,17 @@ impl TestServer {
         Client {
             base: self.url.clone(),
             http: self.http.clone(),
-            auth: Auth::ApiKey {
-                key: self.api_key.clone(),
-                workspace: workspace.to_owned(),
-                user: None,
-            },
+            auth: Auth::ApiKey { key: self.api_key.clone(), workspace: workspace.to_owned(), user: None },
         }
     }
 
     /// A client with a raw bearer value and no Aui headers.
     pub fn bearer(&self, token: &str) -> Client {
-        Client {
-            base: self.url.clone(),
-            http: self.http.clone(),
-            auth: Auth::Bearer(token.to_owned()),
-        }
+        Client { base: self.url.clone(), http: self.http.clone(), auth: Auth::Bearer(token.to_owned()) }
     }
 
     pub fn anonymous(&self) -> Client {
-        Client {
-            base: self.url.clone(),
-            http: self.http.clone(),
-            auth: Auth::None,
-        }
+        Client { base: self.url.clone(), http: self.http.clone(), auth: Auth::None }
     }
 }
 
@@ -98,11 +72,7 @@ impl Drop for TestServer {
 pub enum Auth {
     None,
     Bearer(String),
-    ApiKey {
-        key: String,
-        workspace: String,
-        user: Option<String>,
-    },
+    ApiKey { key: String, workspace: String, user: Option<String> },
 }
 
 #[derive(Clone)]
@@ -125,17 +95,9 @@ impl Reply {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
-        let json = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::Null)
-        };
-        Reply {
-            status,
-            headers,
-            text,
-            json,
-        }
+        let json =
+            if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+        Reply { status, headers, text, json }
     }
 
     /// Asserts the status and, for errors, the contract's `{"error", "message"}` envelope.
@@ -143,16 +105,8 @@ impl Reply {
     pub fn expect(&self, status: u16) -> &Value {
         assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
         if status >= 400 {
-            assert!(
-                self.json["error"].is_string(),
-                "error body lacks `error`: {}",
-                self.text
-            );
-            assert!(
-                self.json["message"].is_string(),
-                "error body lacks `message`: {}",
-                self.text
-            );
+            assert!(self.json["error"].is_string(), "error body lacks `error`: {}", self.text);
+            assert!(self.json["message"].is_string(), "error body lacks `message`: {}", self.text);
         }
         &self.json
     }
@@ -174,10 +128,8 @@ impl Client {
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let builder = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .header("content-type", "application/json");
+        let builder =
+            self.http.request(method, format!("{}{}", self.base, path)).header("content-type", "application/json");
         match &self.auth {
             Auth::None => builder,
             Auth::Bearer(token) => builder.bearer_auth(token),
@@ -218,15 +170,11 @@ impl Client {
     /// Creates a thread and returns its id.
     pub async fn create_thread(&self, body: Value) -> String {
         let reply = self.post("/v1/threads", body).await;
-        reply.json["thread_id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no thread_id: {}", reply.text))
-            .to_owned()
+        reply.json["thread_id"].as_str().unwrap_or_else(|| panic!("no thread_id: {}", reply.text)).to_owned()
     }
 
     pub async fn new_thread(&self) -> String {
-        self.create_thread(json!({"last_message_at": "2026-01-01T00:00:00.000Z"}))
-            .await
+        self.create_thread(json!({"last_message_at": "2026-01-01T00:00:00.000Z"})).await
     }
 
     /// Creates an `aui/v0` message and returns its id.
@@ -241,10 +189,7 @@ impl Client {
                 }),
             )
             .await;
-        reply.json["message_id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no message_id: {}", reply.text))
-            .to_owned()
+        reply.json["message_id"].as_str().unwrap_or_else(|| panic!("no message_id: {}", reply.text)).to_owned()
     }
 
     pub async fn thread_ids(&self, query: &str) -> Vec<String> {

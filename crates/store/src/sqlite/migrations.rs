@@ -7,24 +7,18 @@ use sqlx::SqlitePool;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// (version, description, SQL), in order. Never edit a released entry: add a new one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../../migrations/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../../migrations/sqlite/0001_initial.sql")),
+    (2, "anonymous", include_str!("../../migrations/sqlite/0002_anonymous.sql")),
+];
 
 pub(super) async fn run(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
     let migrations = MIGRATIONS
         .iter()
         .map(|&(version, description, sql)| {
-            Migration::new(
-                version,
-                Cow::Borrowed(description),
-                MigrationType::Simple,
-                sql.into_sql_str(),
-                false,
-            )
+            Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, sql.into_sql_str(), false)
         })
         .collect::<Vec<_>>();
-    let migrator = Migrator {
-        migrations: Cow::Owned(migrations),
-        ..Migrator::DEFAULT
-    };
+    let migrator = Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT };
     migrator.run(pool).await
 }

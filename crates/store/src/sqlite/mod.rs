@@ -15,9 +15,11 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use threadhold_domain::Millis;
 use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::model::{
-    ApiKey, Feedback, FeedbackKind, Message, MessageWrite, NewMessage, NewThread, ParentRef, Project, Score,
-    ScoreTarget, SigningKey, TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
+    AnonymousSession, ApiKey, ClaimOutcome, Feedback, FeedbackKind, Message, MessageWrite, NewMessage, NewThread,
+    ParentRef, Project, RefreshOutcome, RefreshRefusal, Score, ScoreTarget, SigningKey, TelemetryRecord, Thread,
+    ThreadListQuery, ThreadPatch, WorkspaceScope,
 };
+use threadhold_domain::refresh::{RefreshPolicy, TokenState, Verdict, judge};
 
 use crate::{ReadScope, Store, StoreError, StoreResult};
 
@@ -27,19 +29,7 @@ pub struct SqliteStore {
     readers: SqlitePool,
 }
 
-type ThreadRow = (
-    String,
-    String,
-    String,
-    Option<String>,
-    bool,
-    Option<String>,
-    Option<String>,
-    bool,
-    i64,
-    i64,
-    i64,
-);
+type ThreadRow = (String, String, String, Option<String>, bool, Option<String>, Option<String>, bool, i64, i64, i64);
 const THREAD_COLUMNS: &str = "id, project_id, workspace_id, title, title_from_user, metadata, external_id, is_archived, last_message_at, created_at, updated_at";
 
 fn thread_from_row(r: ThreadRow) -> Thread {
@@ -58,17 +48,7 @@ fn thread_from_row(r: ThreadRow) -> Thread {
     }
 }
 
-type MessageRow = (
-    String,
-    String,
-    Option<String>,
-    i64,
-    String,
-    String,
-    Option<String>,
-    i64,
-    i64,
-);
+type MessageRow = (String, String, Option<String>, i64, String, String, Option<String>, i64, i64);
 const MESSAGE_COLUMNS: &str = "id, thread_id, parent_id, height, format, content, external_id, created_at, updated_at";
 
 fn message_from_row(r: MessageRow) -> Message {
@@ -85,28 +65,34 @@ fn message_from_row(r: MessageRow) -> Message {
     }
 }
 
-type ProjectRow = (String, String, String, i64);
+type ProjectRow = (String, String, String, bool, i64);
+const PROJECT_COLUMNS: &str = "id, name, allowed_origins, anonymous_enabled, created_at";
 
 fn project_from_row(r: ProjectRow) -> Project {
     Project {
         id: r.0,
         name: r.1,
         allowed_origins: serde_json::from_str(&r.2).unwrap_or_default(),
-        created_at: r.3,
+        anonymous_enabled: r.3,
+        created_at: r.4,
     }
 }
 
-type ApiKeyRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-);
+/// A presented refresh token joined with its session.
+type TokenRow = (String, String, String, i64, i64, Option<i64>, Option<i64>, Option<i64>);
+const TOKEN_JOIN: &str = "SELECT s.id, s.project_id, s.user_id, s.created_at, s.expires_at, s.revoked_at, s.claimed_at, t.rotated_at \
+     FROM refresh_tokens t JOIN anonymous_sessions s ON s.id = t.session_id WHERE t.token_hash = $1";
+
+fn token_state(row: &TokenRow) -> TokenState {
+    TokenState {
+        rotated_at: row.7,
+        session_expires_at: row.4,
+        session_revoked: row.5.is_some(),
+        session_claimed: row.6.is_some(),
+    }
+}
+
+type ApiKeyRow = (String, String, String, String, String, i64, Option<i64>, Option<i64>, Option<i64>);
 const API_KEY_COLUMNS: &str =
     "id, project_id, name, secret_hash, display_prefix, created_at, expires_at, last_used_at, revoked_at";
 
@@ -127,14 +113,7 @@ fn api_key_from_row(r: ApiKeyRow) -> ApiKey {
 type SigningKeyRow = (String, String, String, Vec<u8>, Vec<u8>, i64);
 
 fn signing_key_from_row(r: SigningKeyRow) -> SigningKey {
-    SigningKey {
-        kid: r.0,
-        project_id: r.1,
-        algorithm: r.2,
-        private_der: r.3,
-        public_raw: r.4,
-        created_at: r.5,
-    }
+    SigningKey { kid: r.0, project_id: r.1, algorithm: r.2, private_der: r.3, public_raw: r.4, created_at: r.5 }
 }
 
 /// `SELECT <columns> FROM <table> <rest>` for runtime queries whose parts are all constants.
@@ -163,15 +142,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         migrations::run(&writer).await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
-            .await?;
+        let readers = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
         Ok(SqliteStore { writer, readers })
     }
 
@@ -210,12 +183,25 @@ async fn bump_thread(tx: &mut Transaction<'static, Sqlite>, thread_id: &str, now
     Ok(())
 }
 
+async fn insert_refresh_token(
+    tx: &mut Transaction<'static, Sqlite>,
+    token_hash: &str,
+    session_id: &str,
+    parent_hash: Option<&str>,
+    now: Millis,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, parent_hash, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(token_hash)
+        .bind(session_id)
+        .bind(parent_hash)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 fn role_of(content: &str) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(content)
-        .ok()?
-        .get("role")?
-        .as_str()
-        .map(str::to_owned)
+    serde_json::from_str::<serde_json::Value>(content).ok()?.get("role")?.as_str().map(str::to_owned)
 }
 
 #[async_trait]
@@ -232,22 +218,22 @@ impl Store for SqliteStore {
             .bind(now)
             .execute(&self.writer)
             .await?;
-        let row: ProjectRow =
-            sqlx::query_as("SELECT id, name, allowed_origins, created_at FROM projects WHERE id = $1")
-                .bind(id)
-                .fetch_one(&self.writer)
-                .await?;
+        let row: ProjectRow = sqlx::query_as(select(PROJECT_COLUMNS, "projects", "WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&self.writer)
+            .await?;
         Ok(project_from_row(row))
     }
 
     async fn create_project(&self, project: &Project) -> StoreResult<()> {
         let origins = serde_json::to_string(&project.allowed_origins).unwrap_or_else(|_| "[]".into());
         let done = sqlx::query(
-            "INSERT INTO projects (id, name, allowed_origins, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO projects (id, name, allowed_origins, anonymous_enabled, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&project.id)
         .bind(&project.name)
         .bind(origins)
+        .bind(project.anonymous_enabled)
         .bind(project.created_at)
         .execute(&self.writer)
         .await?;
@@ -258,19 +244,17 @@ impl Store for SqliteStore {
     }
 
     async fn get_project(&self, id: &str) -> StoreResult<Option<Project>> {
-        let row: Option<ProjectRow> =
-            sqlx::query_as("SELECT id, name, allowed_origins, created_at FROM projects WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.readers)
-                .await?;
+        let row: Option<ProjectRow> = sqlx::query_as(select(PROJECT_COLUMNS, "projects", "WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
         Ok(row.map(project_from_row))
     }
 
     async fn list_projects(&self) -> StoreResult<Vec<Project>> {
-        let rows: Vec<ProjectRow> =
-            sqlx::query_as("SELECT id, name, allowed_origins, created_at FROM projects ORDER BY created_at, id")
-                .fetch_all(&self.readers)
-                .await?;
+        let rows: Vec<ProjectRow> = sqlx::query_as(select(PROJECT_COLUMNS, "projects", "ORDER BY created_at, id"))
+            .fetch_all(&self.readers)
+            .await?;
         Ok(rows.into_iter().map(project_from_row).collect())
     }
 
@@ -279,6 +263,15 @@ impl Store for SqliteStore {
         let done = sqlx::query("UPDATE projects SET allowed_origins = $2 WHERE id = $1")
             .bind(project_id)
             .bind(origins)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_anonymous_enabled(&self, project_id: &str, enabled: bool) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE projects SET anonymous_enabled = $2 WHERE id = $1")
+            .bind(project_id)
+            .bind(enabled)
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -378,11 +371,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_threads(&self, query: &ThreadListQuery) -> StoreResult<Vec<Thread>> {
-        let workspace_filter = if query.workspace_id.is_some() {
-            "AND workspace_id = $2"
-        } else {
-            "AND $2 IS NULL"
-        };
+        let workspace_filter = if query.workspace_id.is_some() { "AND workspace_id = $2" } else { "AND $2 IS NULL" };
         let cursor = match &query.after {
             None => None,
             Some(after) => {
@@ -520,14 +509,8 @@ impl Store for SqliteStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM messages WHERE thread_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM threads WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM messages WHERE thread_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM threads WHERE id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -740,13 +723,11 @@ impl Store for SqliteStore {
         .bind(&ids_json)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{DOOMED} DELETE FROM messages WHERE id IN (SELECT id FROM doomed)"
-        )))
-        .bind(thread_id)
-        .bind(&ids_json)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("{DOOMED} DELETE FROM messages WHERE id IN (SELECT id FROM doomed)")))
+            .bind(thread_id)
+            .bind(&ids_json)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(u64::try_from(named).unwrap_or(0))
     }
@@ -790,16 +771,138 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        let kind = if stored_kind == "negative" {
-            FeedbackKind::Negative
-        } else {
-            FeedbackKind::Positive
+        let kind = if stored_kind == "negative" { FeedbackKind::Negative } else { FeedbackKind::Positive };
+        Ok(Feedback { id, kind, comment: stored_comment })
+    }
+
+    async fn create_anonymous_session(&self, session: &AnonymousSession, token_hash: &str) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO anonymous_sessions (id, project_id, user_id, created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5)",
+        )
+        .bind(&session.id)
+        .bind(&session.project_id)
+        .bind(&session.user_id)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_refresh_token(&mut tx, token_hash, &session.id, None, session.created_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn refresh_anonymous_session(
+        &self,
+        project_id: &str,
+        token_hash: &str,
+        new_token_hash: &str,
+        now: Millis,
+        policy: RefreshPolicy,
+    ) -> StoreResult<RefreshOutcome> {
+        let mut tx = self.write().await?;
+        let row: Option<TokenRow> = sqlx::query_as(TOKEN_JOIN).bind(token_hash).fetch_optional(&mut *tx).await?;
+        let Some(row) = row.filter(|row| row.1 == project_id) else {
+            return Ok(RefreshOutcome::Refused(RefreshRefusal::Unknown));
         };
-        Ok(Feedback {
-            id,
-            kind,
-            comment: stored_comment,
-        })
+        let refusal = match judge(token_state(&row), now, policy) {
+            Verdict::Rotate | Verdict::ReuseInGrace => None,
+            Verdict::Expired => Some(RefreshRefusal::Expired),
+            Verdict::Revoked => Some(RefreshRefusal::Revoked),
+            Verdict::ReuseDetected => {
+                sqlx::query("UPDATE anonymous_sessions SET revoked_at = $2 WHERE id = $1")
+                    .bind(&row.0)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(RefreshOutcome::Refused(RefreshRefusal::Reused));
+            }
+        };
+        if let Some(refusal) = refusal {
+            return Ok(RefreshOutcome::Refused(refusal));
+        }
+        // The presented token keeps its first rotation time, so the grace window never extends.
+        sqlx::query("UPDATE refresh_tokens SET rotated_at = COALESCE(rotated_at, $2) WHERE token_hash = $1")
+            .bind(token_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        insert_refresh_token(&mut tx, new_token_hash, &row.0, Some(token_hash), now).await?;
+        let expires_at = now + policy.ttl_ms;
+        sqlx::query("UPDATE anonymous_sessions SET last_used_at = $2, expires_at = $3 WHERE id = $1")
+            .bind(&row.0)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RefreshOutcome::Refreshed(AnonymousSession {
+            id: row.0,
+            project_id: row.1,
+            user_id: row.2,
+            created_at: row.3,
+            expires_at,
+        }))
+    }
+
+    async fn claim_anonymous_threads(
+        &self,
+        token_hash: &str,
+        target: &WorkspaceScope,
+        now: Millis,
+        policy: RefreshPolicy,
+    ) -> StoreResult<ClaimOutcome> {
+        let mut tx = self.write().await?;
+        let row: Option<TokenRow> = sqlx::query_as(TOKEN_JOIN).bind(token_hash).fetch_optional(&mut *tx).await?;
+        let Some(row) = row.filter(|row| row.1 == target.project_id) else {
+            return Ok(ClaimOutcome::Refused(RefreshRefusal::Unknown));
+        };
+        let state = token_state(&row);
+        if state.session_claimed || row.2 == target.workspace_id {
+            return Ok(ClaimOutcome::Moved(0));
+        }
+        match judge(state, now, policy) {
+            Verdict::Rotate | Verdict::ReuseInGrace => {}
+            Verdict::Expired => return Ok(ClaimOutcome::Refused(RefreshRefusal::Expired)),
+            Verdict::Revoked | Verdict::ReuseDetected => return Ok(ClaimOutcome::Refused(RefreshRefusal::Revoked)),
+        }
+        let moved = sqlx::query(
+            "UPDATE threads SET workspace_id = $3, updated_at = $4 WHERE project_id = $1 AND workspace_id = $2",
+        )
+        .bind(&target.project_id)
+        .bind(&row.2)
+        .bind(&target.workspace_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("UPDATE anonymous_sessions SET claimed_at = $2 WHERE id = $1")
+            .bind(&row.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ClaimOutcome::Moved(moved))
+    }
+
+    async fn collect_anonymous_garbage(&self, idle_before: Millis, rotated_before: Millis) -> StoreResult<(u64, u64)> {
+        let mut tx = self.write().await?;
+        let sessions = sqlx::query(
+            "DELETE FROM anonymous_sessions WHERE last_used_at < $1 AND NOT EXISTS \
+               (SELECT 1 FROM threads t WHERE t.project_id = anonymous_sessions.project_id AND t.workspace_id = anonymous_sessions.user_id)",
+        )
+        .bind(idle_before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE rotated_at < $1")
+            .bind(rotated_before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok((sessions, tokens))
     }
 
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()> {

@@ -1,0 +1,268 @@
+// Anonymous mode in a real browser (spec 1.7, 2.4): Debian's Chromium, driven
+// by playwright-core, loads a page from a small Node http server on another
+// origin than threadhold (so CORS preflights happen for real). The page script
+// is `assistant-cloud@0.2.11` bundled by esbuild; it keeps its refresh record
+// in the browser's real localStorage and serialises token acquisitions across
+// tabs with Web Locks.
+//
+// Needs /usr/bin/chromium (Debian package `chromium`); the test never downloads
+// a browser and fails (does not skip) when it is missing.
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+import { chromium } from "playwright-core";
+import { startServer, withLogs, jwtPayload, refreshTokenKey } from "./harness.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const compatDir = path.resolve(here, "..");
+const CHROMIUM = "/usr/bin/chromium";
+
+// The page script: an anonymous AssistantCloud for the server named in
+// ?server=…, a fetch wrapper that records what the client sends, and helpers.
+const PAGE_SCRIPT = String.raw`
+import { AssistantCloud, readAnonymousRefreshToken } from "assistant-cloud-0211";
+
+const baseUrl = new URLSearchParams(location.search).get("server");
+const calls = [];
+const realFetch = window.fetch.bind(window);
+window.fetch = async (input, init = {}) => {
+  const url = String(input instanceof Request ? input.url : input);
+  const headers = new Headers(init.headers || {});
+  const entry = { method: init.method || "GET", path: new URL(url).pathname, auth: headers.get("authorization"), status: null, error: null };
+  calls.push(entry);
+  try {
+    const res = await realFetch(input, init);
+    entry.status = res.status;
+    return res;
+  } catch (err) {
+    entry.error = String(err);
+    throw err;
+  }
+};
+
+const jwtSub = (token) => {
+  const b64 = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  return JSON.parse(atob(b64 + "===".slice((b64.length + 3) % 4))).sub;
+};
+
+const cloud = new AssistantCloud({ baseUrl, anonymous: true, telemetry: false });
+
+window.createThread = async (title) =>
+  (await cloud.threads.create({ last_message_at: new Date(), title })).thread_id;
+window.listThreads = async () =>
+  (await cloud.threads.list()).threads.map((t) => ({ id: t.id, title: t.title, workspace_id: t.workspace_id }));
+// The access tokens the client sent on API calls (server-issued JWTs).
+window.sentTokens = () =>
+  [...new Set(calls.filter((c) => c.path.startsWith("/v1/threads") && c.auth).map((c) => c.auth.slice(7)))];
+window.sentSubs = () => [...new Set(window.sentTokens().map(jwtSub))];
+window.calls = () => calls.map((c) => ({ ...c }));
+window.refreshToken = () => readAnonymousRefreshToken(baseUrl);
+window.storedRecord = () => localStorage.getItem("aui:refresh_token:" + baseUrl);
+window.pageReady = true;
+`;
+
+const PAGE_HTML = `<!doctype html>
+<html><head><meta charset="utf-8"><title>threadhold compat</title></head>
+<body><script type="module" src="/app.js"></script></body></html>`;
+
+let server;
+let pageServer;
+let pageOrigin;
+let browser;
+const contexts = [];
+let bundle;
+const L = (fn) => withLogs(() => server, fn);
+
+async function buildBundle() {
+  const result = await esbuild.build({
+    stdin: { contents: PAGE_SCRIPT, resolveDir: compatDir, loader: "js", sourcefile: "page.js" },
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    write: false,
+    logLevel: "silent",
+  });
+  return result.outputFiles[0].text;
+}
+
+function startPageServer(js) {
+  const srv = http.createServer((req, res) => {
+    const { pathname } = new URL(req.url, "http://x");
+    if (pathname === "/") {
+      res.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
+      res.end(PAGE_HTML);
+    } else if (pathname === "/app.js") {
+      res.writeHead(200, { "Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-store" });
+      res.end(js);
+    } else {
+      res.writeHead(404, { "Content-Type": "text/plain" });
+      res.end("not found");
+    }
+  });
+  return new Promise((resolve, reject) => {
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => resolve(srv));
+  });
+}
+
+/** Launches Debian's Chromium once; a missing binary is a clear failure. */
+async function getBrowser() {
+  if (browser) return browser;
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `Debian's Chromium is not installed (${CHROMIUM} is missing). The browser test needs it and never downloads a browser: ` +
+        "install it as root with `apt-get update && apt-get install -y chromium`.",
+    );
+  }
+  // chromium.launch() runs the browser on a fresh temporary profile
+  // (--user-data-dir) of its own and removes it on close; each test then gets
+  // an isolated context (own localStorage and Web Locks).
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--no-first-run",
+    ],
+    timeout: 20_000,
+  });
+  return browser;
+}
+
+/** A fresh, isolated browser context (its own localStorage and Web Locks). */
+async function newContext() {
+  const b = await getBrowser();
+  const context = await b.newContext();
+  contexts.push(context);
+  return context;
+}
+
+async function openPage(context) {
+  const page = await context.newPage();
+  const consoleLines = [];
+  page.on("console", (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+  page.on("pageerror", (e) => consoleLines.push(`[pageerror] ${e.message}`));
+  page.consoleLines = consoleLines;
+  await gotoApp(page);
+  return page;
+}
+
+async function gotoApp(page) {
+  await page.goto(`${pageOrigin}/?server=${encodeURIComponent(server.url)}`, { timeout: 10_000 });
+  await page.waitForFunction(() => window.pageReady === true, null, { timeout: 10_000 });
+}
+
+/** Runs fn in the page; a rejection carries the page's console and its fetch log. */
+async function inPage(page, fn, arg) {
+  try {
+    return await page.evaluate(fn, arg);
+  } catch (err) {
+    let calls = [];
+    try {
+      calls = await page.evaluate(() => window.calls());
+    } catch {}
+    throw new Error(
+      `in the page: ${err.message}\nfetch log:\n  ${calls.map((c) => `${c.method} ${c.path} -> ${c.status ?? c.error}`).join("\n  ")}\nconsole:\n  ${(page.consoleLines ?? []).join("\n  ")}`,
+    );
+  }
+}
+
+const callsTo = (calls, p) => calls.filter((c) => c.path === p);
+
+before(async () => {
+  server = await startServer({
+    env: { THREADHOLD_ANONYMOUS_MINTS_PER_MINUTE: "1000", THREADHOLD_ANONYMOUS_REFRESHES_PER_MINUTE: "1000" },
+  });
+  bundle = await buildBundle();
+  pageServer = await startPageServer(bundle);
+  pageOrigin = `http://127.0.0.1:${pageServer.address().port}`;
+});
+
+after(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  await browser?.close().catch(() => {});
+  await new Promise((r) => (pageServer ? pageServer.close(() => r()) : r()));
+  await server?.stop();
+});
+
+describe("anonymous mode in Chromium (assistant-cloud@0.2.11, cross-origin page)", () => {
+  test(
+    "a thread created anonymously is still listed after a reload (identity kept in localStorage)",
+    L(async () => {
+      const context = await newContext();
+      const page = await openPage(context);
+      assert.notEqual(new URL(pageOrigin).origin, new URL(server.url).origin, "page and API are different origins");
+
+      const threadId = await inPage(page, (t) => window.createThread(t), "made in the browser");
+      const before = await inPage(page, () => window.listThreads());
+      assert.deepEqual(before.map((t) => t.id), [threadId]);
+      const [subBefore] = await inPage(page, () => window.sentSubs());
+      assert.ok(subBefore?.startsWith("usr_anon_"), `sub ${subBefore}`);
+      assert.equal(before[0].workspace_id, subBefore);
+      const callsBefore = await inPage(page, () => window.calls());
+      assert.equal(callsTo(callsBefore, "/v1/auth/tokens/anonymous").length, 1);
+      const stored = await inPage(page, () => window.storedRecord());
+      assert.ok(stored, "refresh record in the browser's localStorage");
+      assert.deepEqual(Object.keys(JSON.parse(stored)).sort(), ["expires_at", "token"]);
+      assert.ok(
+        (await page.evaluate((k) => localStorage.getItem(k), refreshTokenKey(server.url))) !== null,
+        "stored under aui:refresh_token:<baseUrl>",
+      );
+
+      await page.reload({ timeout: 10_000 });
+      await page.waitForFunction(() => window.pageReady === true, null, { timeout: 10_000 });
+      const afterReload = await inPage(page, () => window.listThreads());
+      assert.deepEqual(afterReload.map((t) => t.id), [threadId], "the thread is still listed after the reload");
+      const calls = await inPage(page, () => window.calls());
+      assert.equal(callsTo(calls, "/v1/auth/tokens/anonymous").length, 0, "no new identity after the reload");
+      const refreshes = callsTo(calls, "/v1/auth/tokens/refresh");
+      assert.equal(refreshes.length, 1, "the reloaded page refreshed the stored record (a CORS-preflighted call)");
+      assert.equal(refreshes[0].status, 200);
+      assert.deepEqual(await inPage(page, () => window.sentSubs()), [subBefore], "same identity");
+      await page.close();
+    }),
+  );
+
+  test(
+    "two tabs that start at once end up with one identity (Web Locks)",
+    L(async () => {
+      const context = await newContext();
+      const [a, b] = await Promise.all([openPage(context), openPage(context)]);
+      const hasLocks = await a.evaluate(() => typeof navigator.locks?.request === "function");
+      assert.ok(hasLocks, "the browser has navigator.locks");
+
+      // Both tabs call the API immediately, at the same time.
+      const [ta, tb] = await Promise.all([
+        inPage(a, () => window.createThread("tab A")),
+        inPage(b, () => window.createThread("tab B")),
+      ]);
+
+      const [listA, listB] = await Promise.all([inPage(a, () => window.listThreads()), inPage(b, () => window.listThreads())]);
+      assert.deepEqual(listA.map((t) => t.id).sort(), [ta, tb].sort(), "tab A lists both tabs' threads");
+      assert.deepEqual(listB.map((t) => t.id).sort(), [ta, tb].sort(), "tab B lists both tabs' threads");
+
+      const [subsA, subsB] = await Promise.all([inPage(a, () => window.sentSubs()), inPage(b, () => window.sentSubs())]);
+      assert.equal(subsA.length, 1);
+      assert.deepEqual(subsB, subsA, "both tabs use the same JWT sub");
+      const [tokA] = await inPage(a, () => window.sentTokens());
+      assert.equal(jwtPayload(tokA).workspace_id, subsA[0]);
+
+      const [callsA, callsB] = await Promise.all([inPage(a, () => window.calls()), inPage(b, () => window.calls())]);
+      const mints = callsTo(callsA, "/v1/auth/tokens/anonymous").length + callsTo(callsB, "/v1/auth/tokens/anonymous").length;
+      assert.equal(mints, 1, "exactly one mint across the two tabs; the other tab refreshed the shared record");
+      for (const c of [...callsA, ...callsB]) {
+        assert.ok(c.status >= 200 && c.status < 300, `${c.method} ${c.path} -> ${c.status ?? c.error}`);
+      }
+      await Promise.all([a.close(), b.close()]);
+    }),
+  );
+});
