@@ -574,9 +574,9 @@ describe("anonymous mode switched off", () => {
       await runCli(["anonymous", "enable", "--data", dataDir]);
       disabled = await startServer({ env: ROOMY_LIMITS, dataDir });
       current = disabled;
-      const after = await rawMint(disabled);
-      assert.equal(after.res.status, 200, `mint after \`anonymous enable\` and a restart: ${JSON.stringify(after.body)}`);
-      assertTokenPair(after.body, "mint after enable");
+      const reenabled = await rawMint(disabled);
+      assert.equal(reenabled.res.status, 200, `mint after \`anonymous enable\` and a restart: ${JSON.stringify(reenabled.body)}`);
+      assertTokenPair(reenabled.body, "mint after enable");
       const keyedAgain = apiKeyClient(CLIENTS[0], disabled, { apiKey: key, workspaceId });
       assert.deepEqual((await keyedAgain.threads.list()).threads.map((t) => t.id), [kept.thread_id], "data survives the switch");
     }),

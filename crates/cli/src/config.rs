@@ -91,9 +91,14 @@ pub struct FlagOverrides {
     pub log_format: Option<LogFormat>,
 }
 
-/// `THREADHOLD_<KEY>` variables that set a field of [`Settings`].
-const SETTING_KEYS: &[&str] =
-    &["LISTEN", "DATA", "DATABASE_URL", "LOG_FORMAT", "LOG_LEVEL", "WORKSPACE_TOKEN_TTL_SECS"];
+/// The `THREADHOLD_<KEY>` names that set a field of [`Settings`]: every field, by construction.
+fn setting_keys() -> Vec<String> {
+    match serde_json::to_value(Settings::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields.keys().map(|key| key.to_ascii_uppercase()).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// `THREADHOLD_CONFIG` names the TOML file; it is read by the flag parser.
 const CONFIG_KEY: &str = "CONFIG";
 const SECRET_KEYS: &[&str] = &["DATABASE_URL"];
@@ -108,6 +113,8 @@ pub fn load(config_file: Option<&Path>, flags: FlagOverrides) -> anyhow::Result<
         }
         figment = figment.merge(Toml::file(path));
     }
+    let keys = setting_keys();
+    let is_setting = move |key: &str| keys.iter().any(|k| k.eq_ignore_ascii_case(key));
     let mut unknown = Vec::new();
     for (name, value) in std::env::vars() {
         let Some(key) = name.strip_prefix(ENV_PREFIX) else {
@@ -119,14 +126,12 @@ pub fn load(config_file: Option<&Path>, flags: FlagOverrides) -> anyhow::Result<
             }
             let secret = std::fs::read_to_string(&value).with_context(|| format!("reading {name} ({value})"))?;
             figment = figment.merge(Serialized::default(&secret_key.to_lowercase(), secret.trim().to_owned()));
-        } else if !SETTING_KEYS.contains(&key) && key != CONFIG_KEY {
+        } else if !is_setting(key) && key != CONFIG_KEY {
             unknown.push(name);
         }
     }
     figment = figment
-        .merge(
-            Env::prefixed(ENV_PREFIX).filter(|key| SETTING_KEYS.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))),
-        )
+        .merge(Env::prefixed(ENV_PREFIX).filter(move |key| is_setting(key.as_str())))
         .merge(Serialized::defaults(flags));
     let settings: Settings = figment.extract().context("invalid settings")?;
     Ok((settings, unknown))
@@ -173,5 +178,27 @@ impl Settings {
             },
             ..ServerConfig::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_is_a_known_variable() {
+        let keys = setting_keys();
+        for key in ["LISTEN", "DATABASE_URL", "ANONYMOUS_TOKEN_TTL_SECS", "TRUSTED_PROXIES", "CLIENT_IP_HEADER"] {
+            assert!(keys.iter().any(|k| k == key), "{key} missing from {keys:?}");
+        }
+    }
+
+    #[test]
+    fn defaults_make_a_valid_server_config() {
+        let config = Settings::default().server_config().expect("defaults are valid");
+        assert_eq!(config.anonymous.mints_per_minute, 30);
+        assert_eq!(config.client_ip.trusted_proxies.len(), 2);
+        let bad = Settings { trusted_proxies: "10.0.0.0/8, nonsense".into(), ..Settings::default() };
+        assert!(bad.server_config().is_err());
     }
 }

@@ -30,6 +30,7 @@ pub enum IdKind {
     /// An anonymous identity: both its user id and its workspace id.
     AnonymousUser,
     AnonymousSession,
+    RunLease,
 }
 
 impl IdKind {
@@ -45,6 +46,7 @@ impl IdKind {
             IdKind::SigningKey => "kid_",
             IdKind::AnonymousUser => "usr_anon_",
             IdKind::AnonymousSession => "sess_",
+            IdKind::RunLease => "lease_",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod ids;
 pub mod limits;
 pub mod model;
 pub mod refresh;
+pub mod runs;
 pub mod time;
 pub mod title;
 

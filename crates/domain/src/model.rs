@@ -2,6 +2,7 @@
 //! kept as the exact text the client sent, so they come back byte for byte.
 
 use crate::Millis;
+use crate::runs::RunState;
 
 /// A tenant: its own keys, auth settings and workspaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +88,8 @@ pub struct Message {
     pub external_id: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// The message's latest run lease, if it ever had one.
+    pub run: Option<RunState>,
 }
 
 /// A page request over threads, newest `last_message_at` first.
@@ -144,6 +147,8 @@ pub struct NewMessage {
     pub external_id: Option<String>,
     /// A title for the thread if this message is the first user message of an untitled thread.
     pub auto_title: Option<String>,
+    /// Open a run lease with this id on the message (`open_run: true`).
+    pub open_lease: Option<String>,
     pub now: Millis,
 }
 
@@ -273,4 +278,12 @@ pub enum ClaimOutcome {
     /// Threads moved into the caller's workspace; the session is closed.
     Moved(u64),
     Refused(RefreshRefusal),
+}
+
+/// The message a lease-holder write addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseTarget {
+    Id(String),
+    /// A create carrying `lease_id`: the message with this external id.
+    External(String),
 }

@@ -98,6 +98,10 @@ impl From<StoreError> for ApiError {
             StoreError::ParentExternalNotFound => ApiError::InvalidRequest { code: "parent_not_found", message },
             StoreError::RoleChanged => ApiError::Conflict { code: "message_role_changed", message },
             StoreError::AlreadyExists(_) => ApiError::Conflict { code: "already_exists", message },
+            StoreError::RunNotFound => ApiError::NotFound { code: "not_found", message },
+            StoreError::LeaseMismatch => ApiError::Conflict { code: "lease_mismatch", message },
+            StoreError::RunEnded => ApiError::Conflict { code: "run_ended", message },
+            StoreError::RunInProgress => ApiError::Conflict { code: "run_in_progress", message },
             StoreError::Database(_) | StoreError::Migrate(_) => ApiError::Internal(message),
         }
     }

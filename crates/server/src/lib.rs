@@ -25,6 +25,7 @@ use std::sync::atomic::Ordering;
 use axum::ServiceExt;
 use axum::extract::Request;
 use threadhold_domain::refresh::RefreshPolicy;
+use threadhold_domain::runs::LeasePolicy;
 use tokio::net::TcpListener;
 use tower::Layer;
 
@@ -41,6 +42,7 @@ pub struct ServerConfig {
     pub project_cache_secs: u64,
     pub anonymous: AnonymousConfig,
     pub client_ip: ClientIpPolicy,
+    pub leases: LeasePolicy,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +52,7 @@ impl Default for ServerConfig {
             project_cache_secs: 30,
             anonymous: AnonymousConfig::default(),
             client_ip: ClientIpPolicy::default(),
+            leases: LeasePolicy::default(),
         }
     }
 }

@@ -19,6 +19,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/threads/{thread_id}/messages", get(messages::list).post(messages::create).delete(messages::delete))
         .route("/v1/threads/{thread_id}/messages/{message_id}", put(messages::update))
         .route("/v1/threads/{thread_id}/messages/{message_id}/feedback", post(messages::feedback))
+        .route("/v1/threads/{thread_id}/runs/{lease_id}/heartbeat", post(messages::heartbeat))
+        .route("/v1/threads/{thread_id}/runs/{lease_id}/end", post(messages::end_run))
         .route("/v1/runs", post(runs::report))
         .route("/v1/runs/stream", post(runs::stream))
         .route("/v1/events", post(telemetry::track))

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
-use threadhold_domain::format_ms;
 use threadhold_domain::model::{Message, Thread};
+use threadhold_domain::{format_ms, now_ms};
 
 #[derive(Serialize)]
 struct ThreadView<'a> {
@@ -53,6 +53,16 @@ struct MessageView<'a> {
     external_id: Option<&'a str>,
     created_at: String,
     updated_at: String,
+    /// Present only for messages that ever had a run lease.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<RunView>,
+}
+
+#[derive(Serialize)]
+struct RunView {
+    status: &'static str,
+    /// Measured by this server at read time, so clocks of tabs and nodes never matter.
+    last_heartbeat_ms_ago: i64,
 }
 
 impl<'a> From<&'a Message> for MessageView<'a> {
@@ -67,6 +77,10 @@ impl<'a> From<&'a Message> for MessageView<'a> {
             external_id: message.external_id.as_deref(),
             created_at: format_ms(message.created_at),
             updated_at: format_ms(message.updated_at),
+            run: message.run.map(|run| RunView {
+                status: if run.running { "running" } else { "ended" },
+                last_heartbeat_ms_ago: (now_ms() - run.last_heartbeat_at).max(0),
+            }),
         }
     }
 }

@@ -14,6 +14,14 @@ pub enum StoreError {
     ParentExternalNotFound,
     #[error("Message role cannot change")]
     RoleChanged,
+    #[error("Run not found")]
+    RunNotFound,
+    #[error("The lease is not this message's current lease")]
+    LeaseMismatch,
+    #[error("Run ended")]
+    RunEnded,
+    #[error("A run is in progress on this message")]
+    RunInProgress,
     #[error("{0} already exists")]
     AlreadyExists(String),
     #[error("database error: {0}")]

@@ -7,11 +7,13 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use threadhold_domain::Millis;
+use threadhold_domain::model::LeaseTarget;
 use threadhold_domain::model::{
     AnonymousSession, ApiKey, ClaimOutcome, Feedback, FeedbackKind, Message, MessageWrite, NewMessage, NewThread,
     Project, RefreshOutcome, Score, SigningKey, TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
 };
 use threadhold_domain::refresh::RefreshPolicy;
+use threadhold_domain::runs::LeasePolicy;
 
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
@@ -98,12 +100,43 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Vec<Message>>;
     async fn create_message(&self, scope: &WorkspaceScope, message: &NewMessage) -> StoreResult<MessageWrite>;
+    /// A plain write (no lease): refused with [`StoreError::RunInProgress`]
+    /// while a fresh lease runs on the message, closing a stale one.
     async fn update_message_content(
         &self,
         scope: &WorkspaceScope,
         thread_id: &str,
         message_id: &str,
         content: &str,
+        now: Millis,
+        policy: LeasePolicy,
+    ) -> StoreResult<()>;
+    /// A write by the holder of `lease_id`: replaces the content and renews
+    /// the lease. Returns the message id.
+    async fn write_as_lease_holder(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        target: &LeaseTarget,
+        lease_id: &str,
+        content: &str,
+        now: Millis,
+    ) -> StoreResult<String>;
+    /// Renews a running lease.
+    async fn heartbeat_run(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        lease_id: &str,
+        now: Millis,
+    ) -> StoreResult<()>;
+    /// Ends a lease; ending an ended lease succeeds and keeps the first reason.
+    async fn end_run(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        lease_id: &str,
+        reason: &str,
         now: Millis,
     ) -> StoreResult<()>;
     /// Deletes the named messages and all their descendants; returns how many

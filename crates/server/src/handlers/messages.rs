@@ -11,8 +11,9 @@ use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::limits::{
     DELETE_MESSAGES_MAX, MESSAGE_CONTENT_MAX_BYTES, MESSAGE_PAGE_DEFAULT, MESSAGE_PAGE_MAX,
 };
-use threadhold_domain::model::{FeedbackKind, MessageWrite, NewMessage, ParentRef};
+use threadhold_domain::model::{FeedbackKind, LeaseTarget, MessageWrite, NewMessage, ParentRef};
 use threadhold_domain::now_ms;
+use threadhold_domain::runs::END_REASONS;
 use threadhold_domain::title::{message_role, message_text, title_from_text};
 use threadhold_store::ReadScope;
 
@@ -46,6 +47,11 @@ pub struct CreateMessage {
     format: String,
     content: Box<RawValue>,
     external_id: Option<String>,
+    /// Open a run lease on the new message (the client only ever sends `true`).
+    #[serde(default)]
+    open_run: bool,
+    /// Write as the holder of this lease (an external-id upsert by the holder).
+    lease_id: Option<String>,
 }
 
 pub async fn create(
@@ -67,8 +73,19 @@ pub async fn create(
         (None, Some(parent_id)) if parent_id.starts_with(IdKind::Message.prefix()) => ParentRef::Id(parent_id),
         (None, _) => ParentRef::Root,
     };
+    let now = now_ms();
+    if let Some(lease_id) = body.lease_id {
+        // A create by a lease holder: the message with this external id, written under the lease.
+        let external_id =
+            body.external_id.ok_or_else(|| ApiError::invalid("a create with lease_id needs external_id"))?;
+        let target = LeaseTarget::External(external_id);
+        let message_id =
+            state.store.write_as_lease_holder(&caller.scope, &thread_id, &target, &lease_id, &content, now).await?;
+        return Ok((StatusCode::OK, Json(json!({ "message_id": message_id }))));
+    }
     // The first user message of an untitled thread titles it (the store checks "untitled").
     let auto_title = (role.as_deref() == Some("user")).then(|| title_from_text(&message_text(&parsed))).flatten();
+    let open_lease = body.open_run.then(|| new_id(IdKind::RunLease));
     let message = NewMessage {
         id: new_id(IdKind::Message),
         thread_id,
@@ -78,11 +95,21 @@ pub async fn create(
         role,
         external_id: body.external_id,
         auto_title,
-        now: now_ms(),
+        open_lease: open_lease.clone(),
+        now,
     };
     let write = state.store.create_message(&caller.scope, &message).await?;
     let status = if matches!(write, MessageWrite::Created(_)) { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!({ "message_id": write.message_id() }))))
+    // `lease_id` only when a lease was opened: the client treats even `null` as a lease.
+    let body = match open_lease {
+        Some(lease_id) => json!({
+            "message_id": write.message_id(),
+            "lease_id": lease_id,
+            "heartbeat_interval_ms": state.config.leases.heartbeat_interval_ms,
+        }),
+        None => json!({ "message_id": write.message_id() }),
+    };
+    Ok((status, Json(body)))
 }
 
 /// Message content must be a JSON object within the size limit.
@@ -103,6 +130,7 @@ fn checked_content(raw: &RawValue) -> ApiResult<String> {
 #[derive(Deserialize)]
 pub struct UpdateMessage {
     content: Box<RawValue>,
+    lease_id: Option<String>,
 }
 
 pub async fn update(
@@ -112,7 +140,17 @@ pub async fn update(
     JsonBody(body): JsonBody<UpdateMessage>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let content = checked_content(&body.content)?;
-    state.store.update_message_content(&caller.scope, &thread_id, &message_id, &content, now_ms()).await?;
+    let now = now_ms();
+    match body.lease_id {
+        Some(lease_id) => {
+            let target = LeaseTarget::Id(message_id);
+            state.store.write_as_lease_holder(&caller.scope, &thread_id, &target, &lease_id, &content, now).await?;
+        }
+        None => {
+            let leases = state.config.leases;
+            state.store.update_message_content(&caller.scope, &thread_id, &message_id, &content, now, leases).await?;
+        }
+    }
     Ok(Json(json!({})))
 }
 
@@ -167,4 +205,34 @@ pub async fn feedback(
         .upsert_feedback(&caller.scope, &thread_id, &message_id, &caller.user_id, kind, comment, now_ms())
         .await?;
     Ok(Json(json!({ "feedback_id": stored.id, "type": stored.kind.as_str(), "comment": stored.comment })))
+}
+
+/// `POST /v1/threads/{thread_id}/runs/{lease_id}/heartbeat`.
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((thread_id, lease_id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    state.store.heartbeat_run(&caller.scope, &thread_id, &lease_id, now_ms()).await?;
+    Ok(Json(json!({ "heartbeat_interval_ms": state.config.leases.heartbeat_interval_ms })))
+}
+
+#[derive(Deserialize)]
+pub struct EndRun {
+    reason: Option<String>,
+}
+
+/// `POST /v1/threads/{thread_id}/runs/{lease_id}/end`: idempotent, the first reason stays.
+pub async fn end_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((thread_id, lease_id)): ApiPath<(String, String)>,
+    JsonBody(body): JsonBody<EndRun>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let reason = body.reason.as_deref().unwrap_or("done");
+    if !END_REASONS.contains(&reason) {
+        return Err(ApiError::invalid("reason must be done, cancelled or error"));
+    }
+    state.store.end_run(&caller.scope, &thread_id, &lease_id, reason, now_ms()).await?;
+    Ok(Json(json!({})))
 }

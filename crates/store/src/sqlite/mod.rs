@@ -14,12 +14,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use threadhold_domain::Millis;
 use threadhold_domain::ids::{IdKind, new_id};
+use threadhold_domain::model::LeaseTarget;
 use threadhold_domain::model::{
     AnonymousSession, ApiKey, ClaimOutcome, Feedback, FeedbackKind, Message, MessageWrite, NewMessage, NewThread,
     ParentRef, Project, RefreshOutcome, RefreshRefusal, Score, ScoreTarget, SigningKey, TelemetryRecord, Thread,
     ThreadListQuery, ThreadPatch, WorkspaceScope,
 };
 use threadhold_domain::refresh::{RefreshPolicy, TokenState, Verdict, judge};
+use threadhold_domain::runs::{ABANDONED, LeasePolicy, PlainWrite, RunState, plain_write};
 
 use crate::{ReadScope, Store, StoreError, StoreResult};
 
@@ -48,8 +50,9 @@ fn thread_from_row(r: ThreadRow) -> Thread {
     }
 }
 
-type MessageRow = (String, String, Option<String>, i64, String, String, Option<String>, i64, i64);
-const MESSAGE_COLUMNS: &str = "id, thread_id, parent_id, height, format, content, external_id, created_at, updated_at";
+type MessageRow =
+    (String, String, Option<String>, i64, String, String, Option<String>, i64, i64, Option<bool>, Option<i64>);
+const MESSAGE_COLUMNS: &str = "id, thread_id, parent_id, height, format, content, external_id, created_at, updated_at, run_running, run_heartbeat_at";
 
 fn message_from_row(r: MessageRow) -> Message {
     Message {
@@ -62,6 +65,7 @@ fn message_from_row(r: MessageRow) -> Message {
         external_id: r.6,
         created_at: r.7,
         updated_at: r.8,
+        run: r.9.zip(r.10).map(|(running, last_heartbeat_at)| RunState { running, last_heartbeat_at }),
     }
 }
 
@@ -198,6 +202,46 @@ async fn insert_refresh_token(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Opens a running lease on a message and makes it the message's current run.
+async fn open_lease(
+    tx: &mut Transaction<'static, Sqlite>,
+    lease_id: &str,
+    message_id: &str,
+    thread_id: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO run_leases (id, message_id, thread_id, running, created_at, last_heartbeat_at) VALUES ($1, $2, $3, TRUE, $4, $4)",
+    )
+    .bind(lease_id)
+    .bind(message_id)
+    .bind(thread_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE messages SET run_running = TRUE, run_heartbeat_at = $2 WHERE id = $1")
+        .bind(message_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The message and running flag of a lease in this thread, or [`StoreError::RunNotFound`].
+async fn lease_in_thread(
+    tx: &mut Transaction<'static, Sqlite>,
+    thread_id: &str,
+    lease_id: &str,
+) -> StoreResult<(String, bool)> {
+    let found: Option<(String, bool)> =
+        sqlx::query_as("SELECT message_id, running FROM run_leases WHERE id = $1 AND thread_id = $2")
+            .bind(lease_id)
+            .bind(thread_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    found.ok_or(StoreError::RunNotFound)
 }
 
 fn role_of(content: &str) -> Option<String> {
@@ -597,29 +641,36 @@ impl Store for SqliteStore {
         thread_in_scope(&mut tx, scope, &message.thread_id).await?;
 
         if let Some(external_id) = &message.external_id {
-            let existing: Option<(String, String, String)> =
-                sqlx::query_as("SELECT id, format, content FROM messages WHERE thread_id = $1 AND external_id = $2")
-                    .bind(&message.thread_id)
-                    .bind(external_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some((id, format, content)) = existing {
-                if format == message.format && content == message.content {
-                    return Ok(MessageWrite::Unchanged(id));
+            let existing: Option<(String, String, String, Option<bool>)> = sqlx::query_as(
+                "SELECT id, format, content, run_running FROM messages WHERE thread_id = $1 AND external_id = $2",
+            )
+            .bind(&message.thread_id)
+            .bind(external_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((id, format, content, running)) = existing {
+                if message.open_lease.is_some() && running == Some(true) {
+                    return Err(StoreError::RunInProgress);
                 }
-                if role_of(&content) != message.role {
-                    return Err(StoreError::RoleChanged);
+                let unchanged = format == message.format && content == message.content;
+                if !unchanged {
+                    if role_of(&content) != message.role {
+                        return Err(StoreError::RoleChanged);
+                    }
+                    sqlx::query("UPDATE messages SET format = $2, content = $3, updated_at = $4 WHERE id = $1")
+                        .bind(&id)
+                        .bind(&message.format)
+                        .bind(&message.content)
+                        .bind(message.now)
+                        .execute(&mut *tx)
+                        .await?;
+                    bump_thread(&mut tx, &message.thread_id, message.now).await?;
                 }
-                sqlx::query("UPDATE messages SET format = $2, content = $3, updated_at = $4 WHERE id = $1")
-                    .bind(&id)
-                    .bind(&message.format)
-                    .bind(&message.content)
-                    .bind(message.now)
-                    .execute(&mut *tx)
-                    .await?;
-                bump_thread(&mut tx, &message.thread_id, message.now).await?;
+                if let Some(lease_id) = &message.open_lease {
+                    open_lease(&mut tx, lease_id, &id, &message.thread_id, message.now).await?;
+                }
                 tx.commit().await?;
-                return Ok(MessageWrite::Replaced(id));
+                return Ok(if unchanged { MessageWrite::Unchanged(id) } else { MessageWrite::Replaced(id) });
             }
         }
 
@@ -668,6 +719,9 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(lease_id) = &message.open_lease {
+            open_lease(&mut tx, lease_id, &message.id, &message.thread_id, message.now).await?;
+        }
         tx.commit().await?;
         Ok(MessageWrite::Created(message.id.clone()))
     }
@@ -679,25 +733,152 @@ impl Store for SqliteStore {
         message_id: &str,
         content: &str,
         now: Millis,
+        policy: LeasePolicy,
     ) -> StoreResult<()> {
         let mut tx = self.write().await?;
         thread_in_scope(&mut tx, scope, thread_id).await?;
-        let done = sqlx::query("UPDATE messages SET content = $3, updated_at = $4 WHERE id = $1 AND thread_id = $2")
+        let found: Option<(Option<bool>, Option<i64>)> =
+            sqlx::query_as("SELECT run_running, run_heartbeat_at FROM messages WHERE id = $1 AND thread_id = $2")
+                .bind(message_id)
+                .bind(thread_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (running, heartbeat_at) = found.ok_or(StoreError::MessageNotFound)?;
+        let run = running.zip(heartbeat_at).map(|(running, last_heartbeat_at)| RunState { running, last_heartbeat_at });
+        match plain_write(run, now, policy) {
+            PlainWrite::Allowed => {}
+            PlainWrite::Refused => return Err(StoreError::RunInProgress),
+            PlainWrite::EndsAbandonedLease => {
+                sqlx::query(
+                    "UPDATE run_leases SET running = FALSE, end_reason = $2, ended_at = $3 WHERE message_id = $1 AND running",
+                )
+                .bind(message_id)
+                .bind(ABANDONED)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE messages SET run_running = FALSE WHERE id = $1")
+                    .bind(message_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query("UPDATE messages SET content = $2, updated_at = $3 WHERE id = $1")
             .bind(message_id)
-            .bind(thread_id)
             .bind(content)
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::MessageNotFound);
-        }
         sqlx::query("UPDATE threads SET updated_at = $2 WHERE id = $1")
             .bind(thread_id)
             .bind(now)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn write_as_lease_holder(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        target: &LeaseTarget,
+        lease_id: &str,
+        content: &str,
+        now: Millis,
+    ) -> StoreResult<String> {
+        let mut tx = self.write().await?;
+        thread_in_scope(&mut tx, scope, thread_id).await?;
+        let (lease_message, running) = lease_in_thread(&mut tx, thread_id, lease_id).await?;
+        let message_id = match target {
+            LeaseTarget::Id(id) => id.clone(),
+            LeaseTarget::External(external_id) => {
+                let found: Option<(String,)> =
+                    sqlx::query_as("SELECT id FROM messages WHERE thread_id = $1 AND external_id = $2")
+                        .bind(thread_id)
+                        .bind(external_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                found.ok_or(StoreError::LeaseMismatch)?.0
+            }
+        };
+        if message_id != lease_message {
+            return Err(StoreError::LeaseMismatch);
+        }
+        if !running {
+            return Err(StoreError::RunEnded);
+        }
+        sqlx::query("UPDATE messages SET content = $2, updated_at = $3, run_heartbeat_at = $3 WHERE id = $1")
+            .bind(&message_id)
+            .bind(content)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE run_leases SET last_heartbeat_at = $2 WHERE id = $1")
+            .bind(lease_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE threads SET updated_at = $2 WHERE id = $1")
+            .bind(thread_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(message_id)
+    }
+
+    async fn heartbeat_run(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        lease_id: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        thread_in_scope(&mut tx, scope, thread_id).await.map_err(|_| StoreError::RunNotFound)?;
+        let (message_id, running) = lease_in_thread(&mut tx, thread_id, lease_id).await?;
+        if !running {
+            return Err(StoreError::RunEnded);
+        }
+        sqlx::query("UPDATE run_leases SET last_heartbeat_at = $2 WHERE id = $1")
+            .bind(lease_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE messages SET run_heartbeat_at = $2 WHERE id = $1")
+            .bind(&message_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn end_run(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        lease_id: &str,
+        reason: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        thread_in_scope(&mut tx, scope, thread_id).await.map_err(|_| StoreError::RunNotFound)?;
+        let (message_id, running) = lease_in_thread(&mut tx, thread_id, lease_id).await?;
+        if running {
+            sqlx::query("UPDATE run_leases SET running = FALSE, end_reason = $2, ended_at = $3 WHERE id = $1")
+                .bind(lease_id)
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE messages SET run_running = FALSE WHERE id = $1")
+                .bind(&message_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
         Ok(())
     }
 

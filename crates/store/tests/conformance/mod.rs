@@ -43,6 +43,7 @@ pub fn message(thread_id: &str, parent: ParentRef, external_id: Option<&str>, co
             .and_then(|v| v.get("role").and_then(|r| r.as_str()).map(str::to_owned)),
         external_id: external_id.map(str::to_owned),
         auto_title: None,
+        open_lease: None,
         now,
     }
 }
