@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use threadhold_domain::refresh::RefreshPolicy;
+use threadhold_domain::runs::LeasePolicy;
 use threadhold_server::client_ip::IpNet;
 use threadhold_server::{AnonymousConfig, ClientIpPolicy, ServerConfig};
 
@@ -43,6 +44,10 @@ pub struct Settings {
     pub anonymous_refreshes_per_minute: u32,
     /// Anonymous identities that stored nothing are deleted after this long idle.
     pub anonymous_gc_after_secs: u64,
+    /// `heartbeat_interval_ms` handed to run-lease holders.
+    pub run_heartbeat_interval_ms: u64,
+    /// A running lease without a beat for this long may be closed by a plain write.
+    pub run_stale_after_ms: u64,
     /// Header carrying the client address from a reverse proxy (e.g. `x-forwarded-for`).
     pub client_ip_header: Option<String>,
     /// Comma-separated addresses or CIDR networks whose `client_ip_header` is believed.
@@ -72,6 +77,8 @@ impl Default for Settings {
             anonymous_mints_per_minute: 30,
             anonymous_refreshes_per_minute: 120,
             anonymous_gc_after_secs: 86_400,
+            run_heartbeat_interval_ms: 10_000,
+            run_stale_after_ms: 30_000,
             client_ip_header: None,
             trusted_proxies: "127.0.0.0/8, ::1".into(),
         }
@@ -175,6 +182,10 @@ impl Settings {
             client_ip: ClientIpPolicy {
                 header: self.client_ip_header.as_ref().map(|h| h.trim().to_ascii_lowercase()),
                 trusted_proxies,
+            },
+            leases: LeasePolicy {
+                heartbeat_interval_ms: i64::try_from(self.run_heartbeat_interval_ms.max(1)).unwrap_or(i64::MAX),
+                stale_after_ms: i64::try_from(self.run_stale_after_ms).unwrap_or(i64::MAX),
             },
             ..ServerConfig::default()
         })

@@ -38,6 +38,18 @@ pub struct RunState {
     pub last_heartbeat_at: Millis,
 }
 
+/// A stored lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLease {
+    pub id: String,
+    pub message_id: String,
+    pub running: bool,
+    pub end_reason: Option<String>,
+    pub created_at: Millis,
+    pub last_heartbeat_at: Millis,
+    pub ended_at: Option<Millis>,
+}
+
 /// What a plain write may do to a message with this run state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlainWrite {
@@ -58,17 +70,6 @@ pub fn plain_write(run: Option<RunState>, now: Millis, policy: LeasePolicy) -> P
         }
         _ => PlainWrite::Allowed,
     }
-}
-
-/// Why a lease operation was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeaseRefusal {
-    /// No such lease in this thread (404).
-    NotFound,
-    /// The lease belongs to another message, or is not the message's current one (409 `lease_mismatch`).
-    Mismatch,
-    /// The lease has ended (409 `run_ended`).
-    Ended,
 }
 
 /// Reasons a lease can end with.

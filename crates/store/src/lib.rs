@@ -13,7 +13,7 @@ use threadhold_domain::model::{
     Project, RefreshOutcome, Score, SigningKey, TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
 };
 use threadhold_domain::refresh::RefreshPolicy;
-use threadhold_domain::runs::LeasePolicy;
+use threadhold_domain::runs::{LeasePolicy, RunLease};
 
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
@@ -122,6 +122,7 @@ pub trait Store: Send + Sync + 'static {
         content: &str,
         now: Millis,
     ) -> StoreResult<String>;
+    async fn get_run_lease(&self, lease_id: &str) -> StoreResult<Option<RunLease>>;
     /// Renews a running lease.
     async fn heartbeat_run(
         &self,

@@ -21,7 +21,7 @@ use threadhold_domain::model::{
     ThreadListQuery, ThreadPatch, WorkspaceScope,
 };
 use threadhold_domain::refresh::{RefreshPolicy, TokenState, Verdict, judge};
-use threadhold_domain::runs::{ABANDONED, LeasePolicy, PlainWrite, RunState, plain_write};
+use threadhold_domain::runs::{ABANDONED, LeasePolicy, PlainWrite, RunLease, RunState, plain_write};
 
 use crate::{ReadScope, Store, StoreError, StoreResult};
 
@@ -826,6 +826,24 @@ impl Store for SqliteStore {
             .await?;
         tx.commit().await?;
         Ok(message_id)
+    }
+
+    async fn get_run_lease(&self, lease_id: &str) -> StoreResult<Option<RunLease>> {
+        let row: Option<(String, String, bool, Option<String>, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, message_id, running, end_reason, created_at, last_heartbeat_at, ended_at FROM run_leases WHERE id = $1",
+        )
+        .bind(lease_id)
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(row.map(|r| RunLease {
+            id: r.0,
+            message_id: r.1,
+            running: r.2,
+            end_reason: r.3,
+            created_at: r.4,
+            last_heartbeat_at: r.5,
+            ended_at: r.6,
+        }))
     }
 
     async fn heartbeat_run(
