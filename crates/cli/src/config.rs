@@ -3,6 +3,7 @@
 //! come from files (`THREADHOLD_DATABASE_URL_FILE`).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use figment::Figment;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::LeasePolicy;
 use threadhold_server::client_ip::IpNet;
-use threadhold_server::{AnonymousConfig, ClientIpPolicy, ServerConfig};
+use threadhold_server::{AnonymousConfig, AttachmentBackend, ClientIpPolicy, FilesConfig, S3Settings, ServerConfig};
 
 pub const ENV_PREFIX: &str = "THREADHOLD_";
 
@@ -48,6 +49,24 @@ pub struct Settings {
     pub run_heartbeat_interval_ms: u64,
     /// A running lease without a beat for this long may be closed by a plain write.
     pub run_stale_after_ms: u64,
+    /// Largest attachment, in bytes.
+    pub attachment_max_bytes: u64,
+    /// Lifetime of presigned attachment URLs.
+    pub attachment_url_ttl_secs: u64,
+    /// Comma-separated allowed attachment types (`image/*, application/pdf`); empty allows all.
+    pub attachment_content_types: String,
+    /// `local` (files in the data folder) or `s3`.
+    pub attachment_storage: String,
+    /// The server's public base URL for file links (default: from the request's Host).
+    pub public_url: Option<String>,
+    pub s3_bucket: Option<String>,
+    pub s3_region: String,
+    /// For S3-compatible services (MinIO, R2, …).
+    pub s3_endpoint: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+    /// Permit an `http://` S3 endpoint.
+    pub s3_allow_http: bool,
     /// Header carrying the client address from a reverse proxy (e.g. `x-forwarded-for`).
     pub client_ip_header: Option<String>,
     /// Comma-separated addresses or CIDR networks whose `client_ip_header` is believed.
@@ -79,6 +98,17 @@ impl Default for Settings {
             anonymous_gc_after_secs: 86_400,
             run_heartbeat_interval_ms: 10_000,
             run_stale_after_ms: 30_000,
+            attachment_max_bytes: 25 * 1024 * 1024,
+            attachment_url_ttl_secs: 900,
+            attachment_content_types: String::new(),
+            attachment_storage: "local".into(),
+            public_url: None,
+            s3_bucket: None,
+            s3_region: "us-east-1".into(),
+            s3_endpoint: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: false,
             client_ip_header: None,
             trusted_proxies: "127.0.0.0/8, ::1".into(),
         }
@@ -108,7 +138,7 @@ fn setting_keys() -> Vec<String> {
 
 /// `THREADHOLD_CONFIG` names the TOML file; it is read by the flag parser.
 const CONFIG_KEY: &str = "CONFIG";
-const SECRET_KEYS: &[&str] = &["DATABASE_URL"];
+const SECRET_KEYS: &[&str] = &["DATABASE_URL", "S3_SECRET_ACCESS_KEY"];
 
 /// Loads the layered settings. Returns the names of unknown `THREADHOLD_*`
 /// variables so the caller can warn once logging is up.
@@ -154,11 +184,8 @@ impl Settings {
 impl Settings {
     /// The HTTP server's settings, checked.
     pub fn server_config(&self) -> anyhow::Result<ServerConfig> {
-        let trusted_proxies = self
-            .trusted_proxies
-            .split(',')
-            .map(str::trim)
-            .filter(|entry| !entry.is_empty())
+        let trusted_proxies = split_list(&self.trusted_proxies)
+            .iter()
             .map(|entry| {
                 IpNet::parse(entry)
                     .with_context(|| format!("trusted_proxies: {entry:?} is not an address or CIDR network"))
@@ -187,9 +214,41 @@ impl Settings {
                 heartbeat_interval_ms: i64::try_from(self.run_heartbeat_interval_ms.max(1)).unwrap_or(i64::MAX),
                 stale_after_ms: i64::try_from(self.run_stale_after_ms).unwrap_or(i64::MAX),
             },
+            files: FilesConfig {
+                max_bytes: self.attachment_max_bytes,
+                url_ttl: Duration::from_secs(self.attachment_url_ttl_secs.max(1)),
+                allowed_types: split_list(&self.attachment_content_types),
+                public_url: self.public_url.clone(),
+            },
+            attachments: self.attachment_backend()?,
             ..ServerConfig::default()
         })
     }
+
+    fn attachment_backend(&self) -> anyhow::Result<AttachmentBackend> {
+        match self.attachment_storage.as_str() {
+            "local" => Ok(AttachmentBackend::Local(self.data.join("attachments"))),
+            "s3" => {
+                let required = |value: &Option<String>, name: &str| {
+                    value.clone().with_context(|| format!("attachment_storage = \"s3\" needs {name}"))
+                };
+                Ok(AttachmentBackend::S3(S3Settings {
+                    bucket: required(&self.s3_bucket, "s3_bucket")?,
+                    region: self.s3_region.clone(),
+                    endpoint: self.s3_endpoint.clone(),
+                    access_key_id: required(&self.s3_access_key_id, "s3_access_key_id")?,
+                    secret_access_key: required(&self.s3_secret_access_key, "s3_secret_access_key")?,
+                    allow_http: self.s3_allow_http,
+                }))
+            }
+            other => bail!("attachment_storage must be \"local\" or \"s3\", not {other:?}"),
+        }
+    }
+}
+
+/// The entries of a comma-separated setting.
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|entry| !entry.is_empty()).map(str::to_owned).collect()
 }
 
 #[cfg(test)]

@@ -221,7 +221,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(&settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
     let address = listener.local_addr()?;
-    let state = AppState::new(store.clone(), settings.server_config()?);
+    let state = AppState::new(store.clone(), settings.server_config()?).await.context("preparing the server")?;
     // The one line on stdout: scripts and tests read the bound address from it.
     println!("threadhold listening on http://{address}");
     std::io::stdout().flush()?;

@@ -2,6 +2,7 @@
 //! validation limits, message-tree ordering and the built-in title generator.
 #![forbid(unsafe_code)]
 
+pub mod attachments;
 pub mod ids;
 pub mod limits;
 pub mod model;

@@ -287,3 +287,19 @@ pub enum LeaseTarget {
     /// A create carrying `lease_id`: the message with this external id.
     External(String),
 }
+
+/// An uploaded (or announced) file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// `attachments/<project>/<random>[.<ext>]`: unguessable, and the file's address.
+    pub key: String,
+    pub scope: WorkspaceScope,
+    pub filename: String,
+    pub content_type: String,
+    pub size: Option<i64>,
+    /// True once the bytes arrived and passed the limits.
+    pub complete: bool,
+    pub thread_id: Option<String>,
+    pub created_at: Millis,
+    pub upload_expires_at: Millis,
+}

@@ -106,16 +106,46 @@ pub async fn collect_anonymous_garbage(
     Ok(store.collect_anonymous_garbage(now.saturating_sub(idle_ms), now - memory_ms).await?)
 }
 
-/// Runs [`collect_anonymous_garbage`] at start and then every `gc_interval_secs`.
-pub async fn collect_anonymous_garbage_periodically(state: AppState) {
+/// Settles uploads whose URL expired: a file that never arrived, or that
+/// exceeds the size limit (S3 cannot enforce it up front), leaves nothing
+/// behind; one that arrived within the limit is completed. Returns how many
+/// records were removed.
+pub async fn settle_expired_uploads(state: &AppState, now: i64) -> Result<usize, ApiError> {
+    let max_bytes = state.config.files.max_bytes;
+    let mut removed = 0;
+    for upload in state.store.expired_uploads(now).await? {
+        match state.blobs.stored_size(&upload.key).await? {
+            Some(size) if size <= max_bytes => {
+                let size = i64::try_from(size).unwrap_or(i64::MAX);
+                state.store.complete_attachment(&upload.key, size, &upload.content_type).await?;
+            }
+            _ => {
+                state.blobs.delete(&upload.key).await?;
+                state.store.delete_attachment(&upload.key).await?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Housekeeping at start and then every `gc_interval_secs`: unused anonymous
+/// identities and expired uploads.
+pub async fn maintain_periodically(state: AppState) {
     let config = &state.config.anonymous;
-    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(config.gc_interval_secs.max(1)));
+    let interval = std::time::Duration::from_secs(state.config.maintenance_interval_secs.max(1));
+    let mut ticks = tokio::time::interval(interval);
     loop {
         ticks.tick().await;
         match collect_anonymous_garbage(state.store.as_ref(), now_ms(), config).await {
             Ok((0, 0)) => {}
             Ok((sessions, tokens)) => tracing::info!(sessions, tokens, "collected unused anonymous identities"),
             Err(error) => tracing::warn!(%error, "anonymous garbage collection failed"),
+        }
+        match settle_expired_uploads(&state, now_ms()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed uploads that never completed"),
+            Err(error) => tracing::warn!(%error, "settling expired uploads failed"),
         }
     }
 }

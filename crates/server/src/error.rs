@@ -29,7 +29,7 @@ pub enum ApiError {
     /// 429: too many requests from this client; retry after the given seconds.
     #[error("Too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
-    #[error("Request body is larger than {limit} bytes")]
+    #[error("The request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     /// 500: the server's fault; the detail is logged, never sent.
     #[error("internal error: {0}")]

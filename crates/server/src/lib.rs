@@ -10,6 +10,7 @@ pub mod client_ip;
 mod cors;
 pub mod error;
 mod extract;
+pub mod files;
 mod handlers;
 mod observe;
 pub mod projects;
@@ -20,6 +21,7 @@ mod views;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use axum::ServiceExt;
@@ -30,6 +32,7 @@ use tokio::net::TcpListener;
 use tower::Layer;
 
 pub use client_ip::ClientIpPolicy;
+pub use files::{FilesConfig, S3Settings};
 pub use router::router;
 pub use state::AppState;
 
@@ -43,6 +46,18 @@ pub struct ServerConfig {
     pub anonymous: AnonymousConfig,
     pub client_ip: ClientIpPolicy,
     pub leases: LeasePolicy,
+    pub files: FilesConfig,
+    pub attachments: AttachmentBackend,
+    /// How often housekeeping runs (unused anonymous identities, expired uploads).
+    pub maintenance_interval_secs: u64,
+}
+
+/// Where attachment bytes are kept.
+#[derive(Debug, Clone)]
+pub enum AttachmentBackend {
+    /// A folder (normally `<data>/attachments`).
+    Local(PathBuf),
+    S3(S3Settings),
 }
 
 impl Default for ServerConfig {
@@ -53,6 +68,9 @@ impl Default for ServerConfig {
             anonymous: AnonymousConfig::default(),
             client_ip: ClientIpPolicy::default(),
             leases: LeasePolicy::default(),
+            files: FilesConfig::default(),
+            attachments: AttachmentBackend::Local(PathBuf::from("./threadhold-data/attachments")),
+            maintenance_interval_secs: 600,
         }
     }
 }
@@ -70,8 +88,6 @@ pub struct AnonymousConfig {
     pub refreshes_per_minute: u32,
     /// Identities idle this long that never stored a thread are deleted.
     pub gc_after_secs: u64,
-    /// How often the garbage collector runs.
-    pub gc_interval_secs: u64,
 }
 
 impl Default for AnonymousConfig {
@@ -83,7 +99,6 @@ impl Default for AnonymousConfig {
             mints_per_minute: 30,
             refreshes_per_minute: 120,
             gc_after_secs: 86_400,
-            gc_interval_secs: 600,
         }
     }
 }
@@ -96,7 +111,7 @@ pub async fn launch(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let draining = state.draining.clone();
-    let collector = tokio::spawn(admin::collect_anonymous_garbage_periodically(state.clone()));
+    let collector = tokio::spawn(admin::maintain_periodically(state.clone()));
     // The project prefix is stripped before routing, so every route also answers under it.
     let app = axum::middleware::from_fn(projects::strip_project_prefix).layer(router(state));
     let served = axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))

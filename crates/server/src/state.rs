@@ -5,7 +5,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use threadhold_store::Store;
 
-use crate::ServerConfig;
+use threadhold_domain::now_ms;
+
+use crate::error::ApiResult;
+use crate::files::{BlobStore, LocalFiles, S3Files};
+use crate::{AttachmentBackend, ServerConfig};
+
+/// The server secret that signs local upload and download URLs.
+const UPLOAD_SECRET: &str = "attachment-url-key";
 use crate::auth::tokens::ProjectKeys;
 use crate::projects::ProjectCache;
 use crate::rate_limit::RateLimiter;
@@ -18,13 +25,25 @@ pub struct AppState {
     pub projects: Arc<ProjectCache>,
     pub mint_limiter: Arc<RateLimiter>,
     pub refresh_limiter: Arc<RateLimiter>,
+    /// Where attachment bytes live.
+    pub blobs: Arc<dyn BlobStore>,
     /// Set when shutdown begins, so `/readyz` turns away new traffic first.
     pub draining: Arc<AtomicBool>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
-        AppState {
+    /// Builds the shared state: loads (or creates) the secrets and opens the attachment storage.
+    pub async fn new(store: Arc<dyn Store>, config: ServerConfig) -> ApiResult<Self> {
+        let blobs: Arc<dyn BlobStore> = match &config.attachments {
+            AttachmentBackend::Local(root) => {
+                let candidate: [u8; 32] = rand::random();
+                let secret = store.server_secret(UPLOAD_SECRET, &candidate, now_ms()).await?;
+                Arc::new(LocalFiles::new(root.clone(), secret))
+            }
+            AttachmentBackend::S3(settings) => Arc::new(S3Files::new(settings, config.files.url_ttl)?),
+        };
+        Ok(AppState {
+            blobs,
             mint_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.mints_per_minute)),
             refresh_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.refreshes_per_minute)),
             keys: Arc::new(ProjectKeys::new(Arc::clone(&store))),
@@ -32,7 +51,7 @@ impl AppState {
             config: Arc::new(config),
             projects: Arc::default(),
             draining: Arc::new(AtomicBool::new(false)),
-        }
+        })
     }
 
     pub fn is_draining(&self) -> bool {

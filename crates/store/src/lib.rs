@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use threadhold_domain::Millis;
 use threadhold_domain::model::LeaseTarget;
 use threadhold_domain::model::{
-    AnonymousSession, ApiKey, ClaimOutcome, Feedback, FeedbackKind, Message, MessageWrite, NewMessage, NewThread,
-    Project, RefreshOutcome, Score, SigningKey, TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
+    AnonymousSession, ApiKey, Attachment, ClaimOutcome, Feedback, FeedbackKind, Message, MessageWrite, NewMessage,
+    NewThread, Project, RefreshOutcome, Score, SigningKey, TelemetryRecord, Thread, ThreadListQuery, ThreadPatch,
+    WorkspaceScope,
 };
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::{LeasePolicy, RunLease};
@@ -79,8 +80,9 @@ pub trait Store: Send + Sync + 'static {
         patch: &ThreadPatch,
         now: Millis,
     ) -> StoreResult<()>;
-    /// Deletes the thread and all its messages.
-    async fn delete_thread(&self, scope: &WorkspaceScope, id: &str) -> StoreResult<()>;
+    /// Deletes the thread, all its messages and its attachment records;
+    /// returns the attachment keys whose files must go too.
+    async fn delete_thread(&self, scope: &WorkspaceScope, id: &str) -> StoreResult<Vec<String>>;
     /// Sets an automatic title unless the thread has one; returns the title the thread ends with.
     async fn set_auto_title(
         &self,
@@ -181,6 +183,18 @@ pub trait Store: Send + Sync + 'static {
     /// workspace holds no thread, and rotated refresh tokens older than
     /// `rotated_before`. Returns (sessions, tokens) deleted.
     async fn collect_anonymous_garbage(&self, idle_before: Millis, rotated_before: Millis) -> StoreResult<(u64, u64)>;
+
+    async fn insert_attachment(&self, attachment: &Attachment) -> StoreResult<()>;
+    async fn get_attachment(&self, key: &str) -> StoreResult<Option<Attachment>>;
+    /// Marks an upload complete with its final size and type.
+    async fn complete_attachment(&self, key: &str, size: i64, content_type: &str) -> StoreResult<()>;
+    /// Links the scope's attachments among `keys` to a thread (they go when it goes).
+    async fn link_attachments(&self, scope: &WorkspaceScope, thread_id: &str, keys: &[String]) -> StoreResult<()>;
+    /// Uploads still pending whose URL expired before `before`.
+    async fn expired_uploads(&self, before: Millis) -> StoreResult<Vec<Attachment>>;
+    async fn delete_attachment(&self, key: &str) -> StoreResult<()>;
+    /// Returns the server secret called `name`, storing `candidate` first if it has none yet.
+    async fn server_secret(&self, name: &str, candidate: &[u8], now: Millis) -> StoreResult<Vec<u8>>;
 
     /// Stores run reports and engagement events (`record_type` tells them apart).
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()>;

@@ -1,9 +1,207 @@
-//! `/v1/files/…`.
+//! `/v1/files/…` (presigned upload and download URLs) and `/files/…` (the
+//! upload target of the local store, and every attachment's public URL).
 
-use crate::error::ApiError;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use threadhold_domain::attachments::{self, FILES_PATH, content_type_for, is_valid_key, key_from_url, type_allowed};
+use threadhold_domain::model::Attachment;
+use threadhold_domain::{Millis, format_ms, now_ms};
+
+use super::text_field;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery, JsonBody};
+use crate::files::local::{Grant, UploadError, not_found};
+use crate::state::AppState;
 
 /// `POST /v1/files/pdf-to-images`: deprecated; the hosted service has no such
 /// endpoint and answers 404, so the client expects exactly that.
 pub async fn pdf_to_images() -> ApiError {
     ApiError::NotFound { code: "not_found", message: "PDF conversion is not available".into() }
+}
+
+#[derive(Deserialize)]
+pub struct UploadRequest {
+    filename: String,
+    content_type: Option<String>,
+    content_length: Option<u64>,
+}
+
+/// `POST /v1/files/attachments/generate-presigned-upload-url`.
+pub async fn presign_upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<UploadRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    text_field("filename", &body.filename)?;
+    let config = &state.config.files;
+    let content_type = body.content_type.unwrap_or_else(|| content_type_for(&body.filename).to_owned());
+    if !type_allowed(&content_type, &config.allowed_types) {
+        return Err(ApiError::InvalidRequest {
+            code: "content_type_not_allowed",
+            message: format!("Files of type {content_type} are not accepted"),
+        });
+    }
+    if body.content_length.is_some_and(|length| length > config.max_bytes) {
+        return Err(too_large(config.max_bytes));
+    }
+    let now = now_ms();
+    let expires_at = now + millis(config.url_ttl);
+    let attachment = Attachment {
+        key: attachments::new_key(&caller.scope.project_id, &body.filename),
+        scope: caller.scope,
+        filename: body.filename,
+        content_type,
+        size: None,
+        complete: false,
+        thread_id: None,
+        created_at: now,
+        upload_expires_at: expires_at,
+    };
+    state.store.insert_attachment(&attachment).await?;
+    let base = base_url(&state, &headers);
+    let signed_url = state.blobs.upload_url(&attachment.key, expires_at, &base).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "success": true,
+            "signedUrl": signed_url,
+            "expiresAt": format_ms(expires_at),
+            "publicUrl": format!("{base}{FILES_PATH}{}", attachment.key),
+            "key": attachment.key,
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct DownloadRequest {
+    key: Option<String>,
+    url: Option<String>,
+}
+
+/// `POST /v1/files/attachments/generate-presigned-download-url`: a read URL
+/// for one of the caller's workspace's files, by key or by its public URL.
+pub async fn presign_download(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<DownloadRequest>,
+) -> ApiResult<Json<Value>> {
+    let key = match (&body.key, &body.url) {
+        (Some(key), None) => key.as_str(),
+        (None, Some(url)) => key_from_url(url).ok_or_else(not_found)?,
+        _ => return Err(ApiError::invalid("send exactly one of key or url")),
+    };
+    if !is_valid_key(key) {
+        return Err(not_found());
+    }
+    let attachment =
+        state.store.get_attachment(key).await?.filter(|a| a.scope == caller.scope).ok_or_else(not_found)?;
+    let expires_at = now_ms() + millis(state.config.files.url_ttl);
+    let signed_url = state.blobs.download_url(&attachment.key, expires_at, &base_url(&state, &headers)).await?;
+    Ok(Json(json!({ "signedUrl": signed_url, "expiresAt": format_ms(expires_at), "key": attachment.key })))
+}
+
+#[derive(Deserialize)]
+pub struct Signed {
+    expires: Option<Millis>,
+    signature: Option<String>,
+}
+
+/// `PUT /files/upload/<key>?expires=…&signature=…`: the local store's upload target.
+pub async fn receive_upload(
+    State(state): State<AppState>,
+    ApiPath(key): ApiPath<String>,
+    ApiQuery(signed): ApiQuery<Signed>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let local = state.blobs.as_local().ok_or_else(not_found)?;
+    let now = now_ms();
+    let refused =
+        || ApiError::Forbidden { code: "invalid_signature", message: "The upload URL is invalid or expired".into() };
+    let (Some(expires), Some(signature)) = (signed.expires, signed.signature.as_deref()) else {
+        return Err(refused());
+    };
+    if !is_valid_key(&key) || !local.verify(Grant::Upload, &key, expires, signature, now) {
+        return Err(refused());
+    }
+    let attachment = state.store.get_attachment(&key).await?.ok_or_else(refused)?;
+    if attachment.complete {
+        return Err(ApiError::Conflict { code: "already_uploaded", message: "This file was already uploaded".into() });
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .unwrap_or(&attachment.content_type)
+        .to_owned();
+    let config = &state.config.files;
+    if !type_allowed(&content_type, &config.allowed_types) {
+        return Err(ApiError::InvalidRequest {
+            code: "content_type_not_allowed",
+            message: format!("Files of type {content_type} are not accepted"),
+        });
+    }
+    match local.receive(&key, body, config.max_bytes).await {
+        Ok(size) => {
+            state.store.complete_attachment(&key, i64::try_from(size).unwrap_or(i64::MAX), &content_type).await?;
+            Ok(Json(json!({})))
+        }
+        Err(UploadError::TooLarge) => {
+            state.store.delete_attachment(&key).await?;
+            Err(too_large(config.max_bytes))
+        }
+        Err(UploadError::Failed(error)) => Err(error),
+    }
+}
+
+/// `GET /files/<key>`: an attachment's durable, unguessable public URL (and,
+/// with `expires` and `signature`, a time-limited download URL).
+pub async fn serve(
+    State(state): State<AppState>,
+    ApiPath(key): ApiPath<String>,
+    ApiQuery(signed): ApiQuery<Signed>,
+) -> ApiResult<Response> {
+    if !is_valid_key(&key) {
+        return Err(not_found());
+    }
+    if let (Some(expires), Some(signature), Some(local)) = (signed.expires, &signed.signature, state.blobs.as_local())
+        && !local.verify(Grant::Download, &key, expires, signature, now_ms())
+    {
+        return Err(ApiError::Forbidden {
+            code: "invalid_signature",
+            message: "The download URL is invalid or expired".into(),
+        });
+    }
+    let attachment = state.store.get_attachment(&key).await?.ok_or_else(not_found)?;
+    // The local store knows when an upload completed; with S3 the bytes went straight to the bucket.
+    if !attachment.complete && state.blobs.as_local().is_some() {
+        return Err(not_found());
+    }
+    state.blobs.serve(&attachment).await
+}
+
+fn too_large(max_bytes: u64) -> ApiError {
+    ApiError::PayloadTooLarge { limit: usize::try_from(max_bytes).unwrap_or(usize::MAX) }
+}
+
+fn millis(duration: std::time::Duration) -> Millis {
+    Millis::try_from(duration.as_millis()).unwrap_or(Millis::MAX / 2)
+}
+
+/// The server's public base URL: configured, or `http://<Host>` of the request.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.config.files.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}")
 }

@@ -7,6 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
+use threadhold_domain::attachments;
 use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::limits::{
     DELETE_MESSAGES_MAX, MESSAGE_CONTENT_MAX_BYTES, MESSAGE_PAGE_DEFAULT, MESSAGE_PAGE_MAX,
@@ -81,6 +82,7 @@ pub async fn create(
         let target = LeaseTarget::External(external_id);
         let message_id =
             state.store.write_as_lease_holder(&caller.scope, &thread_id, &target, &lease_id, &content, now).await?;
+        link_attachments(&state, &caller, &thread_id, &content).await?;
         return Ok((StatusCode::OK, Json(json!({ "message_id": message_id }))));
     }
     // The first user message of an untitled thread titles it (the store checks "untitled").
@@ -99,6 +101,7 @@ pub async fn create(
         now,
     };
     let write = state.store.create_message(&caller.scope, &message).await?;
+    link_attachments(&state, &caller, &message.thread_id, &message.content).await?;
     let status = if matches!(write, MessageWrite::Created(_)) { StatusCode::CREATED } else { StatusCode::OK };
     // `lease_id` only when a lease was opened: the client treats even `null` as a lease.
     let body = match open_lease {
@@ -151,7 +154,18 @@ pub async fn update(
             state.store.update_message_content(&caller.scope, &thread_id, &message_id, &content, now, leases).await?;
         }
     }
+    link_attachments(&state, &caller, &thread_id, &content).await?;
     Ok(Json(json!({})))
+}
+
+/// Files referenced from a stored message belong to its thread from then on
+/// (and are deleted with it).
+async fn link_attachments(state: &AppState, caller: &Caller, thread_id: &str, content: &str) -> ApiResult<()> {
+    let keys = attachments::keys_in(content);
+    if !keys.is_empty() {
+        state.store.link_attachments(&caller.scope, thread_id, &keys).await?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]

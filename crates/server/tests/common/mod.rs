@@ -7,7 +7,7 @@ use std::sync::Arc;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use threadhold_server::{AppState, ServerConfig, admin};
+use threadhold_server::{AppState, AttachmentBackend, ServerConfig, admin};
 use threadhold_store::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -26,15 +26,18 @@ impl TestServer {
         Self::start_with(ServerConfig::default()).await
     }
 
-    pub async fn start_with(config: ServerConfig) -> Self {
+    pub async fn start_with(mut config: ServerConfig) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        if let AttachmentBackend::Local(root) = &mut config.attachments {
+            *root = dir.path().join("attachments");
+        }
         let store = Arc::new(SqliteStore::open(&dir.path().join("test.sqlite3")).await.expect("open store"));
         admin::bootstrap(store.as_ref()).await.expect("bootstrap");
         let api_key = admin::create_api_key(store.as_ref(), "default", "tests", None).await.expect("key").secret;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let (shutdown, stop) = oneshot::channel::<()>();
-        let state = AppState::new(store.clone(), config);
+        let state = AppState::new(store.clone(), config).await.expect("state");
         tokio::spawn(threadhold_server::launch(state, listener, async move {
             let _ = stop.await;
         }));

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../migrations/sqlite/0001_initial.sql")),
     (2, "anonymous", include_str!("../../migrations/sqlite/0002_anonymous.sql")),
     (3, "run leases", include_str!("../../migrations/sqlite/0003_run_leases.sql")),
+    (4, "attachments", include_str!("../../migrations/sqlite/0004_attachments.sql")),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {

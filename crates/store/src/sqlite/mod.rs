@@ -16,9 +16,9 @@ use threadhold_domain::Millis;
 use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::model::LeaseTarget;
 use threadhold_domain::model::{
-    AnonymousSession, ApiKey, ClaimOutcome, Feedback, FeedbackKind, Message, MessageWrite, NewMessage, NewThread,
-    ParentRef, Project, RefreshOutcome, RefreshRefusal, Score, ScoreTarget, SigningKey, TelemetryRecord, Thread,
-    ThreadListQuery, ThreadPatch, WorkspaceScope,
+    AnonymousSession, ApiKey, Attachment, ClaimOutcome, Feedback, FeedbackKind, Message, MessageWrite, NewMessage,
+    NewThread, ParentRef, Project, RefreshOutcome, RefreshRefusal, Score, ScoreTarget, SigningKey, TelemetryRecord,
+    Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
 };
 use threadhold_domain::refresh::{RefreshPolicy, TokenState, Verdict, judge};
 use threadhold_domain::runs::{ABANDONED, LeasePolicy, PlainWrite, RunLease, RunState, plain_write};
@@ -79,6 +79,24 @@ fn project_from_row(r: ProjectRow) -> Project {
         allowed_origins: serde_json::from_str(&r.2).unwrap_or_default(),
         anonymous_enabled: r.3,
         created_at: r.4,
+    }
+}
+
+type AttachmentRow = (String, String, String, String, String, Option<i64>, bool, Option<String>, i64, i64);
+const ATTACHMENT_COLUMNS: &str =
+    "key, project_id, workspace_id, filename, content_type, size, complete, thread_id, created_at, upload_expires_at";
+
+fn attachment_from_row(r: AttachmentRow) -> Attachment {
+    Attachment {
+        key: r.0,
+        scope: WorkspaceScope { project_id: r.1, workspace_id: r.2 },
+        filename: r.3,
+        content_type: r.4,
+        size: r.5,
+        complete: r.6,
+        thread_id: r.7,
+        created_at: r.8,
+        upload_expires_at: r.9,
     }
 }
 
@@ -544,7 +562,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn delete_thread(&self, scope: &WorkspaceScope, id: &str) -> StoreResult<()> {
+    async fn delete_thread(&self, scope: &WorkspaceScope, id: &str) -> StoreResult<Vec<String>> {
         let mut tx = self.write().await?;
         thread_in_scope(&mut tx, scope, id).await?;
         // Children before parents is not needed: the parent reference is only
@@ -555,8 +573,12 @@ impl Store for SqliteStore {
             .await?;
         sqlx::query("DELETE FROM messages WHERE thread_id = $1").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM threads WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        let keys: Vec<(String,)> = sqlx::query_as("DELETE FROM attachments WHERE thread_id = $1 RETURNING key")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(keys.into_iter().map(|(key,)| key).collect())
     }
 
     async fn set_auto_title(
@@ -1076,6 +1098,12 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        sqlx::query("UPDATE attachments SET workspace_id = $3 WHERE project_id = $1 AND workspace_id = $2")
+            .bind(&target.project_id)
+            .bind(&row.2)
+            .bind(&target.workspace_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE anonymous_sessions SET claimed_at = $2 WHERE id = $1")
             .bind(&row.0)
             .bind(now)
@@ -1102,6 +1130,92 @@ impl Store for SqliteStore {
             .rows_affected();
         tx.commit().await?;
         Ok((sessions, tokens))
+    }
+
+    async fn insert_attachment(&self, a: &Attachment) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO attachments (key, project_id, workspace_id, filename, content_type, size, complete, thread_id, created_at, upload_expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&a.key)
+        .bind(&a.scope.project_id)
+        .bind(&a.scope.workspace_id)
+        .bind(&a.filename)
+        .bind(&a.content_type)
+        .bind(a.size)
+        .bind(a.complete)
+        .bind(&a.thread_id)
+        .bind(a.created_at)
+        .bind(a.upload_expires_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_attachment(&self, key: &str) -> StoreResult<Option<Attachment>> {
+        let row: Option<AttachmentRow> = sqlx::query_as(select(ATTACHMENT_COLUMNS, "attachments", "WHERE key = $1"))
+            .bind(key)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(row.map(attachment_from_row))
+    }
+
+    async fn complete_attachment(&self, key: &str, size: i64, content_type: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE attachments SET complete = TRUE, size = $2, content_type = $3 WHERE key = $1")
+            .bind(key)
+            .bind(size)
+            .bind(content_type)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn link_attachments(&self, scope: &WorkspaceScope, thread_id: &str, keys: &[String]) -> StoreResult<()> {
+        let keys_json = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "UPDATE attachments SET thread_id = $3 WHERE project_id = $1 AND workspace_id = $2 \
+             AND key IN (SELECT value FROM json_each($4))",
+        )
+        .bind(&scope.project_id)
+        .bind(&scope.workspace_id)
+        .bind(thread_id)
+        .bind(keys_json)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn expired_uploads(&self, before: Millis) -> StoreResult<Vec<Attachment>> {
+        let rows: Vec<AttachmentRow> = sqlx::query_as(select(
+            ATTACHMENT_COLUMNS,
+            "attachments",
+            "WHERE NOT complete AND upload_expires_at < $1 ORDER BY upload_expires_at LIMIT 500",
+        ))
+        .bind(before)
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows.into_iter().map(attachment_from_row).collect())
+    }
+
+    async fn delete_attachment(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM attachments WHERE key = $1").bind(key).execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8], now: Millis) -> StoreResult<Vec<u8>> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        let (value,): (Vec<u8>,) = sqlx::query_as("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(value)
     }
 
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()> {
