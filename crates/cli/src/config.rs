@@ -204,7 +204,6 @@ impl Settings {
                 mints_per_minute: self.anonymous_mints_per_minute,
                 refreshes_per_minute: self.anonymous_refreshes_per_minute,
                 gc_after_secs: self.anonymous_gc_after_secs,
-                ..AnonymousConfig::default()
             },
             client_ip: ClientIpPolicy {
                 header: self.client_ip_header.as_ref().map(|h| h.trim().to_ascii_lowercase()),
