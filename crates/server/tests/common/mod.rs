@@ -14,11 +14,12 @@ use tokio::sync::oneshot;
 
 pub struct TestServer {
     pub url: String,
+    pub state: AppState,
     pub store: Arc<SqliteStore>,
     pub api_key: String,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
-    _dir: TempDir,
+    pub dir: TempDir,
 }
 
 impl TestServer {
@@ -38,10 +39,10 @@ impl TestServer {
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let (shutdown, stop) = oneshot::channel::<()>();
         let state = AppState::new(store.clone(), config).await.expect("state");
-        tokio::spawn(threadhold_server::launch(state, listener, async move {
+        tokio::spawn(threadhold_server::launch(state.clone(), listener, async move {
             let _ = stop.await;
         }));
-        TestServer { url, store, api_key, http: reqwest::Client::new(), shutdown: Some(shutdown), _dir: dir }
+        TestServer { url, state, store, api_key, http: reqwest::Client::new(), shutdown: Some(shutdown), dir }
     }
 
     /// A client acting as `user` in `workspace` with the server's API key.
