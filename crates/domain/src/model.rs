@@ -303,3 +303,36 @@ pub struct Attachment {
     pub created_at: Millis,
     pub upload_expires_at: Millis,
 }
+
+/// An identity provider a project trusts: whose tokens are accepted, with
+/// which keys, and how their claims name the user's workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRule {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    /// `clerk`, `auth0`, `supabase`, `firebase` or `oidc`.
+    pub provider: String,
+    /// Compared with the token's `iss` exactly.
+    pub issuer: String,
+    /// Any-of; empty leaves `aud` unchecked.
+    pub audiences: Vec<String>,
+    /// Where the keys are; `None` with `discovery` means OIDC discovery from the issuer.
+    pub jwks_url: Option<String>,
+    pub discovery: bool,
+    /// Supabase legacy projects: the HS256 secret (at least 32 bytes).
+    pub shared_secret: Option<Vec<u8>>,
+    pub algorithms: Vec<String>,
+    pub clock_skew_secs: i64,
+    pub max_lifetime_secs: Option<i64>,
+    /// Clerk's `azp` allowlist.
+    pub authorized_parties: Vec<String>,
+    /// A template over claims naming the workspace, e.g. `{sub}` or `{o.id}_{sub}`.
+    pub workspace_template: String,
+    /// Used when a placeholder of the template is missing from the token.
+    pub workspace_fallback: Option<String>,
+    pub name_claim: Option<String>,
+    /// A required `typ` header (`at+jwt` for RFC 9068 access tokens).
+    pub token_type: Option<String>,
+    pub created_at: Millis,
+}

@@ -1,0 +1,213 @@
+//! The SSRF guard for key and discovery URLs: `https` only, no credentials
+//! in the URL, and every address a name resolves to must be public, checked
+//! before connecting (and the connection goes to exactly those addresses).
+//! Hosts the operator allowlists (an on-premises identity provider, tests on
+//! loopback) may be private and may use plain `http`.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use url::{Host, Url};
+
+/// Resolves host names; injectable so tests never send traffic to private ranges.
+pub trait Resolver: Send + Sync + 'static {
+    fn resolve(&self, host: &str) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send + '_>>;
+}
+
+/// The system resolver.
+pub struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn resolve(&self, host: &str) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send + '_>> {
+        let host = host.to_owned();
+        Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.map(|a| a.ip()).collect()) })
+    }
+}
+
+#[derive(Clone)]
+pub struct UrlGuard {
+    allow_hosts: Arc<Vec<String>>,
+    resolver: Arc<dyn Resolver>,
+}
+
+impl UrlGuard {
+    pub fn new(allow_hosts: Vec<String>, resolver: Arc<dyn Resolver>) -> Self {
+        let allow_hosts = allow_hosts.into_iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
+        UrlGuard { allow_hosts: Arc::new(allow_hosts), resolver }
+    }
+
+    fn allowlisted(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        self.allow_hosts.iter().any(|allowed| allowed.trim_start_matches('[').trim_end_matches(']') == host)
+    }
+
+    /// Checks a URL's shape before anything is resolved or fetched.
+    pub fn check_url(&self, url: &Url) -> Result<(), String> {
+        let host = url.host_str().ok_or("the URL has no host")?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("credentials in the URL are refused".into());
+        }
+        let allowlisted = self.allowlisted(host);
+        match url.scheme() {
+            "https" => {}
+            "http" if allowlisted => {}
+            scheme => return Err(format!("{scheme}:// is refused; key URLs must be https")),
+        }
+        let literal = match url.host() {
+            Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            // Decimal, octal or hex spellings of an address (`2130706433`, `0x7f.1`) are never names.
+            Some(Host::Domain(domain)) if looks_numeric(domain) => {
+                return Err(format!("{domain} spells an address; use the plain form"));
+            }
+            _ => None,
+        };
+        if let Some(ip) = literal
+            && !allowlisted
+            && !is_public(ip)
+        {
+            return Err(format!("{ip} is not a public address"));
+        }
+        Ok(())
+    }
+
+    /// Resolves `host`, refusing it when any address is not public (unless allowlisted).
+    pub async fn resolve_checked(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+        let addresses = self.resolver.resolve(host).await.map_err(|error| format!("cannot resolve {host}: {error}"))?;
+        if addresses.is_empty() {
+            return Err(format!("{host} has no address"));
+        }
+        if !self.allowlisted(host)
+            && let Some(private) = addresses.iter().find(|ip| !is_public(**ip))
+        {
+            return Err(format!("{host} resolves to {private}, which is not a public address"));
+        }
+        Ok(addresses)
+    }
+}
+
+impl reqwest::dns::Resolve for UrlGuard {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let guard = self.clone();
+        Box::pin(async move {
+            let addresses = guard.resolve_checked(name.as_str()).await.map_err(io::Error::other)?;
+            let sockets: Vec<SocketAddr> = addresses.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect();
+            Ok(Box::new(sockets.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn looks_numeric(host: &str) -> bool {
+    host.split('.').all(|part| {
+        let digits = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")).unwrap_or(part);
+        !part.is_empty() && digits.bytes().all(|b| b.is_ascii_hexdigit())
+    }) && host.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// True for globally routable unicast addresses.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => is_public_v4(ip),
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(ip),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b == 18 || b == 19))
+        || a >= 240)
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00
+        || (first & 0xffc0) == 0xfe80
+        || first == 0x2001 && ip.segments()[1] == 0x0db8
+        || ip.to_ipv4().is_some_and(|v4| !is_public_v4(v4)) && first == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(Vec<IpAddr>);
+
+    impl Resolver for Fixed {
+        fn resolve(&self, _host: &str) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send + '_>> {
+            let addresses = self.0.clone();
+            Box::pin(async move { Ok(addresses) })
+        }
+    }
+
+    fn guard(addresses: &[&str], allow: &[&str]) -> UrlGuard {
+        let addresses = addresses.iter().map(|a| a.parse().expect("ip")).collect();
+        UrlGuard::new(allow.iter().map(|h| (*h).to_owned()).collect(), Arc::new(Fixed(addresses)))
+    }
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).expect("url")
+    }
+
+    #[test]
+    fn addresses() {
+        for private in [
+            "127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "0.0.0.0",
+            "100.64.0.1", "255.255.255.255", "224.0.0.1", "::1", "::", "fe80::1", "fd00::1", "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1", "192.0.2.1", "198.18.0.1", "240.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().expect("ip")), "{private}");
+        }
+        for public in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(is_public(public.parse().expect("ip")), "{public}");
+        }
+    }
+
+    #[test]
+    fn url_shapes() {
+        let g = guard(&[], &["127.0.0.1", "localhost"]);
+        assert!(g.check_url(&url("https://idp.example.com/jwks")).is_ok());
+        assert!(g.check_url(&url("http://idp.example.com/jwks")).is_err(), "plain http");
+        assert!(g.check_url(&url("file:///etc/passwd")).is_err());
+        assert!(g.check_url(&url("gopher://idp.example.com/")).is_err());
+        assert!(g.check_url(&url("https://user:pw@idp.example.com/")).is_err());
+        assert!(g.check_url(&url("https://good.example@evil.example/")).is_err());
+        // Literal addresses, in every spelling the URL parser normalises.
+        for literal in [
+            "https://10.0.0.1/", "https://169.254.169.254/latest", "https://[::1]/", "https://[::ffff:127.0.0.2]/",
+            "https://2130706433/", "https://0177.0.0.1/", "https://0x7f.1/", "https://0.0.0.0/",
+        ] {
+            assert!(guard(&[], &[]).check_url(&url(literal)).is_err(), "{literal}");
+        }
+        assert!(g.check_url(&url("http://127.0.0.1:8080/jwks")).is_ok(), "allowlisted loopback");
+        assert!(g.check_url(&url("http://localhost:8080/jwks")).is_ok());
+    }
+
+    #[tokio::test]
+    async fn resolution_is_checked_address_by_address() {
+        assert!(guard(&["93.184.216.34"], &[]).resolve_checked("idp.example.com").await.is_ok());
+        for bad in [vec!["10.0.0.5"], vec!["93.184.216.34", "127.0.0.1"], vec!["::1"], vec![]] {
+            let g = guard(&bad, &[]);
+            assert!(g.resolve_checked("idp.example.com").await.is_err(), "{bad:?}");
+        }
+        assert!(guard(&["10.0.0.5"], &["idp.internal"]).resolve_checked("idp.internal").await.is_ok());
+    }
+}
