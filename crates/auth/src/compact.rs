@@ -52,7 +52,8 @@ pub fn parse(token: &str) -> Result<Compact<'_>, VerifyError> {
         return Err(VerifyError::Malformed("too large"));
     }
     let mut parts = token.split('.');
-    let (Some(header_b64), Some(payload_b64), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(header_b64), Some(payload_b64), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(VerifyError::Malformed("a JWS has exactly three segments"));
     };
@@ -76,8 +77,8 @@ pub fn parse(token: &str) -> Result<Compact<'_>, VerifyError> {
         }
         Some(_) => return Err(VerifyError::Malformed("kid must be a short string")),
     };
-    let claims: UniqueObject =
-        serde_json::from_slice(&decode(payload_b64)?).map_err(|_| VerifyError::Malformed("claims must be a JSON object without duplicate members"))?;
+    let claims: UniqueObject = serde_json::from_slice(&decode(payload_b64)?)
+        .map_err(|_| VerifyError::Malformed("claims must be a JSON object without duplicate members"))?;
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
     Ok(Compact { header, kid, claims: claims.0, signing_input, signature })
 }

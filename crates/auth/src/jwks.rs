@@ -99,7 +99,14 @@ impl JwksCache {
             .user_agent(concat!("threadhold/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| format!("building the HTTP client: {error}"))?;
-        Ok(JwksCache { http, guard, policy, sources: Mutex::default(), discovered: Mutex::default(), stats: Mutex::default() })
+        Ok(JwksCache {
+            http,
+            guard,
+            policy,
+            sources: Mutex::default(),
+            discovered: Mutex::default(),
+            stats: Mutex::default(),
+        })
     }
 
     pub fn stats(&self) -> FetchStats {
@@ -205,7 +212,8 @@ impl JwksCache {
         if status != reqwest::StatusCode::OK {
             return Err(format!("status {status}"));
         }
-        let declared = response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+        let declared =
+            response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|length| length > self.policy.max_body_bytes) {
             return Err("the response is too large".into());
         }
@@ -235,7 +243,8 @@ impl JwksCache {
         if document.get("issuer").and_then(Value::as_str) != Some(issuer) {
             return Err(unavailable("the document's issuer differs from the configured one".into()));
         }
-        let jwks_uri = document.get("jwks_uri").and_then(Value::as_str).ok_or_else(|| unavailable("no jwks_uri".into()))?;
+        let jwks_uri =
+            document.get("jwks_uri").and_then(Value::as_str).ok_or_else(|| unavailable("no jwks_uri".into()))?;
         self.discovered
             .lock()
             .unwrap_or_else(|p| p.into_inner())

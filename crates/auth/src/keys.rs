@@ -15,7 +15,9 @@ const MAX_RSA_BITS: usize = 8192;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
-    Rsa { bits: usize },
+    Rsa {
+        bits: usize,
+    },
     P256,
     P384,
     Ed25519,
@@ -45,13 +47,23 @@ impl VerifyKey {
 
     /// An Ed25519 public key (threadhold's own tokens).
     pub fn ed25519(kid: &str, public_raw: &[u8]) -> Self {
-        VerifyKey { kid: Some(kid.to_owned()), kind: KeyKind::Ed25519, alg: Some(Algorithm::EdDSA), key: DecodingKey::from_ed_der(public_raw) }
+        VerifyKey {
+            kid: Some(kid.to_owned()),
+            kind: KeyKind::Ed25519,
+            alg: Some(Algorithm::EdDSA),
+            key: DecodingKey::from_ed_der(public_raw),
+        }
     }
 
     /// True when this key may verify a token signed with `alg`.
     pub fn accepts(&self, alg: Algorithm) -> bool {
         let kind_fits = match alg {
-            Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512 => {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => {
                 matches!(self.kind, KeyKind::Rsa { .. })
             }
             Algorithm::ES256 => self.kind == KeyKind::P256,
@@ -192,7 +204,7 @@ mod tests {
 
     fn rsa(bits: usize, e: &[u8]) -> Value {
         let mut n = vec![0xC5u8; bits / 8];
-        n[0] = 0x80 | n[0];
+        n[0] |= 0x80;
         json!({"kty": "RSA", "kid": "r", "n": b64(&n), "e": b64(e)})
     }
 
@@ -249,7 +261,8 @@ mod tests {
 
     #[test]
     fn jwks_documents() {
-        let body = json!({"keys": [rsa(2048, &[1, 0, 1]), rsa(1024, &[1, 0, 1]), {"kty": "oct", "k": "AA"}]}).to_string();
+        let body =
+            json!({"keys": [rsa(2048, &[1, 0, 1]), rsa(1024, &[1, 0, 1]), {"kty": "oct", "k": "AA"}]}).to_string();
         assert_eq!(parse_jwks(body.as_bytes()).expect("parsed").len(), 1);
         assert!(parse_jwks(b"<html>").is_err());
         assert!(parse_jwks(b"{}").is_err());

@@ -82,7 +82,8 @@ pub fn build_rule(input: RuleInput, id: String, project_id: &str, now: Millis) -
     match provider.as_str() {
         "firebase" => {
             let project = issuer.strip_prefix(FIREBASE_ISSUER_PREFIX).filter(|p| !p.is_empty() && !p.contains('/'));
-            let project = project.ok_or_else(|| format!("a Firebase issuer is {FIREBASE_ISSUER_PREFIX}<project id>"))?;
+            let project =
+                project.ok_or_else(|| format!("a Firebase issuer is {FIREBASE_ISSUER_PREFIX}<project id>"))?;
             if audiences.is_empty() {
                 audiences.push(project.to_owned());
             }
@@ -163,7 +164,10 @@ pub fn key_source(rule: &AuthRule) -> KeySource {
 
 /// The workspace a verified token acts in: the template over its claims, or
 /// the fallback when a placeholder is missing.
-pub fn workspace_for(rule: &AuthRule, claims: &std::collections::BTreeMap<String, Value>) -> Result<String, VerifyError> {
+pub fn workspace_for(
+    rule: &AuthRule,
+    claims: &std::collections::BTreeMap<String, Value>,
+) -> Result<String, VerifyError> {
     let workspace = render(&rule.workspace_template, claims)
         .or_else(|| rule.workspace_fallback.as_deref().and_then(|fallback| render(fallback, claims)))
         .ok_or_else(|| VerifyError::BadPrincipal("the workspace claims are missing".into()))?;
@@ -245,21 +249,27 @@ mod tests {
         let clerk = build_rule(input("clerk", "https://clerk.example.com"), "r".into(), "p", 0).expect("clerk");
         assert_eq!(clerk.algorithms, ["RS256"]);
         assert_eq!(clerk.jwks_url.as_deref(), Some("https://clerk.example.com/.well-known/jwks.json"));
-        let firebase = build_rule(input("firebase", "https://securetoken.google.com/my-app"), "r".into(), "p", 0).expect("fb");
+        let firebase =
+            build_rule(input("firebase", "https://securetoken.google.com/my-app"), "r".into(), "p", 0).expect("fb");
         assert_eq!(firebase.audiences, ["my-app"]);
         assert_eq!(firebase.jwks_url.as_deref(), Some(FIREBASE_JWKS));
-        let supabase = build_rule(input("supabase", "https://ref.supabase.co/auth/v1"), "r".into(), "p", 0).expect("sb");
+        let supabase =
+            build_rule(input("supabase", "https://ref.supabase.co/auth/v1"), "r".into(), "p", 0).expect("sb");
         assert_eq!(supabase.audiences, ["authenticated"]);
         assert_eq!(supabase.algorithms, ["ES256", "RS256"]);
         assert_eq!(supabase.jwks_url.as_deref(), Some("https://ref.supabase.co/auth/v1/.well-known/jwks.json"));
-        let legacy = RuleInput { shared_secret: Some(vec![7; 32]), ..input("supabase", "https://ref.supabase.co/auth/v1") };
+        let legacy =
+            RuleInput { shared_secret: Some(vec![7; 32]), ..input("supabase", "https://ref.supabase.co/auth/v1") };
         let legacy = build_rule(legacy, "r".into(), "p", 0).expect("legacy");
         assert_eq!((legacy.algorithms.as_slice(), legacy.jwks_url.as_deref()), (["HS256".to_owned()].as_slice(), None));
         let oidc = build_rule(input("oidc", "https://idp.example.com"), "r".into(), "p", 0).expect("oidc");
         assert!(oidc.discovery && oidc.jwks_url.is_none());
         assert_eq!(key_source(&oidc), KeySource::Discovery("https://idp.example.com".into()));
         let auth0 = RuleInput { audiences: vec!["https://api".into()], ..input("auth0", "https://t.auth0.com/") };
-        assert_eq!(build_rule(auth0, "r".into(), "p", 0).expect("a0").jwks_url.as_deref(), Some("https://t.auth0.com/.well-known/jwks.json"));
+        assert_eq!(
+            build_rule(auth0, "r".into(), "p", 0).expect("a0").jwks_url.as_deref(),
+            Some("https://t.auth0.com/.well-known/jwks.json")
+        );
     }
 
     #[test]
@@ -274,7 +284,11 @@ mod tests {
             RuleInput { algorithms: vec!["ES512".into()], ..input("oidc", "https://x") },
             RuleInput { shared_secret: Some(vec![1; 31]), ..input("supabase", "https://x") },
             RuleInput { shared_secret: Some(vec![1; 40]), ..input("clerk", "https://x") },
-            RuleInput { shared_secret: Some(vec![1; 40]), algorithms: vec!["RS256".into()], ..input("supabase", "https://x") },
+            RuleInput {
+                shared_secret: Some(vec![1; 40]),
+                algorithms: vec!["RS256".into()],
+                ..input("supabase", "https://x")
+            },
             RuleInput { clock_skew_secs: Some(301), ..input("clerk", "https://x") },
             RuleInput { clock_skew_secs: Some(-1), ..input("clerk", "https://x") },
             RuleInput { max_lifetime_secs: Some(0), ..input("clerk", "https://x") },

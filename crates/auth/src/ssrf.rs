@@ -35,7 +35,8 @@ pub struct UrlGuard {
 
 impl UrlGuard {
     pub fn new(allow_hosts: Vec<String>, resolver: Arc<dyn Resolver>) -> Self {
-        let allow_hosts = allow_hosts.into_iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
+        let allow_hosts =
+            allow_hosts.into_iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
         UrlGuard { allow_hosts: Arc::new(allow_hosts), resolver }
     }
 
@@ -170,9 +171,25 @@ mod tests {
     #[test]
     fn addresses() {
         for private in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "255.255.255.255", "224.0.0.1", "::1", "::", "fe80::1", "fd00::1", "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1", "192.0.2.1", "198.18.0.1", "240.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
         ] {
             assert!(!is_public(private.parse().expect("ip")), "{private}");
         }
@@ -192,8 +209,14 @@ mod tests {
         assert!(g.check_url(&url("https://good.example@evil.example/")).is_err());
         // Literal addresses, in every spelling the URL parser normalises.
         for literal in [
-            "https://10.0.0.1/", "https://169.254.169.254/latest", "https://[::1]/", "https://[::ffff:127.0.0.2]/",
-            "https://2130706433/", "https://0177.0.0.1/", "https://0x7f.1/", "https://0.0.0.0/",
+            "https://10.0.0.1/",
+            "https://169.254.169.254/latest",
+            "https://[::1]/",
+            "https://[::ffff:127.0.0.2]/",
+            "https://2130706433/",
+            "https://0177.0.0.1/",
+            "https://0x7f.1/",
+            "https://0.0.0.0/",
         ] {
             assert!(guard(&[], &[]).check_url(&url(literal)).is_err(), "{literal}");
         }

@@ -41,7 +41,12 @@ pub fn allowed_algorithm(token: &Compact, policy: &Policy) -> Result<Algorithm, 
 
 /// Checks the signature with the issuer's keys (those with the token's `kid`,
 /// or every fitting key when it has none), then the claims.
-pub fn verify(token: &Compact, keys: &[Arc<VerifyKey>], policy: &Policy, now_secs: i64) -> Result<Verified, VerifyError> {
+pub fn verify(
+    token: &Compact,
+    keys: &[Arc<VerifyKey>],
+    policy: &Policy,
+    now_secs: i64,
+) -> Result<Verified, VerifyError> {
     let alg = allowed_algorithm(token, policy)?;
     let mut candidates = keys.iter().filter(|key| token.kid.is_none() || key.kid == token.kid).peekable();
     if candidates.peek().is_none() {

@@ -67,6 +67,10 @@ pub struct Settings {
     pub s3_secret_access_key: Option<String>,
     /// Permit an `http://` S3 endpoint.
     pub s3_allow_http: bool,
+    /// Answer accepted provider tokens with a cheaper threadhold token (`Authorization` response header).
+    pub token_exchange: bool,
+    /// Comma-separated hosts whose key URLs may be private or plain http (on-premises IdPs).
+    pub jwks_allow_hosts: String,
     /// Header carrying the client address from a reverse proxy (e.g. `x-forwarded-for`).
     pub client_ip_header: Option<String>,
     /// Comma-separated addresses or CIDR networks whose `client_ip_header` is believed.
@@ -109,6 +113,8 @@ impl Default for Settings {
             s3_access_key_id: None,
             s3_secret_access_key: None,
             s3_allow_http: false,
+            token_exchange: true,
+            jwks_allow_hosts: String::new(),
             client_ip_header: None,
             trusted_proxies: "127.0.0.0/8, ::1".into(),
         }
@@ -220,6 +226,8 @@ impl Settings {
                 public_url: self.public_url.clone(),
             },
             attachments: self.attachment_backend()?,
+            token_exchange: self.token_exchange,
+            jwks_allow_hosts: split_list(&self.jwks_allow_hosts),
             ..ServerConfig::default()
         })
     }

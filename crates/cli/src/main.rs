@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use threadhold_auth::rules::RuleInput;
 use threadhold_domain::format_ms;
 use threadhold_domain::model::DEFAULT_PROJECT_ID;
 use threadhold_server::{AppState, admin};
@@ -59,6 +60,13 @@ enum Command {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Manage auth rules: the identity providers whose tokens a project accepts.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Switch anonymous mode on or off for a project (on by default).
     Anonymous {
         #[command(subcommand)]
@@ -93,6 +101,64 @@ enum KeysCommand {
     },
     /// Revoke a key by id; requests with it fail from then on.
     Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Trust an identity provider; prints the new rule's id alone on the last line.
+    Add(Box<RuleArgs>),
+    /// List rules (never their secrets).
+    List {
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Remove a rule by id; its tokens are refused within seconds.
+    Remove { id: String },
+}
+
+#[derive(Args)]
+struct RuleArgs {
+    #[arg(long, default_value = DEFAULT_PROJECT_ID)]
+    project: String,
+    /// clerk, auth0, supabase, firebase or oidc.
+    #[arg(long)]
+    provider: String,
+    /// The token's `iss`, matched exactly (Auth0's ends with a slash).
+    #[arg(long)]
+    issuer: String,
+    #[arg(long)]
+    name: Option<String>,
+    /// Accepted audience (repeatable; any of them).
+    #[arg(long = "audience")]
+    audiences: Vec<String>,
+    /// The JWKS URL (default: the provider's; OIDC discovery for `oidc`).
+    #[arg(long)]
+    jwks_url: Option<String>,
+    /// Accepted algorithm (repeatable; default: what the provider uses).
+    #[arg(long = "algorithm")]
+    algorithms: Vec<String>,
+    #[arg(long)]
+    clock_skew_secs: Option<i64>,
+    #[arg(long)]
+    max_lifetime_secs: Option<i64>,
+    /// Clerk's `azp`: an allowed origin (repeatable).
+    #[arg(long = "authorized-party")]
+    authorized_parties: Vec<String>,
+    /// Workspace template over claims, e.g. `{sub}` or `{o.id}_{sub}`.
+    #[arg(long)]
+    workspace: Option<String>,
+    /// Used when a claim of the template is missing, e.g. `{sub}`.
+    #[arg(long)]
+    workspace_fallback: Option<String>,
+    /// A claim holding the user's display name.
+    #[arg(long)]
+    name_claim: Option<String>,
+    /// A required `typ` header, e.g. `at+jwt`.
+    #[arg(long)]
+    token_type: Option<String>,
+    /// A file holding Supabase's legacy HS256 JWT secret.
+    #[arg(long)]
+    shared_secret_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -161,6 +227,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command, storage } => {
             let store = open_store(&settings_for(&storage)?).await?;
             keys(store.as_ref(), command).await
+        }
+        Command::Rules { command, storage } => {
+            let store = open_store(&settings_for(&storage)?).await?;
+            rules(store.as_ref(), command).await
         }
         Command::Anonymous { command, storage } => {
             let store = open_store(&settings_for(&storage)?).await?;
@@ -331,4 +401,62 @@ async fn projects(store: &dyn Store, command: ProjectsCommand) -> anyhow::Result
 
 fn origins_label(origins: &[String]) -> String {
     if origins.is_empty() { "every origin (*)".to_owned() } else { origins.join(" ") }
+}
+
+async fn rules(store: &dyn Store, command: RulesCommand) -> anyhow::Result<()> {
+    match command {
+        RulesCommand::Add(args) => {
+            let shared_secret = match &args.shared_secret_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?
+                        .trim()
+                        .as_bytes()
+                        .to_vec(),
+                ),
+                None => None,
+            };
+            let input = RuleInput {
+                provider: args.provider,
+                name: args.name,
+                issuer: args.issuer,
+                audiences: args.audiences,
+                jwks_url: args.jwks_url,
+                shared_secret,
+                algorithms: args.algorithms,
+                clock_skew_secs: args.clock_skew_secs,
+                max_lifetime_secs: args.max_lifetime_secs,
+                authorized_parties: args.authorized_parties,
+                workspace: args.workspace,
+                workspace_fallback: args.workspace_fallback,
+                name_claim: args.name_claim,
+                token_type: args.token_type,
+            };
+            let rule = admin::add_auth_rule(store, &args.project, input).await?;
+            let keys = match (&rule.jwks_url, rule.discovery) {
+                (Some(url), _) => url.clone(),
+                (None, true) => "OIDC discovery".to_owned(),
+                (None, false) => "shared secret".to_owned(),
+            };
+            println!(
+                "Added rule {} ({}) for issuer {} in project {}; keys: {keys}.",
+                rule.name, rule.provider, rule.issuer, rule.project_id
+            );
+            println!("{}", rule.id);
+        }
+        RulesCommand::List { project } => {
+            println!("{:<30} {:<12} {:<10} {:<16} {:<40} WORKSPACE", "ID", "PROJECT", "PROVIDER", "NAME", "ISSUER");
+            for rule in store.list_auth_rules(project.as_deref()).await? {
+                println!(
+                    "{:<30} {:<12} {:<10} {:<16} {:<40} {}",
+                    rule.id, rule.project_id, rule.provider, rule.name, rule.issuer, rule.workspace_template
+                );
+            }
+        }
+        RulesCommand::Remove { id } => {
+            admin::remove_auth_rule(store, &id).await?;
+            println!("Removed rule {id}.");
+        }
+    }
+    Ok(())
 }

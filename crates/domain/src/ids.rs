@@ -31,6 +31,7 @@ pub enum IdKind {
     AnonymousUser,
     AnonymousSession,
     RunLease,
+    AuthRule,
 }
 
 impl IdKind {
@@ -47,6 +48,7 @@ impl IdKind {
             IdKind::AnonymousUser => "usr_anon_",
             IdKind::AnonymousSession => "sess_",
             IdKind::RunLease => "lease_",
+            IdKind::AuthRule => "rule_",
         }
     }
 }

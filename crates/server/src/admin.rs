@@ -1,8 +1,9 @@
 //! Administrative operations shared by the CLI and the tests: projects and
 //! API keys, working directly on the store (so they work while a server runs).
 
-use threadhold_domain::ids::validate_project_id;
-use threadhold_domain::model::{ApiKey, DEFAULT_PROJECT_ID, Project};
+use threadhold_auth::rules::{RuleInput, build_rule};
+use threadhold_domain::ids::{IdKind, new_id, validate_project_id};
+use threadhold_domain::model::{ApiKey, AuthRule, DEFAULT_PROJECT_ID, Project};
 use threadhold_domain::now_ms;
 use threadhold_store::Store;
 
@@ -147,5 +148,24 @@ pub async fn maintain_periodically(state: AppState) {
             Ok(removed) => tracing::info!(removed, "removed uploads that never completed"),
             Err(error) => tracing::warn!(%error, "settling expired uploads failed"),
         }
+    }
+}
+
+/// Adds an auth rule to an existing project (provider defaults filled in).
+pub async fn add_auth_rule(store: &dyn Store, project_id: &str, input: RuleInput) -> Result<AuthRule, ApiError> {
+    if store.get_project(project_id).await?.is_none() {
+        return Err(ApiError::NotFound { code: "project_not_found", message: format!("No project {project_id}") });
+    }
+    let rule = build_rule(input, new_id(IdKind::AuthRule), project_id, now_ms())
+        .map_err(|message| ApiError::InvalidRequest { code: "invalid_rule", message })?;
+    store.insert_auth_rule(&rule).await?;
+    Ok(rule)
+}
+
+pub async fn remove_auth_rule(store: &dyn Store, id: &str) -> Result<(), ApiError> {
+    if store.delete_auth_rule(id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound { code: "rule_not_found", message: format!("No auth rule {id}") })
     }
 }

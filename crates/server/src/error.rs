@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use threadhold_auth::VerifyError;
 use threadhold_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,9 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("The request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A bearer token was refused (401 expired, 403 invalid, 503 keys unreachable).
+    #[error(transparent)]
+    Token(#[from] VerifyError),
     /// 500: the server's fault; the detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -64,6 +68,7 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Token(error) => StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -79,6 +84,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Token(error) => error.code(),
             ApiError::Internal(_) => "internal_error",
             ApiError::Unavailable(_) => "unavailable",
         }

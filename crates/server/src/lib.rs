@@ -26,6 +26,7 @@ use std::sync::atomic::Ordering;
 
 use axum::ServiceExt;
 use axum::extract::Request;
+pub use threadhold_auth::jwks::CachePolicy;
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::LeasePolicy;
 use tokio::net::TcpListener;
@@ -50,6 +51,11 @@ pub struct ServerConfig {
     pub attachments: AttachmentBackend,
     /// How often housekeeping runs (unused anonymous identities, expired uploads).
     pub maintenance_interval_secs: u64,
+    /// Answer accepted provider tokens with a threadhold token in `Authorization`.
+    pub token_exchange: bool,
+    /// Hosts whose key URLs may be private or plain `http` (on-premises IdPs, tests).
+    pub jwks_allow_hosts: Vec<String>,
+    pub jwks: CachePolicy,
 }
 
 /// Where attachment bytes are kept.
@@ -71,6 +77,9 @@ impl Default for ServerConfig {
             files: FilesConfig::default(),
             attachments: AttachmentBackend::Local(PathBuf::from("./threadhold-data/attachments")),
             maintenance_interval_secs: 600,
+            token_exchange: true,
+            jwks_allow_hosts: Vec::new(),
+            jwks: CachePolicy::default(),
         }
     }
 }

@@ -10,7 +10,7 @@ use threadhold_domain::limits::REQUEST_BODY_MAX_BYTES;
 use crate::error::ApiError;
 use crate::handlers::{anonymous, files, health, messages, projects, runs, telemetry, threads, tokens};
 use crate::state::AppState;
-use crate::{cors, observe};
+use crate::{auth, cors, observe};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(REQUEST_BODY_MAX_BYTES))
+        .layer(from_fn(auth::exchange_tokens))
         .layer(from_fn_with_state(state.clone(), cors::cors))
         .layer(from_fn(observe::access_log))
         .with_state(state)

@@ -7,7 +7,11 @@ use threadhold_store::Store;
 
 use threadhold_domain::now_ms;
 
-use crate::error::ApiResult;
+use threadhold_auth::jwks::JwksCache;
+use threadhold_auth::ssrf::{SystemResolver, UrlGuard};
+
+use crate::auth::providers::ProviderVerifier;
+use crate::error::{ApiError, ApiResult};
 use crate::files::{BlobStore, LocalFiles, S3Files};
 use crate::{AttachmentBackend, ServerConfig};
 
@@ -21,6 +25,8 @@ use crate::rate_limit::RateLimiter;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub keys: Arc<ProjectKeys>,
+    /// Identity-provider tokens: auth rules and their keys.
+    pub verifier: Arc<ProviderVerifier>,
     pub config: Arc<ServerConfig>,
     pub projects: Arc<ProjectCache>,
     pub mint_limiter: Arc<RateLimiter>,
@@ -34,6 +40,9 @@ pub struct AppState {
 impl AppState {
     /// Builds the shared state: loads (or creates) the secrets and opens the attachment storage.
     pub async fn new(store: Arc<dyn Store>, config: ServerConfig) -> ApiResult<Self> {
+        threadhold_auth::install_crypto_provider();
+        let guard = UrlGuard::new(config.jwks_allow_hosts.clone(), Arc::new(SystemResolver));
+        let jwks = JwksCache::new(guard, config.jwks.clone()).map_err(ApiError::Internal)?;
         let blobs: Arc<dyn BlobStore> = match &config.attachments {
             AttachmentBackend::Local(root) => {
                 let candidate: [u8; 32] = rand::random();
@@ -47,6 +56,7 @@ impl AppState {
             mint_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.mints_per_minute)),
             refresh_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.refreshes_per_minute)),
             keys: Arc::new(ProjectKeys::new(Arc::clone(&store))),
+            verifier: Arc::new(ProviderVerifier::new(Arc::clone(&store), jwks)),
             store,
             config: Arc::new(config),
             projects: Arc::default(),

@@ -219,12 +219,12 @@ async fn tampered_forged_and_expired_tokens_are_refused() {
     let mut claims = payload(&token);
     claims["workspace_id"] = json!("victim");
     let swapped = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2]);
-    server.bearer(&swapped).get("/v1/threads").await.expect_error(403, "invalid_token");
+    server.bearer(&swapped).get("/v1/threads").await.expect_error(403, "token_signature_invalid");
     // Signature bytes flipped.
     let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).expect("sig");
     signature[0] ^= 1;
     let flipped = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(signature));
-    server.bearer(&flipped).get("/v1/threads").await.expect_error(403, "invalid_token");
+    server.bearer(&flipped).get("/v1/threads").await.expect_error(403, "token_signature_invalid");
     // alg: none, with and without a signature.
     let none_header = URL_SAFE_NO_PAD.encode(
         json!({"alg": "none", "typ": "JWT", "kid": jsonwebtoken::decode_header(&token).expect("h").kid}).to_string(),
@@ -238,13 +238,13 @@ async fn tampered_forged_and_expired_tokens_are_refused() {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(key.kid.clone());
     let confused = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&key.public_raw)).expect("sign");
-    server.bearer(&confused).get("/v1/threads").await.expect_error(403, "invalid_token");
+    server.bearer(&confused).get("/v1/threads").await.expect_error(403, "token_algorithm_not_allowed");
     // Unknown kid, garbage segments.
     let unknown_kid =
         format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"kid_missing"}"#), parts[1], parts[2]);
-    server.bearer(&unknown_kid).get("/v1/threads").await.expect_error(403, "invalid_token");
-    server.bearer("a.b.c").get("/v1/threads").await.expect_error(403, "invalid_token");
-    server.bearer("!!.??.**").get("/v1/threads").await.expect_error(403, "invalid_token");
+    server.bearer(&unknown_kid).get("/v1/threads").await.expect_error(403, "token_key_unknown");
+    server.bearer("a.b.c").get("/v1/threads").await.expect_error(403, "token_malformed");
+    server.bearer("!!.??.**").get("/v1/threads").await.expect_error(403, "token_malformed");
 
     // Properly signed but expired, not yet valid, foreign project, wrong issuer, bad ids.
     let now = now_ms() / 1000;
@@ -257,18 +257,18 @@ async fn tampered_forged_and_expired_tokens_are_refused() {
     server.bearer(&future).get("/v1/threads").await.expect_error(401, "token_not_yet_valid");
     admin::create_project(server.store.as_ref(), "other", "Other", vec![]).await.expect("project");
     let cross = sign_with_project_key(&server, "other", &token_claims("default", "victim", now, now + 300)).await;
-    server.bearer(&cross).get("/v1/threads").await.expect_error(403, "invalid_token");
+    server.bearer(&cross).get("/v1/threads").await.expect_error(403, "token_key_unknown");
     let mut wrong_issuer = token_claims("default", "victim", now, now + 300);
     wrong_issuer["iss"] = json!("https://evil.example.com");
     let wrong_issuer = sign_with_project_key(&server, "default", &wrong_issuer).await;
-    server.bearer(&wrong_issuer).get("/v1/threads").await.expect_error(403, "invalid_token");
+    server.bearer(&wrong_issuer).get("/v1/threads").await.expect_error(403, "token_issuer_unknown");
     let bad_workspace =
         sign_with_project_key(&server, "default", &token_claims("default", "has space", now, now + 300)).await;
-    server.bearer(&bad_workspace).get("/v1/threads").await.expect_error(403, "invalid_token");
+    server.bearer(&bad_workspace).get("/v1/threads").await.expect_error(403, "token_principal_invalid");
     let mut missing_exp = token_claims("default", "victim", now, now + 300);
     missing_exp.as_object_mut().expect("o").remove("exp");
     let missing_exp = sign_with_project_key(&server, "default", &missing_exp).await;
-    server.bearer(&missing_exp).get("/v1/threads").await.expect_error(403, "invalid_token");
+    server.bearer(&missing_exp).get("/v1/threads").await.expect_error(403, "token_claim_missing");
     // And the genuine article still works.
     let genuine = sign_with_project_key(&server, "default", &token_claims("default", "victim", now, now + 300)).await;
     assert_eq!(server.bearer(&genuine).thread_ids("").await.len(), 1);

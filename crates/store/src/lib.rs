@@ -7,12 +7,12 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use threadhold_domain::Millis;
-use threadhold_domain::model::LeaseTarget;
 use threadhold_domain::model::{
     AnonymousSession, ApiKey, Attachment, ClaimOutcome, Feedback, FeedbackKind, Message, MessageWrite, NewMessage,
     NewThread, Project, RefreshOutcome, Score, SigningKey, TelemetryRecord, Thread, ThreadListQuery, ThreadPatch,
     WorkspaceScope,
 };
+use threadhold_domain::model::{AuthRule, LeaseTarget};
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::{LeasePolicy, RunLease};
 
@@ -195,6 +195,12 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_attachment(&self, key: &str) -> StoreResult<()>;
     /// Returns the server secret called `name`, storing `candidate` first if it has none yet.
     async fn server_secret(&self, name: &str, candidate: &[u8], now: Millis) -> StoreResult<Vec<u8>>;
+
+    async fn insert_auth_rule(&self, rule: &AuthRule) -> StoreResult<()>;
+    /// Rules of one project, or of all projects, oldest first.
+    async fn list_auth_rules(&self, project_id: Option<&str>) -> StoreResult<Vec<AuthRule>>;
+    /// False when no rule has that id.
+    async fn delete_auth_rule(&self, id: &str) -> StoreResult<bool>;
 
     /// Stores run reports and engagement events (`record_type` tells them apart).
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()>;

@@ -2,12 +2,19 @@
 //! workspace of a project, as an axum extractor.
 
 pub mod api_keys;
+pub mod providers;
 pub mod tokens;
 
-use axum::extract::FromRequestParts;
-use axum::http::HeaderMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use threadhold_auth::compact;
 use threadhold_domain::ids::validate_principal_id;
+use threadhold_domain::model::DEFAULT_PROJECT_ID;
 use threadhold_domain::model::WorkspaceScope;
 use threadhold_domain::now_ms;
 
@@ -27,6 +34,8 @@ pub enum Credential {
     WorkspaceToken,
     /// An anonymous identity's access token.
     Anonymous,
+    /// An identity provider's token, accepted by an auth rule.
+    Provider,
 }
 
 /// An authenticated request: a user acting in one workspace of one project.
@@ -58,13 +67,8 @@ impl FromRequestParts<AppState> for Caller {
         let bearer = bearer_token(&parts.headers)?;
         let caller = if api_keys::looks_like_api_key(bearer) {
             caller_from_api_key(state, bearer, &parts.headers).await?
-        } else if bearer.split('.').count() == 3 {
-            let claims = state.keys.verify(bearer).await?;
-            Caller {
-                scope: WorkspaceScope { project_id: claims.project_id, workspace_id: claims.workspace_id },
-                user_id: claims.sub,
-                credential: if claims.sid.is_some() { Credential::Anonymous } else { Credential::WorkspaceToken },
-            }
+        } else if bearer.contains('.') {
+            caller_from_jwt(state, bearer, parts).await?
         } else {
             return Err(ApiError::Forbidden {
                 code: "invalid_credential",
@@ -82,6 +86,68 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(caller)
     }
+}
+
+/// A JWT: threadhold's own tokens by their `urn:threadhold:` issuer, anything
+/// else through the addressed project's auth rules (then, by default, the
+/// response hands back a cheaper threadhold token for the same caller).
+async fn caller_from_jwt(state: &AppState, bearer: &str, parts: &Parts) -> ApiResult<Caller> {
+    let token = compact::parse(bearer)?;
+    let issuer = token.claims.get("iss").and_then(|iss| iss.as_str()).unwrap_or_default();
+    if issuer.starts_with(tokens::ISSUER_PREFIX) {
+        let claims = state.keys.verify(&token).await?;
+        return Ok(Caller {
+            scope: WorkspaceScope { project_id: claims.project_id, workspace_id: claims.workspace_id },
+            user_id: claims.sub,
+            credential: if claims.sid.is_some() { Credential::Anonymous } else { Credential::WorkspaceToken },
+        });
+    }
+    let project_id = parts.extensions.get::<PathProject>().map_or(DEFAULT_PROJECT_ID, |p| p.0.as_str());
+    let identity = state.verifier.verify(project_id, &token, now_ms() / 1000).await?;
+    let caller = Caller {
+        scope: WorkspaceScope { project_id: project_id.to_owned(), workspace_id: identity.workspace_id },
+        user_id: identity.user_id,
+        credential: Credential::Provider,
+    };
+    if state.config.token_exchange
+        && let Some(slot) = parts.extensions.get::<ExchangeSlot>()
+    {
+        match state.keys.mint(&caller.scope, &caller.user_id, None, state.config.workspace_token_ttl_secs).await {
+            Ok(token) => slot.offer(token),
+            Err(error) => tracing::warn!(%error, "could not mint an exchange token"),
+        }
+    }
+    Ok(caller)
+}
+
+/// Where the extractor leaves a threadhold token for the response's
+/// `Authorization` header (the client then uses it instead of the provider token).
+#[derive(Clone, Default)]
+pub struct ExchangeSlot(Arc<Mutex<Option<String>>>);
+
+impl ExchangeSlot {
+    fn offer(&self, token: String) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(token);
+        }
+    }
+
+    fn take(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+/// Middleware: sends the exchanged token back as `Authorization: Bearer <token>`.
+pub async fn exchange_tokens(mut request: Request, next: Next) -> Response {
+    let slot = ExchangeSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    if let Some(token) = slot.take()
+        && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
+    {
+        response.headers_mut().insert(axum::http::header::AUTHORIZATION, value);
+    }
+    response
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme compared case-insensitively).

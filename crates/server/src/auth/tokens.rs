@@ -9,10 +9,13 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use threadhold_auth::VerifyError;
+use threadhold_auth::compact::Compact;
+use threadhold_auth::keys::VerifyKey;
+use threadhold_auth::verify::{Policy, verify};
 use threadhold_domain::ids::{IdKind, new_id, validate_principal_id};
 use threadhold_domain::model::{SigningKey, WorkspaceScope};
 use threadhold_domain::now_ms;
@@ -24,13 +27,16 @@ const ALGORITHM: &str = "EdDSA";
 /// Tokens carry `nbf = iat − 10 s`, so a verifier a little behind still accepts them.
 const NOT_BEFORE_SLACK_SECS: i64 = 10;
 /// Clock difference tolerated when checking `exp` and `nbf`.
-const LEEWAY_SECS: u64 = 5;
+const LEEWAY_SECS: i64 = 5;
 
 /// The `iss` of every token a project signs. Never an `https` URL, so it can
 /// never collide with an identity provider's issuer.
 pub fn issuer_for(project_id: &str) -> String {
-    format!("urn:threadhold:{project_id}")
+    format!("{ISSUER_PREFIX}{project_id}")
 }
+
+/// Issuers starting with this are threadhold's own; provider rules never see them.
+pub const ISSUER_PREFIX: &str = "urn:threadhold:";
 
 /// The claims of a workspace token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -51,7 +57,7 @@ struct LoadedKey {
     kid: String,
     project_id: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    verifying: Arc<VerifyKey>,
 }
 
 impl LoadedKey {
@@ -60,7 +66,7 @@ impl LoadedKey {
             kid: record.kid.clone(),
             project_id: record.project_id.clone(),
             encoding: EncodingKey::from_ed_der(&record.private_der),
-            decoding: DecodingKey::from_ed_der(&record.public_raw),
+            verifying: Arc::new(VerifyKey::ed25519(&record.kid, &record.public_raw)),
         }
     }
 }
@@ -152,34 +158,33 @@ impl ProjectKeys {
             .map_err(|error| ApiError::Internal(format!("signing a token failed: {error}")))
     }
 
-    /// Verifies a token this server signed and returns its claims.
-    pub async fn verify(&self, token: &str) -> Result<WorkspaceClaims, ApiError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_token("The token is not a valid JWT"))?;
-        let kid = header.kid.ok_or_else(|| invalid_token("The token has no key id"))?;
-        let key = self.key_by_kid(&kid).await?.ok_or_else(|| invalid_token("The token's signing key is unknown"))?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[issuer_for(&key.project_id)]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub", "nbf"]);
-        validation.validate_nbf = true;
-        validation.validate_aud = false;
-        validation.leeway = LEEWAY_SECS;
-        let claims = jsonwebtoken::decode::<WorkspaceClaims>(token, &key.decoding, &validation)
-            .map_err(|error| match error.kind() {
-                ErrorKind::ExpiredSignature => {
-                    ApiError::Unauthenticated { code: "token_expired", message: "The token has expired".into() }
-                }
-                ErrorKind::ImmatureSignature => ApiError::Unauthenticated {
-                    code: "token_not_yet_valid",
-                    message: "The token is not valid yet".into(),
-                },
-                _ => invalid_token("The token is not valid"),
-            })?
-            .claims;
-        if claims.project_id != key.project_id
-            || validate_principal_id(&claims.sub).is_err()
-            || validate_principal_id(&claims.workspace_id).is_err()
-        {
-            return Err(invalid_token("The token's claims are not valid"));
+    /// Verifies a token this server signed (routed here by its `urn:threadhold:`
+    /// issuer) through the same pipeline as provider tokens: the key must
+    /// belong to the project the issuer names.
+    pub async fn verify(&self, token: &Compact<'_>) -> Result<WorkspaceClaims, ApiError> {
+        let issuer = token.claims.get("iss").and_then(|iss| iss.as_str()).unwrap_or_default();
+        let project_id = issuer.strip_prefix(ISSUER_PREFIX).ok_or(VerifyError::UnknownIssuer)?;
+        let kid = token.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
+        let key =
+            self.key_by_kid(kid).await?.filter(|key| key.project_id == project_id).ok_or(VerifyError::UnknownKey)?;
+        let policy = Policy {
+            issuer: issuer.to_owned(),
+            algorithms: vec![Algorithm::EdDSA],
+            audiences: Vec::new(),
+            authorized_parties: Vec::new(),
+            skew_secs: LEEWAY_SECS,
+            max_lifetime_secs: None,
+            token_type: None,
+        };
+        let verified = verify(token, std::slice::from_ref(&key.verifying), &policy, now_ms() / 1000)?;
+        let claims: WorkspaceClaims =
+            serde_json::from_value(serde_json::Value::Object(verified.claims.into_iter().collect()))
+                .map_err(|_| VerifyError::MissingClaim("workspace_id"))?;
+        if claims.project_id != project_id {
+            return Err(VerifyError::MissingClaim("project_id").into());
+        }
+        for id in [&claims.sub, &claims.workspace_id] {
+            validate_principal_id(id).map_err(|error| VerifyError::BadPrincipal(error.to_string()))?;
         }
         Ok(claims)
     }
@@ -205,8 +210,4 @@ impl ProjectKeys {
             .collect();
         Ok(json!({ "keys": keys }))
     }
-}
-
-fn invalid_token(message: &str) -> ApiError {
-    ApiError::Forbidden { code: "invalid_token", message: message.to_owned() }
 }

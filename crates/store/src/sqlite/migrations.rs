@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "anonymous", include_str!("../../migrations/sqlite/0002_anonymous.sql")),
     (3, "run leases", include_str!("../../migrations/sqlite/0003_run_leases.sql")),
     (4, "attachments", include_str!("../../migrations/sqlite/0004_attachments.sql")),
+    (5, "auth rules", include_str!("../../migrations/sqlite/0005_auth_rules.sql")),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {

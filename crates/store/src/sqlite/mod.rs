@@ -14,12 +14,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use threadhold_domain::Millis;
 use threadhold_domain::ids::{IdKind, new_id};
-use threadhold_domain::model::LeaseTarget;
 use threadhold_domain::model::{
     AnonymousSession, ApiKey, Attachment, ClaimOutcome, Feedback, FeedbackKind, Message, MessageWrite, NewMessage,
     NewThread, ParentRef, Project, RefreshOutcome, RefreshRefusal, Score, ScoreTarget, SigningKey, TelemetryRecord,
     Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
 };
+use threadhold_domain::model::{AuthRule, LeaseTarget};
 use threadhold_domain::refresh::{RefreshPolicy, TokenState, Verdict, judge};
 use threadhold_domain::runs::{ABANDONED, LeasePolicy, PlainWrite, RunLease, RunState, plain_write};
 
@@ -98,6 +98,41 @@ fn attachment_from_row(r: AttachmentRow) -> Attachment {
         created_at: r.8,
         upload_expires_at: r.9,
     }
+}
+
+const AUTH_RULE_COLUMNS: &str = "id, project_id, name, provider, issuer, audiences, jwks_url, discovery, shared_secret, algorithms, \
+     clock_skew_secs, max_lifetime_secs, authorized_parties, workspace_template, workspace_fallback, name_claim, token_type, created_at";
+
+fn json_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn list_json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
+fn auth_rule_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuthRule, sqlx::Error> {
+    use sqlx::Row;
+    Ok(AuthRule {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        name: row.try_get("name")?,
+        provider: row.try_get("provider")?,
+        issuer: row.try_get("issuer")?,
+        audiences: json_list(row.try_get("audiences")?),
+        jwks_url: row.try_get("jwks_url")?,
+        discovery: row.try_get("discovery")?,
+        shared_secret: row.try_get("shared_secret")?,
+        algorithms: json_list(row.try_get("algorithms")?),
+        clock_skew_secs: row.try_get("clock_skew_secs")?,
+        max_lifetime_secs: row.try_get("max_lifetime_secs")?,
+        authorized_parties: json_list(row.try_get("authorized_parties")?),
+        workspace_template: row.try_get("workspace_template")?,
+        workspace_fallback: row.try_get("workspace_fallback")?,
+        name_claim: row.try_get("name_claim")?,
+        token_type: row.try_get("token_type")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 /// A presented refresh token joined with its session.
@@ -1216,6 +1251,50 @@ impl Store for SqliteStore {
             .fetch_one(&self.writer)
             .await?;
         Ok(value)
+    }
+
+    async fn insert_auth_rule(&self, rule: &AuthRule) -> StoreResult<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO auth_rules ({AUTH_RULE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        )))
+        .bind(&rule.id)
+        .bind(&rule.project_id)
+        .bind(&rule.name)
+        .bind(&rule.provider)
+        .bind(&rule.issuer)
+        .bind(list_json(&rule.audiences))
+        .bind(&rule.jwks_url)
+        .bind(rule.discovery)
+        .bind(&rule.shared_secret)
+        .bind(list_json(&rule.algorithms))
+        .bind(rule.clock_skew_secs)
+        .bind(rule.max_lifetime_secs)
+        .bind(list_json(&rule.authorized_parties))
+        .bind(&rule.workspace_template)
+        .bind(&rule.workspace_fallback)
+        .bind(&rule.name_claim)
+        .bind(&rule.token_type)
+        .bind(rule.created_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_auth_rules(&self, project_id: Option<&str>) -> StoreResult<Vec<AuthRule>> {
+        let rows = sqlx::query(select(
+            AUTH_RULE_COLUMNS,
+            "auth_rules",
+            "WHERE $1 IS NULL OR project_id = $1 ORDER BY created_at, id",
+        ))
+        .bind(project_id)
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows.iter().map(auth_rule_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn delete_auth_rule(&self, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM auth_rules WHERE id = $1").bind(id).execute(&self.writer).await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()> {

@@ -1,0 +1,108 @@
+//! Tokens from identity providers (Clerk, Auth0, Supabase, Firebase, any OIDC
+//! issuer), verified against the addressed project's auth rules.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use threadhold_auth::VerifyError;
+use threadhold_auth::compact::Compact;
+use threadhold_auth::jwks::{JwksCache, KeyList};
+use threadhold_auth::keys::VerifyKey;
+use threadhold_auth::rules::{KeySource, RULES_CACHE_TTL, display_name, key_source, policy, workspace_for};
+use threadhold_auth::verify::{allowed_algorithm, verify};
+use threadhold_domain::ids::validate_principal_id;
+use threadhold_domain::model::AuthRule;
+use threadhold_store::Store;
+
+/// Who a provider token says the caller is.
+#[derive(Debug, Clone)]
+pub struct ProviderIdentity {
+    pub user_id: String,
+    pub workspace_id: String,
+    pub rule: String,
+    pub display_name: Option<String>,
+}
+
+type CachedRules = (Instant, Arc<Vec<AuthRule>>);
+
+pub struct ProviderVerifier {
+    store: Arc<dyn Store>,
+    pub jwks: JwksCache,
+    rules: RwLock<HashMap<String, CachedRules>>,
+}
+
+impl ProviderVerifier {
+    pub fn new(store: Arc<dyn Store>, jwks: JwksCache) -> Self {
+        ProviderVerifier { store, jwks, rules: RwLock::default() }
+    }
+
+    /// The project's rules, re-read from the store every few seconds so that
+    /// `threadhold rules add|remove` reaches running servers.
+    async fn rules(&self, project_id: &str) -> Result<Arc<Vec<AuthRule>>, VerifyError> {
+        if let Some((at, rules)) = self.rules.read().ok().and_then(|r| r.get(project_id).cloned())
+            && at.elapsed() < RULES_CACHE_TTL
+        {
+            return Ok(rules);
+        }
+        let rules = Arc::new(
+            self.store
+                .list_auth_rules(Some(project_id))
+                .await
+                .map_err(|error| VerifyError::KeysUnavailable(format!("reading auth rules: {error}")))?,
+        );
+        if let Ok(mut cache) = self.rules.write() {
+            cache.insert(project_id.to_owned(), (Instant::now(), Arc::clone(&rules)));
+        }
+        Ok(rules)
+    }
+
+    /// Verifies a provider token under the rules whose issuer it names.
+    pub async fn verify(
+        &self,
+        project_id: &str,
+        token: &Compact<'_>,
+        now_secs: i64,
+    ) -> Result<ProviderIdentity, VerifyError> {
+        let issuer = token.claims.get("iss").and_then(|iss| iss.as_str()).ok_or(VerifyError::MissingClaim("iss"))?;
+        let rules = self.rules(project_id).await?;
+        let mut outcome = Err(VerifyError::UnknownIssuer);
+        for rule in rules.iter().filter(|rule| rule.issuer == issuer) {
+            outcome = self.verify_with(rule, token, now_secs).await;
+            match &outcome {
+                Ok(_) => {
+                    tracing::debug!(rule = %rule.name, "provider token accepted");
+                    break;
+                }
+                Err(error) => tracing::info!(rule = %rule.name, reason = error.code(), "provider token refused"),
+            }
+        }
+        outcome
+    }
+
+    async fn verify_with(
+        &self,
+        rule: &AuthRule,
+        token: &Compact<'_>,
+        now_secs: i64,
+    ) -> Result<ProviderIdentity, VerifyError> {
+        let policy = policy(rule);
+        allowed_algorithm(token, &policy)?;
+        let keys: KeyList = match key_source(rule) {
+            KeySource::Shared(secret) => Arc::new(vec![Arc::new(VerifyKey::hmac(&secret))]),
+            KeySource::Jwks(url) => self.jwks.keys(&url, token.kid.as_deref()).await?,
+            KeySource::Discovery(issuer) => {
+                let url = self.jwks.discover(&issuer).await?;
+                self.jwks.keys(&url, token.kid.as_deref()).await?
+            }
+        };
+        let verified = verify(token, &keys, &policy, now_secs)?;
+        validate_principal_id(&verified.subject).map_err(|error| VerifyError::BadPrincipal(format!("sub {error}")))?;
+        Ok(ProviderIdentity {
+            workspace_id: workspace_for(rule, &verified.claims)?,
+            display_name: display_name(rule, &verified.claims),
+            user_id: verified.subject,
+            rule: rule.name.clone(),
+        })
+    }
+}
