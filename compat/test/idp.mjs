@@ -185,7 +185,8 @@ export class OidcProviderHost {
     this.hits = [];
     this.handler = null;
     this.server = http.createServer((req, res) => {
-      this.hits.push({ path: new URL(req.url, "http://x").pathname, at: Date.now() });
+      // Requests the fixture makes itself carry x-fixture and are not counted.
+      if (!req.headers["x-fixture"]) this.hits.push({ path: new URL(req.url, "http://x").pathname, at: Date.now() });
       this.handler(req, res);
     });
   }
@@ -202,7 +203,6 @@ export class OidcProviderHost {
 
   /** (Re)creates the provider with `keys` (makeKey() results) as its signing keys. */
   async useKeys(keys) {
-    const { default: Provider } = await import("oidc-provider");
     const audience = this.audience;
     const alg = keys[0].alg;
     // oidc-provider warns about Node 20 and its in-memory adapter; keep the test output clean.
@@ -217,6 +217,7 @@ export class OidcProviderHost {
     console.info = quiet(info);
     console.log = quiet(log);
     try {
+      const { default: Provider } = await import("oidc-provider");
       const provider = new Provider(this.issuer, {
         jwks: { keys: keys.map((k) => k.privateJwk) },
         clients: this.clients.map((c) => ({
@@ -247,7 +248,7 @@ export class OidcProviderHost {
       this.handler = provider.callback();
       this.provider = provider;
       // The first request triggers more notices; make it while quiet.
-      await fetch(`${this.issuer}/.well-known/openid-configuration`).then((r) => r.arrayBuffer());
+      await fetch(`${this.issuer}/.well-known/openid-configuration`, { headers: { "x-fixture": "1" } }).then((r) => r.arrayBuffer());
     } finally {
       console.warn = warn;
       console.info = info;
@@ -263,6 +264,7 @@ export class OidcProviderHost {
       headers: {
         Authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString("base64")}`,
         "Content-Type": "application/x-www-form-urlencoded",
+        "x-fixture": "1",
       },
       body: new URLSearchParams({ grant_type: "client_credentials", scope: "read", resource: this.audience }),
     });

@@ -39,8 +39,9 @@ pub fn allowed_algorithm(token: &Compact, policy: &Policy) -> Result<Algorithm, 
     algorithm(&token.header.alg).filter(|alg| policy.algorithms.contains(alg)).ok_or(VerifyError::AlgorithmNotAllowed)
 }
 
-/// Checks the signature with the issuer's keys (those with the token's `kid`,
-/// or every fitting key when it has none), then the claims.
+/// Checks the signature with the issuer's keys (those with the token's `kid`;
+/// every fitting key when the token has none; a key without a kid, such as a
+/// shared secret, stands for any), then the claims.
 pub fn verify(
     token: &Compact,
     keys: &[Arc<VerifyKey>],
@@ -48,7 +49,8 @@ pub fn verify(
     now_secs: i64,
 ) -> Result<Verified, VerifyError> {
     let alg = allowed_algorithm(token, policy)?;
-    let mut candidates = keys.iter().filter(|key| token.kid.is_none() || key.kid == token.kid).peekable();
+    let mut candidates =
+        keys.iter().filter(|key| token.kid.is_none() || key.kid.is_none() || key.kid == token.kid).peekable();
     if candidates.peek().is_none() {
         return Err(VerifyError::UnknownKey);
     }
