@@ -204,7 +204,8 @@ impl JwksCache {
     async fn get(&self, url: &str) -> Result<(Vec<u8>, Option<Duration>), String> {
         let parsed = Url::parse(url).map_err(|error| format!("bad URL: {error}"))?;
         self.guard.check_url(&parsed)?;
-        let mut response = self.http.get(parsed).send().await.map_err(|error| format!("request failed: {error}"))?;
+        let mut response =
+            self.http.get(parsed).send().await.map_err(|error| format!("request failed: {}", chain(&error)))?;
         let status = response.status();
         if status.is_redirection() {
             return Err(format!("{status}: redirects are not followed"));
@@ -251,6 +252,18 @@ impl JwksCache {
             .insert(issuer.to_owned(), (Instant::now(), jwks_uri.to_owned()));
         Ok(jwks_uri.to_owned())
     }
+}
+
+/// An error with its causes (reqwest hides the guard's refusal in a source).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 /// `max-age` (or `s-maxage`) of a Cache-Control value; `no-store`/`no-cache` mean 0.
