@@ -110,7 +110,8 @@ async fn concurrent_misses_share_one_fetch() {
 
 #[tokio::test]
 async fn failing_endpoints_are_bounded_and_reported() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut issuer::Behaviour)>)> = vec![
+    type Change = Box<dyn Fn(&mut issuer::Behaviour)>;
+    let cases: Vec<(&str, Change)> = vec![
         ("500", Box::new(|b| b.status = 500)),
         ("404", Box::new(|b| b.status = 404)),
         ("429", Box::new(|b| b.status = 429)),
