@@ -10,9 +10,10 @@
 // in the workspace the rule maps the token to, users are isolated, and the
 // token exchange works (the first response carries `Authorization: Bearer
 // <threadhold JWT>`, the client switches to it, and it works on its own).
-// Key rotation without a restart is checked at the end of the file, once the
-// server's 30 s unknown-kid cooldown since its last fetch of each key set has
-// surely passed (the file waits for that; about 35 s in all).
+// Key rotation without a restart: right after the first fetch of a key set
+// (the first unknown kid must refetch at once), and at the end of the file
+// for the other issuers, once 30 s have passed since the server's last fetch
+// of each key set (the file waits for that; about 36 s in all).
 //
 // All traffic stays on 127.0.0.1. The server is started with
 // THREADHOLD_JWKS_ALLOW_HOSTS=127.0.0.1,localhost so plain-http loopback key
@@ -382,7 +383,7 @@ describe("key rotation right after the first fetch", () => {
       assert.equal(
         r.status,
         200,
-        `token signed by key B, published ${Date.now() - idp.fresh.lastHitAt()} ms after the only JWKS fetch: ${r.status} ${JSON.stringify(r.body)} ` +
+        `token signed by key B (published after the fetch), sent ${Date.now() - idp.fresh.lastHitAt()} ms after the only JWKS fetch: ${r.status} ${JSON.stringify(r.body)} ` +
           `(JWKS fetches so far: ${idp.fresh.hitCount()}); expected 200 after one refetch for the unknown kid`,
       );
       assert.equal(idp.fresh.hitCount(), 2, "exactly one refetch for the new kid");

@@ -70,6 +70,9 @@ struct Source {
     /// Held while fetching: concurrent misses wait for one fetch.
     fetching: tokio::sync::Mutex<()>,
     last_attempt: Mutex<Option<(Instant, bool)>>,
+    /// When an unknown kid last caused a refetch: the cooldown runs from here,
+    /// so a key rotated in right after a routine fetch is still found at once.
+    last_kid_refetch: Mutex<Option<Instant>>,
     missed_kids: Mutex<(Option<Instant>, HashSet<String>)>,
 }
 
@@ -142,8 +145,8 @@ impl JwksCache {
 
     /// Whether an unknown kid may cause a refetch now (cooldown, capped set).
     fn may_refetch_for(&self, source: &Source, kid: &str) -> bool {
-        let last_fetch = *source.last_attempt.lock().unwrap_or_else(|p| p.into_inner());
-        if last_fetch.is_some_and(|(at, _)| at.elapsed() < self.policy.unknown_kid_cooldown) {
+        let mut last_refetch = source.last_kid_refetch.lock().unwrap_or_else(|p| p.into_inner());
+        if last_refetch.is_some_and(|at| at.elapsed() < self.policy.unknown_kid_cooldown) {
             return false;
         }
         let mut missed = source.missed_kids.lock().unwrap_or_else(|p| p.into_inner());
@@ -154,6 +157,7 @@ impl JwksCache {
             return false;
         }
         missed.1.insert(kid.to_owned());
+        *last_refetch = Some(Instant::now());
         true
     }
 
@@ -174,6 +178,8 @@ impl JwksCache {
         }
         let outcome = self.fetch_keys(url).await;
         *source.last_attempt.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), outcome.is_ok()));
+        metrics::counter!("threadhold_jwks_fetches_total", "outcome" => if outcome.is_ok() { "ok" } else { "error" })
+            .increment(1);
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         stats.fetches += 1;
         match outcome {

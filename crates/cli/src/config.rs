@@ -67,6 +67,8 @@ pub struct Settings {
     pub s3_secret_access_key: Option<String>,
     /// Permit an `http://` S3 endpoint.
     pub s3_allow_http: bool,
+    /// Serve Prometheus metrics on this separate address (off when unset; keep it private).
+    pub metrics_listen: Option<String>,
     /// Answer accepted provider tokens with a cheaper threadhold token (`Authorization` response header).
     pub token_exchange: bool,
     /// Comma-separated hosts whose key URLs may be private or plain http (on-premises IdPs).
@@ -113,6 +115,7 @@ impl Default for Settings {
             s3_access_key_id: None,
             s3_secret_access_key: None,
             s3_allow_http: false,
+            metrics_listen: None,
             token_exchange: true,
             jwks_allow_hosts: String::new(),
             client_ip_header: None,

@@ -292,6 +292,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         TcpListener::bind(&settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
     let address = listener.local_addr()?;
     let state = AppState::new(store.clone(), settings.server_config()?).await.context("preparing the server")?;
+    if let Some(address) = &settings.metrics_listen {
+        serve_metrics(address).await?;
+    }
     // The one line on stdout: scripts and tests read the bound address from it.
     println!("threadhold listening on http://{address}");
     std::io::stdout().flush()?;
@@ -299,6 +302,22 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     threadhold_server::launch(state, listener, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("threadhold stopped");
+    Ok(())
+}
+
+/// Prometheus metrics on their own listener, so they are never exposed with the API by accident.
+async fn serve_metrics(address: &str) -> anyhow::Result<()> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let listener = TcpListener::bind(address).await.with_context(|| format!("listening for metrics on {address}"))?;
+    tracing::info!(address = %listener.local_addr()?, "serving metrics at /metrics");
+    let app = axum::Router::new().route("/metrics", axum::routing::get(move || std::future::ready(handle.render())));
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "the metrics listener stopped");
+        }
+    });
     Ok(())
 }
 

@@ -239,3 +239,23 @@ fn base64_url_decode(text: &str) -> Vec<u8> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_served_on_their_own_listener() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let metrics_address = format!("127.0.0.1:{port}");
+    let server = Server::start(dir.path(), &[("THREADHOLD_METRICS_LISTEN", metrics_address.as_str())]);
+    let key = create_key(dir.path());
+    call(&server.url, &key, reqwest::Method::GET, "/v1/threads", None).await;
+    call(&server.url, "not-a-key", reqwest::Method::GET, "/v1/threads", None).await;
+    let body =
+        reqwest::get(format!("http://{metrics_address}/metrics")).await.expect("metrics").text().await.expect("text");
+    assert!(body.contains("threadhold_http_requests_total"), "{body}");
+    assert!(body.contains(r#"route="/v1/threads""#) && body.contains(r#"status="403""#), "{body}");
+    assert!(!body.contains(&key), "no secrets in metrics");
+    let api = reqwest::get(format!("{}/metrics", server.url)).await.expect("api");
+    assert_eq!(api.status(), 404, "metrics are not on the API listener");
+    let (exit, _) = server.terminate();
+    assert!(exit.success());
+}

@@ -93,6 +93,20 @@ async fn unknown_kids_refetch_once_per_cooldown() {
 }
 
 #[tokio::test]
+async fn a_key_rotated_in_right_after_a_fetch_is_found_at_once() {
+    let (server, keys, cache) = setup().await;
+    cache.keys(&server.url, Some(&keys.kid_for("RS256"))).await.expect("keys");
+    let next = Keys::generate("next");
+    server.set(|b| b.keys = [keys.jwks(), next.jwks()].concat());
+    let found = cache.keys(&server.url, Some(&next.kid_for("RS256"))).await.expect("keys");
+    assert!(found.iter().any(|k| k.kid.as_deref() == Some(next.kid_for("RS256").as_str())));
+    assert_eq!(server.hits(), 2);
+    // The cooldown now holds: another unknown kid costs nothing.
+    cache.keys(&server.url, Some("never-published")).await.expect("keys");
+    assert_eq!(server.hits(), 2);
+}
+
+#[tokio::test]
 async fn concurrent_misses_share_one_fetch() {
     let (server, _, cache) = setup().await;
     server.set(|b| b.delay = Duration::from_millis(200));

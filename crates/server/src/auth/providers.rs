@@ -66,9 +66,16 @@ impl ProviderVerifier {
     ) -> Result<ProviderIdentity, VerifyError> {
         let issuer = token.claims.get("iss").and_then(|iss| iss.as_str()).ok_or(VerifyError::MissingClaim("iss"))?;
         let rules = self.rules(project_id).await?;
+        if !rules.iter().any(|rule| rule.issuer == issuer) {
+            metrics::counter!("threadhold_token_verifications_total", "rule" => "none", "outcome" => "token_issuer_unknown")
+                .increment(1);
+        }
         let mut outcome = Err(VerifyError::UnknownIssuer);
         for rule in rules.iter().filter(|rule| rule.issuer == issuer) {
             outcome = self.verify_with(rule, token, now_secs).await;
+            let reason = outcome.as_ref().map_or_else(VerifyError::code, |_| "accepted");
+            metrics::counter!("threadhold_token_verifications_total", "rule" => rule.name.clone(), "outcome" => reason)
+                .increment(1);
             match &outcome {
                 Ok(_) => {
                     tracing::debug!(rule = %rule.name, "provider token accepted");
