@@ -73,6 +73,8 @@ pub struct Settings {
     pub token_exchange: bool,
     /// Comma-separated hosts whose key URLs may be private or plain http (on-premises IdPs).
     pub jwks_allow_hosts: String,
+    /// Auth rules kept in the configuration file (TOML `[[rules]]` tables).
+    pub rules: Vec<ConfiguredRule>,
     /// Header carrying the client address from a reverse proxy (e.g. `x-forwarded-for`).
     pub client_ip_header: Option<String>,
     /// Comma-separated addresses or CIDR networks whose `client_ip_header` is believed.
@@ -118,6 +120,7 @@ impl Default for Settings {
             metrics_listen: None,
             token_exchange: true,
             jwks_allow_hosts: String::new(),
+            rules: Vec::new(),
             client_ip_header: None,
             trusted_proxies: "127.0.0.0/8, ::1".into(),
         }
@@ -230,6 +233,7 @@ impl Settings {
             },
             attachments: self.attachment_backend()?,
             token_exchange: self.token_exchange,
+            auth_rules: self.rules.iter().enumerate().map(|(i, rule)| rule.build(i)).collect::<anyhow::Result<_>>()?,
             jwks_allow_hosts: split_list(&self.jwks_allow_hosts),
             ..ServerConfig::default()
         })
@@ -256,6 +260,73 @@ impl Settings {
     }
 }
 
+/// An auth rule in the configuration file; the fields of `threadhold rules add`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfiguredRule {
+    #[serde(default = "default_project")]
+    pub project: String,
+    pub provider: String,
+    pub issuer: String,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    pub jwks_url: Option<String>,
+    /// A file holding a Supabase legacy HS256 secret.
+    pub shared_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub algorithms: Vec<String>,
+    pub clock_skew_secs: Option<i64>,
+    pub max_lifetime_secs: Option<i64>,
+    #[serde(default)]
+    pub authorized_parties: Vec<String>,
+    pub workspace: Option<String>,
+    pub workspace_fallback: Option<String>,
+    pub name_claim: Option<String>,
+    pub token_type: Option<String>,
+}
+
+fn default_project() -> String {
+    threadhold_domain::model::DEFAULT_PROJECT_ID.to_owned()
+}
+
+impl ConfiguredRule {
+    /// The rule's input for [`threadhold_auth::rules::build_rule`], reading the secret file.
+    pub fn input(&self) -> anyhow::Result<threadhold_auth::rules::RuleInput> {
+        let shared_secret = match &self.shared_secret_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?
+                    .trim()
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            None => None,
+        };
+        Ok(threadhold_auth::rules::RuleInput {
+            provider: self.provider.clone(),
+            name: self.name.clone(),
+            issuer: self.issuer.clone(),
+            audiences: self.audiences.clone(),
+            jwks_url: self.jwks_url.clone(),
+            shared_secret,
+            algorithms: self.algorithms.clone(),
+            clock_skew_secs: self.clock_skew_secs,
+            max_lifetime_secs: self.max_lifetime_secs,
+            authorized_parties: self.authorized_parties.clone(),
+            workspace: self.workspace.clone(),
+            workspace_fallback: self.workspace_fallback.clone(),
+            name_claim: self.name_claim.clone(),
+            token_type: self.token_type.clone(),
+        })
+    }
+
+    fn build(&self, index: usize) -> anyhow::Result<threadhold_domain::model::AuthRule> {
+        threadhold_auth::rules::build_rule(self.input()?, format!("config-{index}"), &self.project, 0)
+            .map_err(|message| anyhow::anyhow!("rules[{index}]: {message}"))
+    }
+}
+
 /// The entries of a comma-separated setting.
 fn split_list(text: &str) -> Vec<String> {
     text.split(',').map(str::trim).filter(|entry| !entry.is_empty()).map(str::to_owned).collect()
@@ -271,6 +342,37 @@ mod tests {
         for key in ["LISTEN", "DATABASE_URL", "ANONYMOUS_TOKEN_TTL_SECS", "TRUSTED_PROXIES", "CLIENT_IP_HEADER"] {
             assert!(keys.iter().any(|k| k == key), "{key} missing from {keys:?}");
         }
+    }
+
+    #[test]
+    fn rules_can_live_in_the_config_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("threadhold.toml");
+        std::fs::write(
+            &file,
+            r#"
+            [[rules]]
+            provider = "clerk"
+            issuer = "https://clerk.example.com"
+            workspace = "{o.id}_{sub}"
+            workspace_fallback = "{sub}"
+            authorized_parties = ["https://app.example.com"]
+
+            [[rules]]
+            provider = "firebase"
+            issuer = "https://securetoken.google.com/my-app"
+            "#,
+        )
+        .expect("write");
+        let (settings, _) = load(Some(&file), FlagOverrides::default()).expect("settings");
+        let rules = settings.server_config().expect("config").auth_rules;
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].workspace_template, "{o.id}_{sub}");
+        assert_eq!(rules[1].audiences, ["my-app"]);
+        std::fs::write(&file, "[[rules]]\nprovider = \"auth0\"\nissuer = \"https://t.auth0.com/\"\n").expect("write");
+        let (settings, _) = load(Some(&file), FlagOverrides::default()).expect("settings");
+        let error = settings.server_config().expect_err("auth0 needs an audience").to_string();
+        assert!(error.contains("rules[0]"), "{error}");
     }
 
     #[test]

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use threadhold_auth::rules::RuleInput;
 use threadhold_domain::format_ms;
 use threadhold_domain::model::DEFAULT_PROJECT_ID;
 use threadhold_server::{AppState, admin};
@@ -425,23 +424,16 @@ fn origins_label(origins: &[String]) -> String {
 async fn rules(store: &dyn Store, command: RulesCommand) -> anyhow::Result<()> {
     match command {
         RulesCommand::Add(args) => {
-            let shared_secret = match &args.shared_secret_file {
-                Some(path) => Some(
-                    std::fs::read_to_string(path)
-                        .with_context(|| format!("reading {}", path.display()))?
-                        .trim()
-                        .as_bytes()
-                        .to_vec(),
-                ),
-                None => None,
-            };
-            let input = RuleInput {
+            let args = *args;
+            let project = args.project.clone();
+            let input = config::ConfiguredRule {
+                project: args.project,
                 provider: args.provider,
-                name: args.name,
                 issuer: args.issuer,
+                name: args.name,
                 audiences: args.audiences,
                 jwks_url: args.jwks_url,
-                shared_secret,
+                shared_secret_file: args.shared_secret_file,
                 algorithms: args.algorithms,
                 clock_skew_secs: args.clock_skew_secs,
                 max_lifetime_secs: args.max_lifetime_secs,
@@ -450,8 +442,9 @@ async fn rules(store: &dyn Store, command: RulesCommand) -> anyhow::Result<()> {
                 workspace_fallback: args.workspace_fallback,
                 name_claim: args.name_claim,
                 token_type: args.token_type,
-            };
-            let rule = admin::add_auth_rule(store, &args.project, input).await?;
+            }
+            .input()?;
+            let rule = admin::add_auth_rule(store, &project, input).await?;
             let keys = match (&rule.jwks_url, rule.discovery) {
                 (Some(url), _) => url.clone(),
                 (None, true) => "OIDC discovery".to_owned(),

@@ -27,6 +27,7 @@ use std::sync::atomic::Ordering;
 use axum::ServiceExt;
 use axum::extract::Request;
 pub use threadhold_auth::jwks::CachePolicy;
+use threadhold_domain::model::AuthRule;
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::LeasePolicy;
 use tokio::net::TcpListener;
@@ -56,6 +57,8 @@ pub struct ServerConfig {
     /// Hosts whose key URLs may be private or plain `http` (on-premises IdPs, tests).
     pub jwks_allow_hosts: Vec<String>,
     pub jwks: CachePolicy,
+    /// Auth rules from the configuration file (kept in memory, beside the database's).
+    pub auth_rules: Vec<AuthRule>,
 }
 
 /// Where attachment bytes are kept.
@@ -80,6 +83,7 @@ impl Default for ServerConfig {
             token_exchange: true,
             jwks_allow_hosts: Vec::new(),
             jwks: CachePolicy::default(),
+            auth_rules: Vec::new(),
         }
     }
 }

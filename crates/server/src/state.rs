@@ -56,7 +56,7 @@ impl AppState {
             mint_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.mints_per_minute)),
             refresh_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.refreshes_per_minute)),
             keys: Arc::new(ProjectKeys::new(Arc::clone(&store))),
-            verifier: Arc::new(ProviderVerifier::new(Arc::clone(&store), jwks)),
+            verifier: Arc::new(ProviderVerifier::new(Arc::clone(&store), jwks, config.auth_rules.clone())),
             store,
             config: Arc::new(config),
             projects: Arc::default(),

@@ -14,6 +14,7 @@ use issuer::{JwksServer, Keys, b64, hmac};
 use serde_json::{Value, json};
 use threadhold_auth::rules::RuleInput;
 use threadhold_server::{CachePolicy, ServerConfig, admin};
+use threadhold_store::Store;
 
 const FIREBASE_A: &str = "https://securetoken.google.com/proj-a";
 const FIREBASE_B: &str = "https://securetoken.google.com/proj-b";
@@ -562,11 +563,31 @@ async fn rotated_keys_are_picked_up_without_a_restart() {
     f.call(&f.keys.token("RS256", &f.clerk_claims())).await.expect(200);
     // Rules removed while running stop working within seconds.
     let rules = f.server.store.list_auth_rules(Some("default")).await.expect("rules");
-    use threadhold_store::Store;
     let clerk_rule = rules.iter().find(|r| r.provider == "clerk").expect("clerk rule");
     admin::remove_auth_rule(f.server.store.as_ref(), &clerk_rule.id).await.expect("remove");
     tokio::time::sleep(threadhold_auth::rules::RULES_CACHE_TTL + Duration::from_millis(100)).await;
     f.call(&f.keys.token("RS256", &f.clerk_claims())).await.expect_error(403, "token_issuer_unknown");
+}
+
+#[tokio::test]
+async fn rules_from_the_configuration_file_are_trusted_too() {
+    let keys = Keys::generate("configured");
+    let jwks = JwksServer::start(keys.jwks()).await;
+    let input = RuleInput {
+        provider: "clerk".into(),
+        issuer: jwks.base.clone(),
+        jwks_url: Some(jwks.url.clone()),
+        ..RuleInput::default()
+    };
+    let configured = threadhold_auth::rules::build_rule(input, "config-0".into(), "default", 0).expect("rule");
+    let server = TestServer::start_with(ServerConfig { auth_rules: vec![configured], ..config() }).await;
+    let now = threadhold_domain::now_ms() / 1000;
+    let token = keys.token("RS256", &json!({"iss": jwks.base, "sub": "user_9", "exp": now + 60}));
+    server.bearer(&token).new_thread().await;
+    assert!(
+        server.store.list_auth_rules(Some("default")).await.expect("rules").is_empty(),
+        "not written to the database"
+    );
 }
 
 #[tokio::test]

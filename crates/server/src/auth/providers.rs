@@ -29,12 +29,14 @@ type CachedRules = (Instant, Arc<Vec<AuthRule>>);
 pub struct ProviderVerifier {
     store: Arc<dyn Store>,
     pub jwks: JwksCache,
+    /// Rules from the configuration file, in addition to those in the database.
+    configured: Vec<AuthRule>,
     rules: RwLock<HashMap<String, CachedRules>>,
 }
 
 impl ProviderVerifier {
-    pub fn new(store: Arc<dyn Store>, jwks: JwksCache) -> Self {
-        ProviderVerifier { store, jwks, rules: RwLock::default() }
+    pub fn new(store: Arc<dyn Store>, jwks: JwksCache, configured: Vec<AuthRule>) -> Self {
+        ProviderVerifier { store, jwks, configured, rules: RwLock::default() }
     }
 
     /// The project's rules, re-read from the store every few seconds so that
@@ -45,12 +47,13 @@ impl ProviderVerifier {
         {
             return Ok(rules);
         }
-        let rules = Arc::new(
-            self.store
-                .list_auth_rules(Some(project_id))
-                .await
-                .map_err(|error| VerifyError::KeysUnavailable(format!("reading auth rules: {error}")))?,
-        );
+        let mut rules = self
+            .store
+            .list_auth_rules(Some(project_id))
+            .await
+            .map_err(|error| VerifyError::KeysUnavailable(format!("reading auth rules: {error}")))?;
+        rules.extend(self.configured.iter().filter(|rule| rule.project_id == project_id).cloned());
+        let rules = Arc::new(rules);
         if let Ok(mut cache) = self.rules.write() {
             cache.insert(project_id.to_owned(), (Instant::now(), Arc::clone(&rules)));
         }
