@@ -67,6 +67,8 @@ pub struct Settings {
     pub s3_secret_access_key: Option<String>,
     /// Permit an `http://` S3 endpoint.
     pub s3_allow_http: bool,
+    /// Delete threads (and their files) whose last message is older than this many days.
+    pub retention_days: Option<u64>,
     /// Serve Prometheus metrics on this separate address (off when unset; keep it private).
     pub metrics_listen: Option<String>,
     /// Answer accepted provider tokens with a cheaper threadhold token (`Authorization` response header).
@@ -117,6 +119,7 @@ impl Default for Settings {
             s3_access_key_id: None,
             s3_secret_access_key: None,
             s3_allow_http: false,
+            retention_days: None,
             metrics_listen: None,
             token_exchange: true,
             jwks_allow_hosts: String::new(),
@@ -233,6 +236,7 @@ impl Settings {
             },
             attachments: self.attachment_backend()?,
             token_exchange: self.token_exchange,
+            retention_days: self.retention_days,
             auth_rules: self.rules.iter().enumerate().map(|(i, rule)| rule.build(i)).collect::<anyhow::Result<_>>()?,
             jwks_allow_hosts: split_list(&self.jwks_allow_hosts),
             ..ServerConfig::default()

@@ -66,6 +66,15 @@ enum Command {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Erase a user's data: the workspace of the same id (threads, messages, files),
+    /// their feedback, scores, telemetry and anonymous session.
+    EraseUser {
+        user_id: String,
+        #[arg(long, default_value = DEFAULT_PROJECT_ID)]
+        project: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Switch anonymous mode on or off for a project (on by default).
     Anonymous {
         #[command(subcommand)]
@@ -230,6 +239,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules { command, storage } => {
             let store = open_store(&settings_for(&storage)?).await?;
             rules(store.as_ref(), command).await
+        }
+        Command::EraseUser { user_id, project, storage } => {
+            let settings = settings_for(&storage)?;
+            let store = open_store(&settings).await?;
+            let state = AppState::new(store, settings.server_config()?).await.context("opening the file storage")?;
+            let erasure = admin::erase_user(&state, &project, &user_id).await?;
+            println!(
+                "Erased user {user_id} in project {project}: {} threads and {} files deleted.",
+                erasure.threads,
+                erasure.attachment_keys.len()
+            );
+            Ok(())
         }
         Command::Anonymous { command, storage } => {
             let store = open_store(&settings_for(&storage)?).await?;

@@ -2,10 +2,10 @@
 //! API keys, working directly on the store (so they work while a server runs).
 
 use threadhold_auth::rules::{RuleInput, build_rule};
-use threadhold_domain::ids::{IdKind, new_id, validate_project_id};
+use threadhold_domain::ids::{IdKind, new_id, validate_principal_id, validate_project_id};
 use threadhold_domain::model::{ApiKey, AuthRule, DEFAULT_PROJECT_ID, Project};
 use threadhold_domain::now_ms;
-use threadhold_store::Store;
+use threadhold_store::{Erasure, Store};
 
 use crate::AnonymousConfig;
 use crate::auth::api_keys::{self, IssuedKey};
@@ -130,8 +130,8 @@ pub async fn settle_expired_uploads(state: &AppState, now: i64) -> Result<usize,
     Ok(removed)
 }
 
-/// Housekeeping at start and then every `gc_interval_secs`: unused anonymous
-/// identities and expired uploads.
+/// Housekeeping at start and then every `maintenance_interval_secs`: unused
+/// anonymous identities, expired uploads, and threads past the retention period.
 pub async fn maintain_periodically(state: AppState) {
     let config = &state.config.anonymous;
     let interval = std::time::Duration::from_secs(state.config.maintenance_interval_secs.max(1));
@@ -147,6 +147,11 @@ pub async fn maintain_periodically(state: AppState) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "removed uploads that never completed"),
             Err(error) => tracing::warn!(%error, "settling expired uploads failed"),
+        }
+        match apply_retention(&state, now_ms()).await {
+            Ok(0) => {}
+            Ok(threads) => tracing::info!(threads, "deleted threads past the retention period"),
+            Err(error) => tracing::warn!(%error, "applying the retention period failed"),
         }
     }
 }
@@ -167,5 +172,39 @@ pub async fn remove_auth_rule(store: &dyn Store, id: &str) -> Result<(), ApiErro
         Ok(())
     } else {
         Err(ApiError::NotFound { code: "rule_not_found", message: format!("No auth rule {id}") })
+    }
+}
+
+/// Deletes the files of erased threads; the records are gone already, so a
+/// failure only leaves unreachable bytes behind (and is logged).
+async fn delete_files(state: &AppState, erasure: &Erasure) {
+    for key in &erasure.attachment_keys {
+        if let Err(error) = state.blobs.delete(key).await {
+            tracing::warn!(%error, "could not delete an attachment");
+        }
+    }
+}
+
+/// Erases a user: the workspace of the same id (threads, messages, files),
+/// their feedback, scores, telemetry and anonymous session.
+pub async fn erase_user(state: &AppState, project_id: &str, user_id: &str) -> Result<Erasure, ApiError> {
+    validate_principal_id(user_id).map_err(|error| ApiError::invalid(format!("user id {error}")))?;
+    let erasure = state.store.erase_user(project_id, user_id).await?;
+    delete_files(state, &erasure).await;
+    Ok(erasure)
+}
+
+/// Deletes threads (with their files) whose last message is older than the retention period.
+pub async fn apply_retention(state: &AppState, now: i64) -> Result<u64, ApiError> {
+    let Some(days) = state.config.retention_days else { return Ok(0) };
+    let before = now - i64::try_from(days).unwrap_or(i64::MAX / DAY_MS).saturating_mul(DAY_MS);
+    let mut purged = 0;
+    loop {
+        let erasure = state.store.purge_threads_before(before, 500).await?;
+        delete_files(state, &erasure).await;
+        purged += erasure.threads;
+        if erasure.threads < 500 {
+            return Ok(purged);
+        }
     }
 }

@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub jwks: CachePolicy,
     /// Auth rules from the configuration file (kept in memory, beside the database's).
     pub auth_rules: Vec<AuthRule>,
+    /// Threads whose last message is older than this many days are deleted, with their files.
+    pub retention_days: Option<u64>,
 }
 
 /// Where attachment bytes are kept.
@@ -84,6 +86,7 @@ impl Default for ServerConfig {
             jwks_allow_hosts: Vec::new(),
             jwks: CachePolicy::default(),
             auth_rules: Vec::new(),
+            retention_days: None,
         }
     }
 }

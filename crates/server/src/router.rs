@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use threadhold_domain::limits::REQUEST_BODY_MAX_BYTES;
 
 use crate::error::ApiError;
@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/files/upload/{*key}", put(files::receive_upload))
         .route("/files/{*key}", get(files::serve))
         .route("/v1/projects/threads", get(projects::list_threads))
+        .route("/v1/projects/users/{user_id}", delete(projects::erase_user))
         .route("/v1/projects/threads/{thread_id}/messages", get(projects::list_messages))
         .route("/.well-known/jwks.json", get(tokens::jwks))
         .route("/healthz", get(health::healthz))

@@ -222,3 +222,70 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         .flat_map(|entry| if entry.path().is_dir() { walk(&entry.path()) } else { vec![entry.path()] })
         .collect()
 }
+
+#[tokio::test]
+async fn erasing_a_user_deletes_their_workspace_and_files() {
+    let server = TestServer::start().await;
+    let user = server.workspace("user_42").as_user("user_42");
+    let presigned = presign(&user, json!({"filename": "a.png"})).await;
+    put(&server, presigned["signedUrl"].as_str().expect("u"), "image/png", PNG.to_vec()).await.expect(200);
+    let unlinked = presign(&user, json!({"filename": "b.png"})).await;
+    put(&server, unlinked["signedUrl"].as_str().expect("u"), "image/png", PNG.to_vec()).await.expect(200);
+    let thread = user.new_thread().await;
+    let content = json!({"role": "user", "content": [{"type": "image", "image": presigned["publicUrl"]}]});
+    let message = user
+        .post(
+            &format!("/v1/threads/{thread}/messages"),
+            json!({"parent_id": null, "format": "aui/v0", "content": content}),
+        )
+        .await
+        .json["message_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    user.post(&format!("/v1/threads/{thread}/messages/{message}/feedback"), json!({"type": "positive"}))
+        .await
+        .expect(200);
+    let bystander = server.workspace("someone_else");
+    let kept = bystander.new_thread().await;
+
+    // Only a backend may erase, and only with a valid id.
+    let token = user.post("/v1/auth/tokens", json!({})).await.json["token"].as_str().expect("t").to_owned();
+    server.bearer(&token).delete("/v1/projects/users/user_42", None).await.expect_error(403, "api_key_required");
+    bystander.delete("/v1/projects/users/bad%20id", None).await.expect(400);
+    let erased = bystander.delete("/v1/projects/users/user_42", None).await;
+    assert_eq!(erased.expect(200)["deleted_threads"], 1);
+    assert_eq!(erased.json["deleted_files"], 2);
+    user.get(&format!("/v1/threads/{thread}")).await.expect_error(404, "thread_not_found");
+    for upload in [&presigned, &unlinked] {
+        assert_eq!(fetch(&server, upload["publicUrl"].as_str().expect("u")).await.status(), 404);
+    }
+    assert!(walk(&server.dir.path().join("attachments")).is_empty());
+    assert_eq!(bystander.thread_ids("").await, vec![kept]);
+}
+
+#[tokio::test]
+async fn threads_past_the_retention_period_go_with_their_files() {
+    let server = TestServer::start_with(ServerConfig { retention_days: Some(30), ..ServerConfig::default() }).await;
+    let ws = server.workspace("ws");
+    let presigned = presign(&ws, json!({"filename": "old.png"})).await;
+    put(&server, presigned["signedUrl"].as_str().expect("u"), "image/png", PNG.to_vec()).await.expect(200);
+    let old = ws.create_thread(json!({"last_message_at": "2020-01-01T00:00:00.000Z"})).await;
+    let content = json!({"role": "user", "content": [{"type": "image", "image": presigned["publicUrl"]}]});
+    ws.post(&format!("/v1/threads/{old}/messages"), json!({"parent_id": null, "format": "aui/v0", "content": content}))
+        .await
+        .expect(201);
+    // Storing the message moved last_message_at to now; put it back in the past.
+    ws.put(&format!("/v1/threads/{old}"), json!({"last_message_at": "2020-01-01T00:00:00.000Z"})).await.expect(200);
+    let recent = ws.new_thread().await;
+    ws.put(
+        &format!("/v1/threads/{recent}"),
+        json!({"last_message_at": threadhold_domain::format_ms(threadhold_domain::now_ms())}),
+    )
+    .await
+    .expect(200);
+    let purged = admin::apply_retention(&server.state, threadhold_domain::now_ms()).await.expect("retention");
+    assert_eq!(purged, 1);
+    assert_eq!(ws.thread_ids("").await, vec![recent]);
+    assert_eq!(fetch(&server, presigned["publicUrl"].as_str().expect("u")).await.status(), 404);
+}

@@ -21,6 +21,13 @@ pub use sqlite::SqliteStore;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What a bulk delete removed: the thread count, and attachment keys whose files must go too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erasure {
+    pub threads: u64,
+    pub attachment_keys: Vec<String>,
+}
+
 /// Which threads a read may see: one workspace, or a whole project (API keys).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadScope {
@@ -83,6 +90,11 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the thread, all its messages and its attachment records;
     /// returns the attachment keys whose files must go too.
     async fn delete_thread(&self, scope: &WorkspaceScope, id: &str) -> StoreResult<Vec<String>>;
+    /// Deletes everything stored for a user: the workspace of the same id
+    /// (threads, messages, files), their feedback, scores, telemetry and anonymous session.
+    async fn erase_user(&self, project_id: &str, user_id: &str) -> StoreResult<Erasure>;
+    /// Deletes up to `limit` threads (any project) whose last message is older than `before`.
+    async fn purge_threads_before(&self, before: Millis, limit: u32) -> StoreResult<Erasure>;
     /// Sets an automatic title unless the thread has one; returns the title the thread ends with.
     async fn set_auto_title(
         &self,

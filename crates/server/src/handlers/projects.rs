@@ -29,3 +29,16 @@ pub async fn list_messages(
     let scope = ReadScope { project_id: caller.scope.project_id, workspace_id: None };
     super::messages::list_in(&state, scope, &thread_id, &query).await
 }
+
+/// `DELETE /v1/projects/users/{user_id}`: erases a user's data (API keys only).
+pub async fn erase_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(user_id): ApiPath<String>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    caller.require_api_key("Erasing a user")?;
+    let erasure = crate::admin::erase_user(&state, &caller.scope.project_id, &user_id).await?;
+    Ok(axum::Json(
+        serde_json::json!({ "deleted_threads": erasure.threads, "deleted_files": erasure.attachment_keys.len() }),
+    ))
+}

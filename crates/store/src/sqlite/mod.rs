@@ -23,7 +23,7 @@ use threadhold_domain::model::{AuthRule, LeaseTarget};
 use threadhold_domain::refresh::{RefreshPolicy, TokenState, Verdict, judge};
 use threadhold_domain::runs::{ABANDONED, LeasePolicy, PlainWrite, RunLease, RunState, plain_write};
 
-use crate::{ReadScope, Store, StoreError, StoreResult};
+use crate::{Erasure, ReadScope, Store, StoreError, StoreResult};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -255,6 +255,30 @@ async fn insert_refresh_token(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Deletes threads with their messages, feedback, leases (by cascade) and
+/// attachment records; returns the attachment keys whose files must go too.
+async fn remove_threads(tx: &mut Transaction<'static, Sqlite>, ids: &[String]) -> StoreResult<Vec<String>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    // Children before parents is not needed: the parent reference is only
+    // checked at the end of the statement, and every row of the thread goes.
+    for statement in [
+        "DELETE FROM feedback WHERE message_id IN (SELECT id FROM messages WHERE thread_id IN (SELECT value FROM json_each($1)))",
+        "DELETE FROM messages WHERE thread_id IN (SELECT value FROM json_each($1))",
+        "DELETE FROM threads WHERE id IN (SELECT value FROM json_each($1))",
+    ] {
+        sqlx::query(statement).bind(&ids).execute(&mut **tx).await?;
+    }
+    let keys: Vec<(String,)> =
+        sqlx::query_as("DELETE FROM attachments WHERE thread_id IN (SELECT value FROM json_each($1)) RETURNING key")
+            .bind(&ids)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(keys.into_iter().map(|(key,)| key).collect())
 }
 
 /// Opens a running lease on a message and makes it the message's current run.
@@ -600,20 +624,52 @@ impl Store for SqliteStore {
     async fn delete_thread(&self, scope: &WorkspaceScope, id: &str) -> StoreResult<Vec<String>> {
         let mut tx = self.write().await?;
         thread_in_scope(&mut tx, scope, id).await?;
-        // Children before parents is not needed: the parent reference is only
-        // checked at the end of the statement, and every row of the thread goes.
-        sqlx::query("DELETE FROM feedback WHERE message_id IN (SELECT id FROM messages WHERE thread_id = $1)")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM messages WHERE thread_id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM threads WHERE id = $1").bind(id).execute(&mut *tx).await?;
-        let keys: Vec<(String,)> = sqlx::query_as("DELETE FROM attachments WHERE thread_id = $1 RETURNING key")
-            .bind(id)
+        let keys = remove_threads(&mut tx, &[id.to_owned()]).await?;
+        tx.commit().await?;
+        Ok(keys)
+    }
+
+    async fn erase_user(&self, project_id: &str, user_id: &str) -> StoreResult<Erasure> {
+        let mut tx = self.write().await?;
+        let threads: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM threads WHERE project_id = $1 AND workspace_id = $2")
+                .bind(project_id)
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let threads: Vec<String> = threads.into_iter().map(|(id,)| id).collect();
+        let mut attachment_keys = remove_threads(&mut tx, &threads).await?;
+        let unlinked: Vec<(String,)> =
+            sqlx::query_as("DELETE FROM attachments WHERE project_id = $1 AND workspace_id = $2 RETURNING key")
+                .bind(project_id)
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        attachment_keys.extend(unlinked.into_iter().map(|(key,)| key));
+        for statement in [
+            "DELETE FROM feedback WHERE user_id = $2 AND message_id IN \
+               (SELECT m.id FROM messages m JOIN threads t ON t.id = m.thread_id WHERE t.project_id = $1)",
+            "DELETE FROM telemetry WHERE project_id = $1 AND (user_id = $2 OR workspace_id = $2)",
+            "DELETE FROM scores WHERE project_id = $1 AND (author = $2 OR workspace_id = $2)",
+            "DELETE FROM anonymous_sessions WHERE project_id = $1 AND user_id = $2",
+        ] {
+            sqlx::query(statement).bind(project_id).bind(user_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Erasure { threads: threads.len() as u64, attachment_keys })
+    }
+
+    async fn purge_threads_before(&self, before: Millis, limit: u32) -> StoreResult<Erasure> {
+        let mut tx = self.write().await?;
+        let threads: Vec<(String,)> = sqlx::query_as("SELECT id FROM threads WHERE last_message_at < $1 LIMIT $2")
+            .bind(before)
+            .bind(i64::from(limit))
             .fetch_all(&mut *tx)
             .await?;
+        let threads: Vec<String> = threads.into_iter().map(|(id,)| id).collect();
+        let attachment_keys = remove_threads(&mut tx, &threads).await?;
         tx.commit().await?;
-        Ok(keys.into_iter().map(|(key,)| key).collect())
+        Ok(Erasure { threads: threads.len() as u64, attachment_keys })
     }
 
     async fn set_auto_title(

@@ -369,6 +369,22 @@ pub async fn unused_anonymous_identities_are_collected(store: &dyn Store) {
     assert!(matches!(refresh(store, "h-h-1", "h-h-2", 7_000).await, RefreshOutcome::Refreshed(_)));
 }
 
+pub async fn erasure_and_retention(store: &dyn Store) {
+    let old = thread(store, "u1", 10).await;
+    let recent = thread(store, "u1", 1_000).await;
+    let other = thread(store, "u2", 10).await;
+    store.create_message(&scope("u1"), &message(&recent, ParentRef::Root, None, "{}", 1_000)).await.expect("message");
+    let purged = store.purge_threads_before(100, 10).await.expect("purge");
+    assert_eq!(purged.threads, 2);
+    for (workspace, id, kept) in [("u1", &old, false), ("u2", &other, false), ("u1", &recent, true)] {
+        assert_eq!(store.get_thread(&ReadScope::from(&scope(workspace)), id).await.expect("get").is_some(), kept);
+    }
+    let erased = store.erase_user("p1", "u1").await.expect("erase");
+    assert_eq!(erased.threads, 1);
+    assert!(store.list_messages(&ReadScope::from(&scope("u1")), &recent, None, 10).await.expect("list").is_empty());
+    assert_eq!(store.erase_user("p1", "u1").await.expect("again").threads, 0);
+}
+
 /// Instantiates every conformance case for a backend: `$open` is an async
 /// expression producing a fresh store (plus anything that must live as long).
 #[macro_export]
@@ -379,7 +395,8 @@ macro_rules! backend_suite {
             upsert_returns_the_oldest_match, messages_form_a_tree_and_page_in_order, external_ids_are_idempotent,
             deletes_cascade, automatic_titles_never_replace_titles, api_keys_revoke_and_touch,
             refresh_tokens_rotate_with_a_grace_window, anonymous_sessions_expire_unless_used,
-            concurrent_refreshes_keep_one_family, claims_move_threads_once, unused_anonymous_identities_are_collected);
+            concurrent_refreshes_keep_one_family, claims_move_threads_once, unused_anonymous_identities_are_collected,
+            erasure_and_retention);
     };
     (@cases $open:expr; $($case:ident),*) => {
         $(
