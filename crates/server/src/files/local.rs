@@ -21,6 +21,9 @@ use tokio::io::AsyncWriteExt;
 use super::{BlobStore, safe_headers};
 use crate::error::{ApiError, ApiResult};
 
+/// Most bytes read past the limit of a refused upload before answering.
+const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
+
 pub struct LocalFiles {
     root: PathBuf,
     secret: Vec<u8>,
@@ -115,6 +118,15 @@ async fn write_capped(path: &Path, body: Body, max_bytes: u64) -> Result<u64, Up
             chunk.map_err(|error| UploadError::Failed(ApiError::invalid(format!("upload broke off: {error}"))))?;
         size += chunk.len() as u64;
         if size > max_bytes {
+            // Keep reading (and discarding) a bounded amount, so a client still
+            // sending gets the 413 instead of a broken connection.
+            let mut drained = 0u64;
+            while drained < max_bytes.min(DRAIN_LIMIT) {
+                match stream.next().await {
+                    Some(Ok(chunk)) => drained += chunk.len() as u64,
+                    _ => break,
+                }
+            }
             return Err(UploadError::TooLarge);
         }
         file.write_all(&chunk).await.map_err(failed)?;

@@ -150,6 +150,13 @@ pub async fn receive_upload(
             message: format!("Files of type {content_type} are not accepted"),
         });
     }
+    // A declared length over the limit is refused before reading anything (browsers always declare it).
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > config.max_bytes) {
+        state.store.delete_attachment(&key).await?;
+        return Err(too_large(config.max_bytes));
+    }
     match local.receive(&key, body, config.max_bytes).await {
         Ok(size) => {
             state.store.complete_attachment(&key, i64::try_from(size).unwrap_or(i64::MAX), &content_type).await?;
