@@ -15,17 +15,14 @@
 // the page comes from a Node http server on another origin than threadhold.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
-import { chromium } from "playwright-core";
+import { launchChromium, startPageServer } from "./chromium.mjs";
 import { startServer, withLogs } from "./harness.mjs";
 import { makePng } from "./png.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = "/usr/bin/chromium";
 const APP_ENTRY = path.join(here, "fixtures", "react-app.jsx");
 
 const PAGE_HTML = `<!doctype html>
@@ -55,48 +52,10 @@ async function buildBundle() {
   return result.outputFiles[0].text;
 }
 
-function startPageServer(js) {
-  const srv = http.createServer((req, res) => {
-    const { pathname } = new URL(req.url, "http://x");
-    if (pathname === "/") {
-      res.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
-      res.end(PAGE_HTML);
-    } else if (pathname === "/app.js") {
-      res.writeHead(200, { "Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-store" });
-      res.end(js);
-    } else {
-      res.writeHead(404, { "Content-Type": "text/plain" });
-      res.end("not found");
-    }
-  });
-  return new Promise((resolve, reject) => {
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => resolve(srv));
-  });
-}
 
-/** Launches Debian's Chromium once, as test/browser.test.mjs does; a missing binary is a clear failure. */
+/** One Chromium for the whole file. */
 async function getBrowser() {
-  if (browser) return browser;
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Debian's Chromium is not installed (${CHROMIUM} is missing). The browser test needs it and never downloads a browser: ` +
-        "install it as root with `apt-get update && apt-get install -y chromium`.",
-    );
-  }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--no-first-run",
-    ],
-    timeout: 20_000,
-  });
+  browser ??= await launchChromium();
   return browser;
 }
 
@@ -240,7 +199,7 @@ before(async () => {
     env: { THREADHOLD_ANONYMOUS_MINTS_PER_MINUTE: "1000", THREADHOLD_ANONYMOUS_REFRESHES_PER_MINUTE: "1000" },
   });
   const bundle = await buildBundle();
-  pageServer = await startPageServer(bundle);
+  pageServer = await startPageServer(PAGE_HTML, bundle);
   pageOrigin = `http://127.0.0.1:${pageServer.address().port}`;
   assert.notEqual(new URL(pageOrigin).origin, new URL(server.url).origin, "page and API are different origins");
 });
