@@ -124,7 +124,7 @@ async fn list_is_newest_first_and_pages_without_gaps_through_same_millisecond_ti
     let server = TestServer::start().await;
     let ws = server.workspace("ws");
     let mut created = Vec::new();
-    for i in 0..137 {
+    for i in 0..1_234 {
         // Groups of threads share one last_message_at, so the id breaks the tie.
         let at = format!("2026-01-01T00:00:{:02}.000Z", i % 7);
         created.push((at.clone(), ws.create_thread(json!({"last_message_at": at})).await));
@@ -132,18 +132,20 @@ async fn list_is_newest_first_and_pages_without_gaps_through_same_millisecond_ti
     created.sort_by(|a, b| b.cmp(a));
     let expected: Vec<String> = created.into_iter().map(|(_, id)| id).collect();
 
-    let mut seen = Vec::new();
-    let mut after = String::new();
-    loop {
-        let query = if after.is_empty() { "?limit=20".to_owned() } else { format!("?limit=20&after={after}") };
-        let page = ws.thread_ids(&query).await;
-        seen.extend(page.iter().cloned());
-        if page.len() < 20 {
-            break;
+    for page_size in [20, 100] {
+        let mut seen = Vec::new();
+        let mut after = String::new();
+        loop {
+            let cursor = if after.is_empty() { String::new() } else { format!("&after={after}") };
+            let page = ws.thread_ids(&format!("?limit={page_size}{cursor}")).await;
+            seen.extend(page.iter().cloned());
+            if page.len() < page_size {
+                break;
+            }
+            after = page.last().expect("last").clone();
         }
-        after = page.last().expect("last").clone();
+        assert_eq!(seen, expected, "pages of {page_size}");
     }
-    assert_eq!(seen, expected);
     assert_eq!(ws.thread_ids("").await, expected[..20], "default limit is 20");
     assert_eq!(ws.thread_ids("?limit=100").await.len(), 100);
 }
