@@ -23,7 +23,7 @@ pub struct Settings {
     pub listen: String,
     /// Data folder; holds the SQLite database unless `database_url` is set.
     pub data: PathBuf,
-    /// A `sqlite:` URL; overrides `data` for the database.
+    /// A `postgres://` or `sqlite:` URL; overrides `data` for the database.
     pub database_url: Option<String>,
     /// `human` or `json`.
     pub log_format: LogFormat,

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use threadhold_domain::format_ms;
 use threadhold_domain::model::DEFAULT_PROJECT_ID;
 use threadhold_server::{AppState, admin};
-use threadhold_store::{SqliteStore, Store};
+use threadhold_store::{PgStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -34,7 +34,7 @@ struct StorageArgs {
     /// Data folder holding the SQLite database [default: ./threadhold-data].
     #[arg(long, global = true)]
     data: Option<PathBuf>,
-    /// Database URL (`sqlite:…`); overrides --data for the database.
+    /// Database URL (`postgres://…` or `sqlite:…`); overrides --data for the database.
     #[arg(long, global = true)]
     database_url: Option<String>,
 }
@@ -288,22 +288,23 @@ fn init_logging(settings: &Settings) {
 }
 
 /// Opens the configured database, runs migrations and makes sure the default project exists.
-async fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
-    let store = match &settings.database_url {
-        Some(url) if url.starts_with("sqlite:") => SqliteStore::open_url(url).await,
-        Some(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => {
-            bail!("PostgreSQL is not supported yet; use a sqlite: URL or --data")
+async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match &settings.database_url {
+        Some(url) if url.starts_with("sqlite:") => {
+            Arc::new(SqliteStore::open_url(url).await.context("opening the database")?)
         }
-        Some(_) => bail!("unsupported database URL: it must start with sqlite:"),
+        Some(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => {
+            Arc::new(PgStore::connect(url).await.context("connecting to PostgreSQL")?)
+        }
+        Some(_) => bail!("unsupported database URL: it must start with sqlite: or postgres:"),
         None => {
             std::fs::create_dir_all(&settings.data)
                 .with_context(|| format!("creating the data folder {}", settings.data.display()))?;
-            SqliteStore::open(&settings.database_file()).await
+            Arc::new(SqliteStore::open(&settings.database_file()).await.context("opening the database")?)
         }
-    }
-    .context("opening the database")?;
-    admin::bootstrap(&store).await.context("preparing the default project")?;
-    Ok(Arc::new(store))
+    };
+    admin::bootstrap(store.as_ref()).await.context("preparing the default project")?;
+    Ok(store)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

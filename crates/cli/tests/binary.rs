@@ -259,3 +259,27 @@ async fn metrics_are_served_on_their_own_listener() {
     let (exit, _) = server.terminate();
     assert!(exit.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_from_postgresql_with_admin_commands_on_the_same_database() {
+    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL")
+        .expect("set THREADHOLD_TEST_POSTGRES_URL to a PostgreSQL server (scripts/test starts a throwaway one)");
+    let name = format!("threadhold_bin_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(&admin_url).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&admin).await.expect("drop");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create");
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("database in URL").0);
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), &[("THREADHOLD_DATABASE_URL", url.as_str())]);
+    let output = Command::new(BIN).args(["keys", "create", "--database-url", &url]).output().expect("keys create");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let key = String::from_utf8(output.stdout).expect("utf8").lines().last().expect("line").to_owned();
+    let (status, body) =
+        call(&server.url, &key, reqwest::Method::POST, "/v1/threads", Some(json!({"title": "on postgres"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let (_, listed) = call(&server.url, &key, reqwest::Method::GET, "/v1/threads", None).await;
+    assert_eq!(listed["threads"][0]["title"], "on postgres");
+    assert!(!dir.path().join("threadhold.sqlite3").exists(), "no SQLite file when a database URL is set");
+    let (exit, _) = server.terminate();
+    assert!(exit.success());
+}

@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use threadhold_domain::now_ms;
 use threadhold_server::client_ip::IpNet;
 use threadhold_server::{AnonymousConfig, ClientIpPolicy, ServerConfig, admin};
-use threadhold_store::Store;
 
 fn payload(token: &str) -> Value {
     let middle = token.split('.').nth(1).expect("payload");

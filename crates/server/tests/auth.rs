@@ -13,7 +13,6 @@ use threadhold_domain::now_ms;
 use threadhold_server::admin;
 use threadhold_server::auth::api_keys;
 use threadhold_server::auth::tokens::{WorkspaceClaims, issuer_for};
-use threadhold_store::Store;
 
 fn payload(token: &str) -> Value {
     let middle = token.split('.').nth(1).expect("payload segment");

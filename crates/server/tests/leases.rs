@@ -9,7 +9,6 @@ use common::{Client, TestServer};
 use serde_json::{Value, json};
 use threadhold_domain::runs::LeasePolicy;
 use threadhold_server::ServerConfig;
-use threadhold_store::Store;
 
 fn assistant(text: &str) -> Value {
     json!({"role": "assistant", "content": [{"type": "text", "text": text}]})

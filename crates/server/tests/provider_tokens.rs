@@ -14,7 +14,6 @@ use issuer::{JwksServer, Keys, b64, hmac};
 use serde_json::{Value, json};
 use threadhold_auth::rules::RuleInput;
 use threadhold_server::{CachePolicy, ServerConfig, admin};
-use threadhold_store::Store;
 
 const FIREBASE_A: &str = "https://securetoken.google.com/proj-a";
 const FIREBASE_B: &str = "https://securetoken.google.com/proj-b";

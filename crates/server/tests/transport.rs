@@ -154,7 +154,6 @@ async fn cors_follows_the_projects_allowed_origins() {
     let server =
         TestServer::start_with(threadhold_server::ServerConfig { project_cache_secs: 0, ..Default::default() }).await;
     // Restrict the default project's origins directly in the store, as `projects` admin commands do.
-    use threadhold_store::Store;
     let mut project = server.store.get_project("default").await.expect("get").expect("default project");
     project.allowed_origins = vec!["https://app.example.com".into(), "https://*.preview.example.com".into()];
     server.store.set_allowed_origins(&project.id, &project.allowed_origins).await.expect("set origins");

@@ -3,6 +3,9 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod migrate;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -17,6 +20,7 @@ use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::{LeasePolicy, RunLease};
 
 pub use error::StoreError;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -48,6 +52,8 @@ impl From<&WorkspaceScope> for ReadScope {
 pub trait Store: Send + Sync + 'static {
     /// Cheap liveness check of the database connection.
     async fn ping(&self) -> StoreResult<()>;
+    /// Closes the connections (on SQLite this also checkpoints the WAL).
+    async fn close(&self);
 
     /// Creates the project if it does not exist yet; returns it either way.
     async fn ensure_project(&self, id: &str, name: &str, now: Millis) -> StoreResult<Project>;

@@ -2,7 +2,7 @@
 
 mod conformance;
 
-use threadhold_store::SqliteStore;
+use threadhold_store::{SqliteStore, Store};
 
 async fn fresh() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -22,5 +22,5 @@ async fn reopening_runs_no_migration_twice_and_keeps_data() {
     store.close().await;
     let store = SqliteStore::open(&path).await.expect("reopen");
     let read = threadhold_store::ReadScope::from(&conformance::scope("w"));
-    assert!(threadhold_store::Store::get_thread(&store, &read, &thread).await.expect("get").is_some());
+    assert!(store.get_thread(&read, &thread).await.expect("get").is_some());
 }

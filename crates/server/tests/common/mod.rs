@@ -8,14 +8,14 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use threadhold_server::{AppState, AttachmentBackend, ServerConfig, admin};
-use threadhold_store::SqliteStore;
+use threadhold_store::{PgStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub struct TestServer {
     pub url: String,
     pub state: AppState,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     pub api_key: String,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -32,7 +32,7 @@ impl TestServer {
         if let AttachmentBackend::Local(root) = &mut config.attachments {
             *root = dir.path().join("attachments");
         }
-        let store = Arc::new(SqliteStore::open(&dir.path().join("test.sqlite3")).await.expect("open store"));
+        let store = open_store(&dir).await;
         admin::bootstrap(store.as_ref()).await.expect("bootstrap");
         let api_key = admin::create_api_key(store.as_ref(), "default", "tests", None).await.expect("key").secret;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -62,6 +62,22 @@ impl TestServer {
     pub fn anonymous(&self) -> Client {
         Client { base: self.url.clone(), http: self.http.clone(), auth: Auth::None }
     }
+}
+
+/// A fresh store: SQLite in the temporary folder, or with
+/// `THREADHOLD_TEST_STORE=postgres` a new database on the server at
+/// `THREADHOLD_TEST_POSTGRES_URL`, so the whole HTTP suite runs on either backend.
+async fn open_store(dir: &TempDir) -> Arc<dyn Store> {
+    if std::env::var("THREADHOLD_TEST_STORE").as_deref() != Ok("postgres") {
+        return Arc::new(SqliteStore::open(&dir.path().join("test.sqlite3")).await.expect("open store"));
+    }
+    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL").expect("THREADHOLD_TEST_POSTGRES_URL");
+    let name = format!("threadhold_http_{}", threadhold_domain::ids::random_secret(12).to_lowercase());
+    let admin = sqlx::PgPool::connect(&admin_url).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
+    admin.close().await;
+    let (server, _) = admin_url.rsplit_once('/').expect("a database in the URL");
+    Arc::new(PgStore::connect(&format!("{server}/{name}")).await.expect("open store"))
 }
 
 impl Drop for TestServer {

@@ -3,8 +3,6 @@
 //! this serializes read-modify-write sequences such as external-id upserts)
 //! plus a small pool of readers.
 
-mod migrations;
-
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -20,95 +18,17 @@ use threadhold_domain::model::{
     Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
 };
 use threadhold_domain::model::{AuthRule, LeaseTarget};
-use threadhold_domain::refresh::{RefreshPolicy, TokenState, Verdict, judge};
+use threadhold_domain::refresh::{RefreshPolicy, Verdict, judge};
 use threadhold_domain::runs::{ABANDONED, LeasePolicy, PlainWrite, RunLease, RunState, plain_write};
 
+use crate::migrate;
+use crate::rows::*;
 use crate::{Erasure, ReadScope, Store, StoreError, StoreResult};
 
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
-}
-
-type ThreadRow = (String, String, String, Option<String>, bool, Option<String>, Option<String>, bool, i64, i64, i64);
-const THREAD_COLUMNS: &str = "id, project_id, workspace_id, title, title_from_user, metadata, external_id, is_archived, last_message_at, created_at, updated_at";
-
-fn thread_from_row(r: ThreadRow) -> Thread {
-    Thread {
-        id: r.0,
-        project_id: r.1,
-        workspace_id: r.2,
-        title: r.3,
-        title_from_user: r.4,
-        metadata: r.5,
-        external_id: r.6,
-        is_archived: r.7,
-        last_message_at: r.8,
-        created_at: r.9,
-        updated_at: r.10,
-    }
-}
-
-type MessageRow =
-    (String, String, Option<String>, i64, String, String, Option<String>, i64, i64, Option<bool>, Option<i64>);
-const MESSAGE_COLUMNS: &str = "id, thread_id, parent_id, height, format, content, external_id, created_at, updated_at, run_running, run_heartbeat_at";
-
-fn message_from_row(r: MessageRow) -> Message {
-    Message {
-        id: r.0,
-        thread_id: r.1,
-        parent_id: r.2,
-        height: r.3,
-        format: r.4,
-        content: r.5,
-        external_id: r.6,
-        created_at: r.7,
-        updated_at: r.8,
-        run: r.9.zip(r.10).map(|(running, last_heartbeat_at)| RunState { running, last_heartbeat_at }),
-    }
-}
-
-type ProjectRow = (String, String, String, bool, i64);
-const PROJECT_COLUMNS: &str = "id, name, allowed_origins, anonymous_enabled, created_at";
-
-fn project_from_row(r: ProjectRow) -> Project {
-    Project {
-        id: r.0,
-        name: r.1,
-        allowed_origins: serde_json::from_str(&r.2).unwrap_or_default(),
-        anonymous_enabled: r.3,
-        created_at: r.4,
-    }
-}
-
-type AttachmentRow = (String, String, String, String, String, Option<i64>, bool, Option<String>, i64, i64);
-const ATTACHMENT_COLUMNS: &str =
-    "key, project_id, workspace_id, filename, content_type, size, complete, thread_id, created_at, upload_expires_at";
-
-fn attachment_from_row(r: AttachmentRow) -> Attachment {
-    Attachment {
-        key: r.0,
-        scope: WorkspaceScope { project_id: r.1, workspace_id: r.2 },
-        filename: r.3,
-        content_type: r.4,
-        size: r.5,
-        complete: r.6,
-        thread_id: r.7,
-        created_at: r.8,
-        upload_expires_at: r.9,
-    }
-}
-
-const AUTH_RULE_COLUMNS: &str = "id, project_id, name, provider, issuer, audiences, jwks_url, discovery, shared_secret, algorithms, \
-     clock_skew_secs, max_lifetime_secs, authorized_parties, workspace_template, workspace_fallback, name_claim, token_type, created_at";
-
-fn json_list(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-fn list_json(list: &[String]) -> String {
-    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
 }
 
 fn auth_rule_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuthRule, sqlx::Error> {
@@ -135,49 +55,6 @@ fn auth_rule_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuthRule, sqlx::E
     })
 }
 
-/// A presented refresh token joined with its session.
-type TokenRow = (String, String, String, i64, i64, Option<i64>, Option<i64>, Option<i64>);
-const TOKEN_JOIN: &str = "SELECT s.id, s.project_id, s.user_id, s.created_at, s.expires_at, s.revoked_at, s.claimed_at, t.rotated_at \
-     FROM refresh_tokens t JOIN anonymous_sessions s ON s.id = t.session_id WHERE t.token_hash = $1";
-
-fn token_state(row: &TokenRow) -> TokenState {
-    TokenState {
-        rotated_at: row.7,
-        session_expires_at: row.4,
-        session_revoked: row.5.is_some(),
-        session_claimed: row.6.is_some(),
-    }
-}
-
-type ApiKeyRow = (String, String, String, String, String, i64, Option<i64>, Option<i64>, Option<i64>);
-const API_KEY_COLUMNS: &str =
-    "id, project_id, name, secret_hash, display_prefix, created_at, expires_at, last_used_at, revoked_at";
-
-fn api_key_from_row(r: ApiKeyRow) -> ApiKey {
-    ApiKey {
-        id: r.0,
-        project_id: r.1,
-        name: r.2,
-        secret_hash: r.3,
-        display_prefix: r.4,
-        created_at: r.5,
-        expires_at: r.6,
-        last_used_at: r.7,
-        revoked_at: r.8,
-    }
-}
-
-type SigningKeyRow = (String, String, String, Vec<u8>, Vec<u8>, i64);
-
-fn signing_key_from_row(r: SigningKeyRow) -> SigningKey {
-    SigningKey { kid: r.0, project_id: r.1, algorithm: r.2, private_der: r.3, public_raw: r.4, created_at: r.5 }
-}
-
-/// `SELECT <columns> FROM <table> <rest>` for runtime queries whose parts are all constants.
-fn select(columns: &str, table: &str, rest: &str) -> sqlx::AssertSqlSafe<String> {
-    sqlx::AssertSqlSafe(format!("SELECT {columns} FROM {table} {rest}"))
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the database file and runs pending migrations.
     pub async fn open(path: &Path) -> StoreResult<Self> {
@@ -200,7 +77,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-        migrations::run(&writer).await?;
+        migrate::migrator(migrate::SQLITE).run(&writer).await?;
         let readers = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
         Ok(SqliteStore { writer, readers })
     }
@@ -210,12 +87,6 @@ impl SqliteStore {
     /// (an admin command) writes concurrently.
     async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
-    /// Closes both pools, checkpointing the WAL.
-    pub async fn close(&self) {
-        self.readers.close().await;
-        self.writer.close().await;
     }
 }
 
@@ -321,12 +192,13 @@ async fn lease_in_thread(
     found.ok_or(StoreError::RunNotFound)
 }
 
-fn role_of(content: &str) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(content).ok()?.get("role")?.as_str().map(str::to_owned)
-}
-
 #[async_trait]
 impl Store for SqliteStore {
+    async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.readers).await?;
         Ok(())
