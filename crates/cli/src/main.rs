@@ -52,6 +52,11 @@ enum Command {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Exit 0 when the server at --url answers /readyz (for container health checks).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8787")]
+        url: String,
+    },
     /// Manage backend API keys.
     Keys {
         #[command(subcommand)]
@@ -231,6 +236,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::warn!(variable = %name, "ignoring unknown environment variable");
             }
             serve(settings).await
+        }
+        Command::Healthcheck { url } => {
+            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build()?;
+            let response = client.get(format!("{}/readyz", url.trim_end_matches('/'))).send().await?;
+            if !response.status().is_success() {
+                bail!("{url} is not ready: {}", response.status());
+            }
+            println!("ready");
+            Ok(())
         }
         Command::Keys { command, storage } => {
             let store = open_store(&settings_for(&storage)?).await?;

@@ -115,10 +115,15 @@ async fn serves_admin_commands_work_while_running_and_sigterm_exits_cleanly() {
 
     let (status, _) = call(&server.url, "", reqwest::Method::GET, "/readyz", None).await;
     assert_eq!(status, 200);
+    let health = Command::new(BIN).args(["healthcheck", "--url", &server.url]).output().expect("healthcheck");
+    assert!(health.status.success(), "{}", String::from_utf8_lossy(&health.stderr));
+    let server_url = server.url.clone();
     let (exit, stderr) = server.terminate();
     assert!(exit.success(), "exit status {exit:?}; stderr: {stderr}");
     assert!(stderr.contains("THREADHOLD_NOT_A_SETTING"), "unknown variable is reported: {stderr}");
     assert!(!stderr.contains(&key), "the key never reaches the log");
+    let down = Command::new(BIN).args(["healthcheck", "--url", &server_url]).output().expect("healthcheck");
+    assert!(!down.status.success(), "a stopped server is not healthy");
 }
 
 #[tokio::test(flavor = "multi_thread")]
