@@ -6,6 +6,7 @@ mod error;
 mod migrate;
 pub mod postgres;
 mod rows;
+mod sql_store;
 pub mod sqlite;
 
 use async_trait::async_trait;
