@@ -175,10 +175,10 @@ pub async fn remove_auth_rule(store: &dyn Store, id: &str) -> Result<(), ApiErro
     }
 }
 
-/// Deletes the files of erased threads; the records are gone already, so a
+/// Deletes the files of deleted threads; the records are gone already, so a
 /// failure only leaves unreachable bytes behind (and is logged).
-async fn delete_files(state: &AppState, erasure: &Erasure) {
-    for key in &erasure.attachment_keys {
+pub(crate) async fn delete_files(state: &AppState, keys: &[String]) {
+    for key in keys {
         if let Err(error) = state.blobs.delete(key).await {
             tracing::warn!(%error, "could not delete an attachment");
         }
@@ -190,7 +190,7 @@ async fn delete_files(state: &AppState, erasure: &Erasure) {
 pub async fn erase_user(state: &AppState, project_id: &str, user_id: &str) -> Result<Erasure, ApiError> {
     validate_principal_id(user_id).map_err(|error| ApiError::invalid(format!("user id {error}")))?;
     let erasure = state.store.erase_user(project_id, user_id).await?;
-    delete_files(state, &erasure).await;
+    delete_files(state, &erasure.attachment_keys).await;
     Ok(erasure)
 }
 
@@ -201,7 +201,7 @@ pub async fn apply_retention(state: &AppState, now: i64) -> Result<u64, ApiError
     let mut purged = 0;
     loop {
         let erasure = state.store.purge_threads_before(before, 500).await?;
-        delete_files(state, &erasure).await;
+        delete_files(state, &erasure.attachment_keys).await;
         purged += erasure.threads;
         if erasure.threads < 500 {
             return Ok(purged);

@@ -148,12 +148,7 @@ pub async fn delete(
     ApiPath(thread_id): ApiPath<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let files = state.store.delete_thread(&caller.scope, &thread_id).await?;
-    for key in files {
-        // The records are gone, so the files are unreachable already; a failure here only leaves bytes behind.
-        if let Err(error) = state.blobs.delete(&key).await {
-            tracing::warn!(%error, "could not delete an attachment of a deleted thread");
-        }
-    }
+    crate::admin::delete_files(&state, &files).await;
     Ok(Json(json!({})))
 }
 
