@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use threadhold_domain::format_ms;
 use threadhold_domain::model::DEFAULT_PROJECT_ID;
-use threadhold_server::{AppState, admin};
+use threadhold_server::{AppState, admin, transfer};
 use threadhold_store::{PgStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -49,6 +49,28 @@ enum Command {
         /// Log format.
         #[arg(long, value_enum)]
         log_format: Option<LogFormat>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Write threads and messages as JSON Lines (a backup, or a move to another database).
+    Export {
+        #[arg(long, default_value = DEFAULT_PROJECT_ID)]
+        project: String,
+        /// Only this workspace.
+        #[arg(long)]
+        workspace: Option<String>,
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Read an export; records already present are skipped.
+    Import {
+        file: PathBuf,
+        /// Put every thread into this project instead of the one it names.
+        #[arg(long)]
+        project: Option<String>,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -236,6 +258,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::warn!(variable = %name, "ignoring unknown environment variable");
             }
             serve(settings).await
+        }
+        Command::Export { project, workspace, out, storage } => {
+            let store = open_store(&settings_for(&storage)?).await?;
+            let mut output: Box<dyn Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let counts = transfer::export(store.as_ref(), &project, workspace.as_deref(), &mut output).await?;
+            output.flush()?;
+            eprintln!("Exported {} threads and {} messages.", counts.threads, counts.messages);
+            Ok(())
+        }
+        Command::Import { file, project, storage } => {
+            let store = open_store(&settings_for(&storage)?).await?;
+            let mut input = std::io::BufReader::new(
+                std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?,
+            );
+            let counts = transfer::import(store.as_ref(), project.as_deref(), &mut input).await?;
+            println!(
+                "Imported {} threads and {} messages ({} already present).",
+                counts.threads, counts.messages, counts.skipped
+            );
+            Ok(())
         }
         Command::Healthcheck { url } => {
             let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build()?;

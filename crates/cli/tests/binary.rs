@@ -288,3 +288,44 @@ async fn serves_from_postgresql_with_admin_commands_on_the_same_database() {
     let (exit, _) = server.terminate();
     assert!(exit.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_and_import_move_a_deployment_from_sqlite_to_postgresql() {
+    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL")
+        .expect("set THREADHOLD_TEST_POSTGRES_URL to a PostgreSQL server (scripts/test starts a throwaway one)");
+    let dir = tempfile::tempdir().expect("dir");
+    let key = create_key(dir.path());
+    let server = Server::start(dir.path(), &[]);
+    let (_, created) =
+        call(&server.url, &key, reqwest::Method::POST, "/v1/threads", Some(json!({"title": "moving"}))).await;
+    let thread = created["thread_id"].as_str().expect("id").to_owned();
+    let message = json!({"parent_id": null, "format": "aui/v0", "content": {"role": "user", "content": [{"type": "text", "text": "hi"}]}});
+    call(&server.url, &key, reqwest::Method::POST, &format!("/v1/threads/{thread}/messages"), Some(message)).await;
+    let (_, before) =
+        call(&server.url, &key, reqwest::Method::GET, &format!("/v1/threads/{thread}/messages"), None).await;
+    let (exit, _) = server.terminate();
+    assert!(exit.success());
+
+    let export = dir.path().join("export.jsonl");
+    admin(dir.path(), &["export", "--out", export.to_str().expect("path")]);
+    let name = format!("threadhold_move_{}", std::process::id());
+    let pool = sqlx::PgPool::connect(&admin_url).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&pool).await.expect("drop");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create");
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("database in URL").0);
+    let imported = Command::new(BIN)
+        .args(["import", export.to_str().expect("path"), "--database-url", &url])
+        .output()
+        .expect("import");
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(String::from_utf8_lossy(&imported.stdout).contains("Imported 1 threads and 1 messages"));
+
+    let moved = Server::start(dir.path(), &[("THREADHOLD_DATABASE_URL", url.as_str())]);
+    let output = Command::new(BIN).args(["keys", "create", "--database-url", &url]).output().expect("keys");
+    let key = String::from_utf8(output.stdout).expect("utf8").lines().last().expect("line").to_owned();
+    let (_, after) =
+        call(&moved.url, &key, reqwest::Method::GET, &format!("/v1/threads/{thread}/messages"), None).await;
+    assert_eq!(after, before, "the same messages, ids and timestamps");
+    let (exit, _) = moved.terminate();
+    assert!(exit.success());
+}

@@ -17,6 +17,7 @@ pub mod projects;
 mod rate_limit;
 mod router;
 pub mod state;
+pub mod transfer;
 mod views;
 
 use std::future::Future;

@@ -221,6 +221,11 @@ pub trait Store: Send + Sync + 'static {
     /// False when no rule has that id.
     async fn delete_auth_rule(&self, id: &str) -> StoreResult<bool>;
 
+    /// Inserts a thread as exported elsewhere (ids and timestamps kept); false when its id exists.
+    async fn import_thread(&self, thread: &Thread) -> StoreResult<bool>;
+    /// Inserts a message as exported elsewhere; its thread (and parent) must exist. False when its id exists.
+    async fn import_message(&self, message: &Message) -> StoreResult<bool>;
+
     /// Stores run reports and engagement events (`record_type` tells them apart).
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()>;
     /// Upserts a score per target, author and name; returns the stored score id.

@@ -1222,6 +1222,46 @@ impl Store for $store {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn import_thread(&self, thread: &Thread) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO threads (id, project_id, workspace_id, title, title_from_user, metadata, external_id, is_archived, last_message_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&thread.id)
+        .bind(&thread.project_id)
+        .bind(&thread.workspace_id)
+        .bind(&thread.title)
+        .bind(thread.title_from_user)
+        .bind(&thread.metadata)
+        .bind(&thread.external_id)
+        .bind(thread.is_archived)
+        .bind(thread.last_message_at)
+        .bind(thread.created_at)
+        .bind(thread.updated_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn import_message(&self, message: &Message) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO messages (id, thread_id, parent_id, height, format, content, external_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&message.id)
+        .bind(&message.thread_id)
+        .bind(&message.parent_id)
+        .bind(message.height)
+        .bind(&message.format)
+        .bind(&message.content)
+        .bind(&message.external_id)
+        .bind(message.created_at)
+        .bind(message.updated_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()> {
         let mut tx = self.write().await?;
         for record in records {
