@@ -77,7 +77,7 @@ async fn imports_refuse_what_does_not_fit() {
     }
     // A project override moves the data into another project.
     admin::create_project(server.store.as_ref(), "acme", "Acme", vec![]).await.expect("project");
-    let thread = &bad[2][..];
+    let thread = bad[2];
     let counts = transfer::import(server.store.as_ref(), Some("acme"), &mut &thread[..]).await.expect("import");
     assert_eq!(counts.threads, 1);
 }
