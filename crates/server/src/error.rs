@@ -27,10 +27,14 @@ pub enum ApiError {
     /// 409: the request conflicts with stored state.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// 415: a request body in an encoding this server does not read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 429: too many requests from this client; retry after the given seconds.
     #[error("Too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
-    #[error("The request body is larger than {limit} bytes")]
+    /// 413: the body is larger than this route accepts.
+    #[error("The request body is too large (the limit is {limit} bytes)")]
     PayloadTooLarge { limit: usize },
     /// A bearer token was refused (401 expired, 403 invalid, 503 keys unreachable).
     #[error(transparent)]
@@ -68,6 +72,7 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Token(error) => StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -84,6 +89,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Token(error) => error.code(),
             ApiError::Internal(_) => "internal_error",
             ApiError::Unavailable(_) => "unavailable",

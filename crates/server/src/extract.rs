@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use threadhold_domain::limits::REQUEST_BODY_MAX_BYTES;
 
 use crate::error::ApiError;
 
@@ -19,7 +20,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         serde_json::from_slice(text).map(JsonBody).map_err(|error| {
             let code = if error.is_data() { "invalid_request" } else { "invalid_json" };
@@ -28,9 +29,36 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-fn body_error(rejection: BytesRejection) -> ApiError {
+/// A request body as bytes, within the route's size limit (`DefaultBodyLimit`).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // The limit of this route, as the body-limit layer set it (the default otherwise).
+        let limit = req.extensions().get::<BodyLimitNote>().map_or(REQUEST_BODY_MAX_BYTES, |note| note.0);
+        Bytes::from_request(req, state).await.map(RawBody).map_err(|rejection| body_error(rejection, limit))
+    }
+}
+
+/// Records a route's body limit so a 413 can name it.
+#[derive(Clone, Copy)]
+pub struct BodyLimitNote(pub usize);
+
+/// A route accepting bodies up to `limit` bytes instead of the default.
+pub fn with_body_limit<S: Clone + Send + Sync + 'static>(
+    route: axum::routing::MethodRouter<S>,
+    limit: usize,
+) -> axum::routing::MethodRouter<S> {
+    route
+        .layer::<_, std::convert::Infallible>(axum::extract::DefaultBodyLimit::max(limit))
+        .layer::<_, std::convert::Infallible>(axum::Extension(BodyLimitNote(limit)))
+}
+
+fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge { limit: threadhold_domain::limits::REQUEST_BODY_MAX_BYTES }
+        ApiError::PayloadTooLarge { limit }
     } else {
         ApiError::invalid(format!("Could not read the request body: {rejection}"))
     }

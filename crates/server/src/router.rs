@@ -8,7 +8,8 @@ use axum::routing::{delete, get, post, put};
 use threadhold_domain::limits::REQUEST_BODY_MAX_BYTES;
 
 use crate::error::ApiError;
-use crate::handlers::{anonymous, files, health, messages, projects, runs, telemetry, threads, tokens};
+use crate::extract::with_body_limit;
+use crate::handlers::{anonymous, files, health, messages, projects, runs, telemetry, threads, tokens, traces};
 use crate::state::AppState;
 use crate::{auth, cors, observe};
 
@@ -24,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/runs", post(runs::report))
         .route("/v1/runs/stream", post(runs::stream))
         .route("/v1/events", post(telemetry::track))
+        .route("/v1/traces", with_body_limit(post(traces::receive), traces::TRACES_BODY_MAX_BYTES))
         .route("/v1/scores", post(telemetry::create_score))
         .route("/v1/auth/tokens", post(tokens::create))
         .route("/v1/auth/tokens/anonymous", post(anonymous::mint))

@@ -66,7 +66,7 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let bearer = bearer_token(&parts.headers)?;
         let caller = if api_keys::looks_like_api_key(bearer) {
-            caller_from_api_key(state, bearer, &parts.headers).await?
+            caller_from_api_key(state, bearer, &parts.headers, parts.uri.path()).await?
         } else if bearer.contains('.') {
             caller_from_jwt(state, bearer, parts).await?
         } else {
@@ -169,7 +169,11 @@ fn bearer_token(headers: &HeaderMap) -> ApiResult<&str> {
     Ok(token)
 }
 
-async fn caller_from_api_key(state: &AppState, key: &str, headers: &HeaderMap) -> ApiResult<Caller> {
+/// The OTLP trace route, and the workspace its API-key requests act in without `Aui-Workspace-Id`.
+const TRACES_PATH: &str = "/v1/traces";
+pub const TRACES_WORKSPACE_ID: &str = "__OTLP__";
+
+async fn caller_from_api_key(state: &AppState, key: &str, headers: &HeaderMap, path: &str) -> ApiResult<Caller> {
     let project_id = api_keys::project_of(key)
         .ok_or_else(|| ApiError::Forbidden { code: "invalid_api_key", message: "Invalid API key format".into() })?;
     let unknown = || ApiError::Forbidden { code: "invalid_api_key", message: "Unknown or expired API key".into() };
@@ -179,7 +183,10 @@ async fn caller_from_api_key(state: &AppState, key: &str, headers: &HeaderMap) -
         return Err(unknown());
     }
     let user_id = principal_header(headers, "aui-user-id")?.unwrap_or(SYSTEM_USER_ID).to_owned();
+    // The trace exporter sends no Aui headers: its spans land in a workspace of their own.
+    let default_workspace = (path == TRACES_PATH).then_some(TRACES_WORKSPACE_ID);
     let workspace_id = principal_header(headers, "aui-workspace-id")?
+        .or(default_workspace)
         .ok_or_else(|| ApiError::Forbidden {
             code: "invalid_workspace_id",
             message: "Aui-Workspace-Id header is required with an API key".into(),

@@ -9,6 +9,7 @@ pub mod runs;
 pub mod telemetry;
 pub mod threads;
 pub mod tokens;
+pub mod traces;
 
 use serde::Deserialize;
 use threadhold_domain::ids::validate_text_id;
