@@ -16,6 +16,7 @@ use crate::{auth, cors, observe};
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/threads", get(threads::list).post(threads::create))
+        .route("/v1/threads/search", get(threads::search))
         .route("/v1/threads/{thread_id}", get(threads::get).put(threads::update).delete(threads::delete))
         .route("/v1/threads/{thread_id}/messages", get(messages::list).post(messages::create).delete(messages::delete))
         .route("/v1/threads/{thread_id}/messages/{message_id}", put(messages::update))

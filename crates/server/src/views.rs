@@ -107,6 +107,36 @@ pub fn thread_list(threads: &[Thread]) -> Response {
     Json(Envelope { threads: threads.iter().map(ThreadView::from).collect() }).into_response()
 }
 
+/// A search hit: the thread, the matching message (if the match is in one) and a snippet.
+pub struct SearchHit {
+    pub thread: Thread,
+    pub message_id: Option<String>,
+    pub snippet: String,
+}
+
+/// `{"results": [{"thread", "message_id", "snippet"}, ...]}`.
+pub fn search_results(hits: &[SearchHit]) -> Response {
+    #[derive(Serialize)]
+    struct Hit<'a> {
+        thread: ThreadView<'a>,
+        message_id: Option<&'a str>,
+        snippet: &'a str,
+    }
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        results: Vec<Hit<'a>>,
+    }
+    let results = hits
+        .iter()
+        .map(|hit| Hit {
+            thread: ThreadView::from(&hit.thread),
+            message_id: hit.message_id.as_deref(),
+            snippet: &hit.snippet,
+        })
+        .collect();
+    Json(Envelope { results }).into_response()
+}
+
 /// `{"thread": {...}}`: the client requires the envelope.
 pub fn thread_envelope(thread: &Thread) -> Response {
     #[derive(Serialize)]

@@ -260,3 +260,34 @@ async fn a_stored_message_moves_its_thread_to_the_top() {
     ws.add_message(&old, None, "user", "bump").await;
     assert_eq!(ws.thread_ids("").await, vec![old, new]);
 }
+
+#[tokio::test]
+async fn search_finds_titles_and_message_text_in_the_callers_workspace_only() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let bread = ws.create_thread(json!({"title": "Baking notes"})).await;
+    ws.add_message(&bread, None, "user", "How long should Sourdough proof overnight in the fridge?").await;
+    let trip = ws.create_thread(json!({"title": "Lisbon trip"})).await;
+    let hit = ws.add_message(&trip, None, "assistant", "Try the pastel de nata; no sourdough needed.").await;
+    ws.create_thread(json!({"title": "Text and role"})).await;
+    let stranger = server.workspace("other");
+    let theirs = stranger.new_thread().await;
+    stranger.add_message(&theirs, None, "user", "my sourdough secret").await;
+
+    let found = ws.get("/v1/threads/search?q=SOURDOUGH").await;
+    let results = found.expect(200)["results"].as_array().expect("results").clone();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert_eq!(results[0]["thread"]["id"], trip.as_str(), "newest first");
+    assert_eq!(results[0]["message_id"], hit.as_str());
+    assert!(results[0]["snippet"].as_str().expect("snippet").contains("sourdough"));
+    assert_eq!(results[1]["thread"]["id"], bread.as_str());
+    let by_title = ws.get("/v1/threads/search?q=lisbon").await.json["results"].clone();
+    assert_eq!(by_title[0]["thread"]["id"], trip.as_str());
+    // JSON keys of the stored documents never match; LIKE wildcards are literal.
+    let keys = ws.get("/v1/threads/search?q=role").await.json["results"].clone();
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "only the title 'Text and role': {keys}");
+    assert_eq!(ws.get("/v1/threads/search?q=%25").await.json["results"], json!([]));
+    assert_eq!(ws.get("/v1/threads/search?q=zzz").await.json["results"], json!([]));
+    ws.get("/v1/threads/search").await.expect_error(400, "invalid_query");
+    ws.get("/v1/threads/search?q=x&limit=0").await.expect(400);
+}

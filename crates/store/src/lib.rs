@@ -221,6 +221,11 @@ pub trait Store: Send + Sync + 'static {
     /// False when no rule has that id.
     async fn delete_auth_rule(&self, id: &str) -> StoreResult<bool>;
 
+    /// Threads of the scope whose title contains `needle` (ASCII case-insensitive), newest first.
+    async fn search_titles(&self, scope: &WorkspaceScope, needle: &str, limit: u32) -> StoreResult<Vec<Thread>>;
+    /// Messages of the scope's threads whose stored JSON contains `needle`
+    /// (ASCII case-insensitive), newest first: candidates the caller filters on their text.
+    async fn search_messages(&self, scope: &WorkspaceScope, needle: &str, limit: u32) -> StoreResult<Vec<Message>>;
     /// Inserts a thread as exported elsewhere (ids and timestamps kept); false when its id exists.
     async fn import_thread(&self, thread: &Thread) -> StoreResult<bool>;
     /// Inserts a message as exported elsewhere; its thread (and parent) must exist. False when its id exists.

@@ -132,3 +132,16 @@ pub(crate) fn select(columns: &str, table: &str, rest: &str) -> sqlx::AssertSqlS
 pub(crate) fn role_of(content: &str) -> Option<String> {
     serde_json::from_str::<serde_json::Value>(content).ok()?.get("role")?.as_str().map(str::to_owned)
 }
+
+/// A LIKE pattern matching `needle` anywhere, lowercased, with `%`, `_` and `\\` escaped (`ESCAPE '\\'`).
+pub(crate) fn like_pattern(needle: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}

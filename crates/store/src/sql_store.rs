@@ -1222,6 +1222,39 @@ impl Store for $store {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn search_titles(&self, scope: &WorkspaceScope, needle: &str, limit: u32) -> StoreResult<Vec<Thread>> {
+        let rows: Vec<ThreadRow> = sqlx::query_as(select(
+            THREAD_COLUMNS,
+            "threads",
+            "WHERE project_id = $1 AND workspace_id = $2 AND LOWER(title) LIKE $3 ESCAPE '\\' \
+             ORDER BY last_message_at DESC, id DESC LIMIT $4",
+        ))
+        .bind(&scope.project_id)
+        .bind(&scope.workspace_id)
+        .bind(like_pattern(needle))
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows.into_iter().map(thread_from_row).collect())
+    }
+
+    async fn search_messages(&self, scope: &WorkspaceScope, needle: &str, limit: u32) -> StoreResult<Vec<Message>> {
+        let columns = MESSAGE_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ");
+        let rows: Vec<MessageRow> = sqlx::query_as(select(
+            &columns,
+            "messages m JOIN threads t ON t.id = m.thread_id",
+            "WHERE t.project_id = $1 AND t.workspace_id = $2 AND LOWER(m.content) LIKE $3 ESCAPE '\\' \
+             ORDER BY m.created_at DESC, m.id DESC LIMIT $4",
+        ))
+        .bind(&scope.project_id)
+        .bind(&scope.workspace_id)
+        .bind(like_pattern(needle))
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows.into_iter().map(message_from_row).collect())
+    }
+
     async fn import_thread(&self, thread: &Thread) -> StoreResult<bool> {
         let done = sqlx::query(
             "INSERT INTO threads (id, project_id, workspace_id, title, title_from_user, metadata, external_id, is_archived, last_message_at, created_at, updated_at) \
