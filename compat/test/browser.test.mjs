@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
-import { launchChromium, startPageServer } from "./chromium.mjs";
+import { browserSession, startPageServer } from "./chromium.mjs";
 import { startServer, withLogs, jwtPayload, refreshTokenKey } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -69,8 +69,7 @@ const PAGE_HTML = `<!doctype html>
 let server;
 let pageServer;
 let pageOrigin;
-let browser;
-const contexts = [];
+const session = browserSession();
 let bundle;
 const L = (fn) => withLogs(() => server, fn);
 
@@ -85,21 +84,6 @@ async function buildBundle() {
     logLevel: "silent",
   });
   return result.outputFiles[0].text;
-}
-
-
-/** One Chromium for the whole file. */
-async function getBrowser() {
-  browser ??= await launchChromium();
-  return browser;
-}
-
-/** A fresh, isolated browser context (its own localStorage and Web Locks). */
-async function newContext() {
-  const b = await getBrowser();
-  const context = await b.newContext();
-  contexts.push(context);
-  return context;
 }
 
 async function openPage(context) {
@@ -144,8 +128,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of contexts) await c.close().catch(() => {});
-  await browser?.close().catch(() => {});
+  await session.close();
   await new Promise((r) => (pageServer ? pageServer.close(() => r()) : r()));
   await server?.stop();
 });
@@ -154,7 +137,7 @@ describe("anonymous mode in Chromium (assistant-cloud@0.2.11, cross-origin page)
   test(
     "a thread created anonymously is still listed after a reload (identity kept in localStorage)",
     L(async () => {
-      const context = await newContext();
+      const context = await session.newContext();
       const page = await openPage(context);
       assert.notEqual(new URL(pageOrigin).origin, new URL(server.url).origin, "page and API are different origins");
 
@@ -191,7 +174,7 @@ describe("anonymous mode in Chromium (assistant-cloud@0.2.11, cross-origin page)
   test(
     "two tabs that start at once end up with one identity (Web Locks)",
     L(async () => {
-      const context = await newContext();
+      const context = await session.newContext();
       const [a, b] = await Promise.all([openPage(context), openPage(context)]);
       const hasLocks = await a.evaluate(() => typeof navigator.locks?.request === "function");
       assert.ok(hasLocks, "the browser has navigator.locks");

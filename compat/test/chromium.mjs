@@ -53,3 +53,25 @@ export async function launchChromium() {
     timeout: 20_000,
   });
 }
+
+/**
+ * One Chromium per test file, launched on first use, handing out isolated
+ * contexts (each its own localStorage and Web Locks, hence its own anonymous
+ * identity); `close()` ends them all.
+ */
+export function browserSession() {
+  let browser;
+  const contexts = [];
+  return {
+    async newContext() {
+      browser ??= await launchChromium();
+      const context = await browser.newContext();
+      contexts.push(context);
+      return context;
+    },
+    async close() {
+      for (const context of contexts) await context.close().catch(() => {});
+      await browser?.close().catch(() => {});
+    },
+  };
+}

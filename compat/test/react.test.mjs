@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
-import { launchChromium, startPageServer } from "./chromium.mjs";
+import { browserSession, startPageServer } from "./chromium.mjs";
 import { startServer, withLogs } from "./harness.mjs";
 import { makePng } from "./png.mjs";
 
@@ -32,8 +32,7 @@ const PAGE_HTML = `<!doctype html>
 let server;
 let pageServer;
 let pageOrigin;
-let browser;
-const contexts = [];
+const session = browserSession();
 const L = (fn) => withLogs(() => server, fn);
 
 async function buildBundle() {
@@ -50,21 +49,6 @@ async function buildBundle() {
     logLevel: "silent",
   });
   return result.outputFiles[0].text;
-}
-
-
-/** One Chromium for the whole file. */
-async function getBrowser() {
-  browser ??= await launchChromium();
-  return browser;
-}
-
-/** A fresh, isolated browser context: its own localStorage, hence its own anonymous identity. */
-async function newContext() {
-  const b = await getBrowser();
-  const context = await b.newContext();
-  contexts.push(context);
-  return context;
 }
 
 async function openPage(context, name) {
@@ -205,8 +189,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of contexts) await c.close().catch(() => {});
-  await browser?.close().catch(() => {});
+  await session.close();
   await new Promise((r) => (pageServer ? pageServer.close(() => r()) : r()));
   await server?.stop();
 });
@@ -215,7 +198,7 @@ describe("@assistant-ui/react 0.15.22 (core 0.3.35) with cloud persistence in Ch
   test(
     "run leases: a second tab shows the reply as running in another tab, then settles; a reload shows the final reply",
     L(async () => {
-      const context = await newContext();
+      const context = await session.newContext();
       const a = await openPage(context, "A");
       const prompt = "lease check";
       const expected = finalReply(prompt);
@@ -334,7 +317,7 @@ describe("@assistant-ui/react 0.15.22 (core 0.3.35) with cloud persistence in Ch
   test(
     "attachments: an image added in the composer is uploaded through the presigned URL and still shown after a reload",
     L(async () => {
-      const context = await newContext();
+      const context = await session.newContext();
       const page = await openPage(context, "attach");
       await inPage(page, () => {
         window.replyControl.chunkDelayMs = 50;

@@ -47,6 +47,13 @@ pub struct Compact<'a> {
     pub signature: &'a str,
 }
 
+impl Compact<'_> {
+    /// The unverified `iss`, which routes the token to the rules (and keys) of that issuer.
+    pub fn issuer(&self) -> Option<&str> {
+        self.claims.get("iss").and_then(Value::as_str)
+    }
+}
+
 pub fn parse(token: &str) -> Result<Compact<'_>, VerifyError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(VerifyError::Malformed("too large"));

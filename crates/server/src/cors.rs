@@ -10,9 +10,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use threadhold_domain::model::DEFAULT_PROJECT_ID;
 
-use crate::projects::PathProject;
+use crate::projects;
 use crate::state::AppState;
 
 const ALLOW_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
@@ -54,7 +53,7 @@ pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -
     let (allow_origin, varies) = match &origin {
         None => (None, false),
         Some(origin) => {
-            let project_id = request.extensions().get::<PathProject>().map_or(DEFAULT_PROJECT_ID, |p| p.0.as_str());
+            let project_id = projects::addressed(request.extensions());
             let origins = match state.projects.get(&state, project_id).await {
                 Ok(project) => project.map(|p| p.allowed_origins.clone()).unwrap_or_default(),
                 Err(error) => {

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use std::convert::Infallible;
 
 use axum::extract::{FromRequestParts, Request};
-use axum::http::Uri;
 use axum::http::request::Parts;
+use axum::http::{Extensions, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
 use threadhold_domain::ids::validate_project_id;
@@ -26,6 +26,11 @@ use crate::state::AppState;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathProject(pub String);
 
+/// The project a request addresses: its path prefix, or the default project.
+pub fn addressed(extensions: &Extensions) -> &str {
+    extensions.get::<PathProject>().map_or(DEFAULT_PROJECT_ID, |p| p.0.as_str())
+}
+
 /// Extracts the project a request addresses: its path prefix, or the default project.
 pub struct AddressedProject(pub String);
 
@@ -33,8 +38,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AddressedProject {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let project = parts.extensions.get::<PathProject>().map_or(DEFAULT_PROJECT_ID, |p| p.0.as_str());
-        Ok(AddressedProject(project.to_owned()))
+        Ok(AddressedProject(addressed(&parts.extensions).to_owned()))
     }
 }
 

@@ -156,6 +156,55 @@ async fn open_lease(
     Ok(())
 }
 
+/// A lease route's thread check: an unknown or foreign thread means an unknown lease (404).
+async fn lease_thread_in_scope(tx: &mut Transaction<'static, $db>, scope: &WorkspaceScope, thread_id: &str) -> StoreResult<()> {
+    match thread_in_scope(tx, scope, thread_id).await {
+        Err(StoreError::ThreadNotFound) => Err(StoreError::RunNotFound),
+        other => other,
+    }
+}
+
+/// Replaces a message's content; the thread counts as updated.
+async fn write_content(
+    tx: &mut Transaction<'static, $db>,
+    thread_id: &str,
+    message_id: &str,
+    content: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE messages SET content = $2, updated_at = $3 WHERE id = $1")
+        .bind(message_id)
+        .bind(content)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE threads SET updated_at = $2 WHERE id = $1").bind(thread_id).bind(now).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Records a beat of a running lease (on the lease and on its message's copy).
+async fn renew_lease(tx: &mut Transaction<'static, $db>, lease_id: &str, message_id: &str, now: Millis) -> StoreResult<()> {
+    sqlx::query("UPDATE run_leases SET last_heartbeat_at = $2 WHERE id = $1").bind(lease_id).bind(now).execute(&mut **tx).await?;
+    sqlx::query("UPDATE messages SET run_heartbeat_at = $2 WHERE id = $1")
+        .bind(message_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Ends the running lease of a message with `reason`.
+async fn close_lease(tx: &mut Transaction<'static, $db>, message_id: &str, reason: &str, now: Millis) -> StoreResult<()> {
+    sqlx::query("UPDATE run_leases SET running = FALSE, end_reason = $2, ended_at = $3 WHERE message_id = $1 AND running")
+        .bind(message_id)
+        .bind(reason)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE messages SET run_running = FALSE WHERE id = $1").bind(message_id).execute(&mut **tx).await?;
+    Ok(())
+}
+
 /// The message and running flag of a lease in this thread, or [`StoreError::RunNotFound`].
 async fn lease_in_thread(
     tx: &mut Transaction<'static, $db>,
@@ -720,32 +769,9 @@ impl Store for $store {
         match plain_write(run, now, policy) {
             PlainWrite::Allowed => {}
             PlainWrite::Refused => return Err(StoreError::RunInProgress),
-            PlainWrite::EndsAbandonedLease => {
-                sqlx::query(
-                    "UPDATE run_leases SET running = FALSE, end_reason = $2, ended_at = $3 WHERE message_id = $1 AND running",
-                )
-                .bind(message_id)
-                .bind(ABANDONED)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE messages SET run_running = FALSE WHERE id = $1")
-                    .bind(message_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            PlainWrite::EndsAbandonedLease => close_lease(&mut tx, message_id, ABANDONED, now).await?,
         }
-        sqlx::query("UPDATE messages SET content = $2, updated_at = $3 WHERE id = $1")
-            .bind(message_id)
-            .bind(content)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE threads SET updated_at = $2 WHERE id = $1")
-            .bind(thread_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        write_content(&mut tx, thread_id, message_id, content, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -780,22 +806,9 @@ impl Store for $store {
         if !running {
             return Err(StoreError::RunEnded);
         }
-        sqlx::query("UPDATE messages SET content = $2, updated_at = $3, run_heartbeat_at = $3 WHERE id = $1")
-            .bind(&message_id)
-            .bind(content)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE run_leases SET last_heartbeat_at = $2 WHERE id = $1")
-            .bind(lease_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE threads SET updated_at = $2 WHERE id = $1")
-            .bind(thread_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        // A holder's write counts as a beat.
+        write_content(&mut tx, thread_id, &message_id, content, now).await?;
+        renew_lease(&mut tx, lease_id, &message_id, now).await?;
         tx.commit().await?;
         Ok(message_id)
     }
@@ -826,21 +839,12 @@ impl Store for $store {
         now: Millis,
     ) -> StoreResult<()> {
         let mut tx = self.write().await?;
-        thread_in_scope(&mut tx, scope, thread_id).await.map_err(|_| StoreError::RunNotFound)?;
+        lease_thread_in_scope(&mut tx, scope, thread_id).await?;
         let (message_id, running) = lease_in_thread(&mut tx, thread_id, lease_id).await?;
         if !running {
             return Err(StoreError::RunEnded);
         }
-        sqlx::query("UPDATE run_leases SET last_heartbeat_at = $2 WHERE id = $1")
-            .bind(lease_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE messages SET run_heartbeat_at = $2 WHERE id = $1")
-            .bind(&message_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        renew_lease(&mut tx, lease_id, &message_id, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -854,19 +858,11 @@ impl Store for $store {
         now: Millis,
     ) -> StoreResult<()> {
         let mut tx = self.write().await?;
-        thread_in_scope(&mut tx, scope, thread_id).await.map_err(|_| StoreError::RunNotFound)?;
+        lease_thread_in_scope(&mut tx, scope, thread_id).await?;
         let (message_id, running) = lease_in_thread(&mut tx, thread_id, lease_id).await?;
+        // A message has at most one running lease, so this closes exactly this one.
         if running {
-            sqlx::query("UPDATE run_leases SET running = FALSE, end_reason = $2, ended_at = $3 WHERE id = $1")
-                .bind(lease_id)
-                .bind(reason)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE messages SET run_running = FALSE WHERE id = $1")
-                .bind(&message_id)
-                .execute(&mut *tx)
-                .await?;
+            close_lease(&mut tx, &message_id, reason, now).await?;
             tx.commit().await?;
         }
         Ok(())

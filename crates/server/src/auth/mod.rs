@@ -14,12 +14,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 use threadhold_auth::compact;
 use threadhold_domain::ids::validate_principal_id;
-use threadhold_domain::model::DEFAULT_PROJECT_ID;
 use threadhold_domain::model::WorkspaceScope;
 use threadhold_domain::now_ms;
 
 use crate::error::{ApiError, ApiResult};
-use crate::projects::PathProject;
+use crate::projects::{self, PathProject};
 use crate::state::AppState;
 
 /// The user an API-key request acts as when it sends no `Aui-User-Id`.
@@ -93,7 +92,7 @@ impl FromRequestParts<AppState> for Caller {
 /// response hands back a cheaper threadhold token for the same caller).
 async fn caller_from_jwt(state: &AppState, bearer: &str, parts: &Parts) -> ApiResult<Caller> {
     let token = compact::parse(bearer)?;
-    let issuer = token.claims.get("iss").and_then(|iss| iss.as_str()).unwrap_or_default();
+    let issuer = token.issuer().unwrap_or_default();
     if issuer.starts_with(tokens::ISSUER_PREFIX) {
         let claims = state.keys.verify(&token).await?;
         return Ok(Caller {
@@ -102,7 +101,7 @@ async fn caller_from_jwt(state: &AppState, bearer: &str, parts: &Parts) -> ApiRe
             credential: if claims.sid.is_some() { Credential::Anonymous } else { Credential::WorkspaceToken },
         });
     }
-    let project_id = parts.extensions.get::<PathProject>().map_or(DEFAULT_PROJECT_ID, |p| p.0.as_str());
+    let project_id = projects::addressed(&parts.extensions);
     let identity = state.verifier.verify(project_id, &token, now_ms() / 1000).await?;
     let caller = Caller {
         scope: WorkspaceScope { project_id: project_id.to_owned(), workspace_id: identity.workspace_id },

@@ -67,7 +67,7 @@ impl ProviderVerifier {
         token: &Compact<'_>,
         now_secs: i64,
     ) -> Result<ProviderIdentity, VerifyError> {
-        let issuer = token.claims.get("iss").and_then(|iss| iss.as_str()).ok_or(VerifyError::MissingClaim("iss"))?;
+        let issuer = token.issuer().ok_or(VerifyError::MissingClaim("iss"))?;
         let rules = self.rules(project_id).await?;
         if !rules.iter().any(|rule| rule.issuer == issuer) {
             metrics::counter!("threadhold_token_verifications_total", "rule" => "none", "outcome" => "token_issuer_unknown")

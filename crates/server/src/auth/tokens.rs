@@ -162,7 +162,7 @@ impl ProjectKeys {
     /// issuer) through the same pipeline as provider tokens: the key must
     /// belong to the project the issuer names.
     pub async fn verify(&self, token: &Compact<'_>) -> Result<WorkspaceClaims, ApiError> {
-        let issuer = token.claims.get("iss").and_then(|iss| iss.as_str()).unwrap_or_default();
+        let issuer = token.issuer().unwrap_or_default();
         let project_id = issuer.strip_prefix(ISSUER_PREFIX).ok_or(VerifyError::UnknownIssuer)?;
         let kid = token.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
         let key =
