@@ -94,9 +94,18 @@ async fn unknown_kids_refetch_once_per_cooldown() {
 
 #[tokio::test]
 async fn a_key_rotated_in_right_after_a_fetch_is_found_at_once() {
-    let (server, keys, cache) = setup().await;
-    cache.keys(&server.url, Some(&keys.kid_for("RS256"))).await.expect("keys");
+    let keys = Keys::generate("k");
     let next = Keys::generate("next");
+    let server = JwksServer::start(keys.jwks()).await;
+    // Long TTLs: only the unknown kid may cause a refetch, however slow the machine is.
+    let long = CachePolicy {
+        min_ttl: Duration::from_secs(600),
+        default_ttl: Duration::from_secs(600),
+        max_ttl: Duration::from_secs(600),
+        ..policy()
+    };
+    let cache = cache(long);
+    cache.keys(&server.url, Some(&keys.kid_for("RS256"))).await.expect("keys");
     server.set(|b| b.keys = [keys.jwks(), next.jwks()].concat());
     let found = cache.keys(&server.url, Some(&next.kid_for("RS256"))).await.expect("keys");
     assert!(found.iter().any(|k| k.kid.as_deref() == Some(next.kid_for("RS256").as_str())));
