@@ -16,6 +16,7 @@ mod observe;
 pub mod projects;
 mod rate_limit;
 mod router;
+pub mod service;
 pub mod state;
 pub mod transfer;
 mod views;

@@ -22,6 +22,7 @@ use super::{ListQuery, page_limit, text_field};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
+use crate::service;
 use crate::state::AppState;
 use crate::views::message_list;
 
@@ -34,10 +35,12 @@ pub async fn list(
     list_in(&state, ReadScope::from(&caller.scope), &thread_id, &query).await
 }
 
-/// A page of messages; a thread outside `scope` reads as empty (not 404), as the contract says.
+/// A page of messages, converted to the requested `format`; a thread outside
+/// `scope` reads as empty (not 404), as the contract says.
 pub async fn list_in(state: &AppState, scope: ReadScope, thread_id: &str, query: &ListQuery) -> ApiResult<Response> {
     let limit = page_limit(query.limit.as_deref(), MESSAGE_PAGE_DEFAULT, MESSAGE_PAGE_MAX)?;
-    let messages = state.store.list_messages(&scope, thread_id, query.after(), limit).await?;
+    let messages =
+        service::messages::page(state.store.as_ref(), &scope, thread_id, query.after(), limit, query.format()).await?;
     Ok(message_list(&messages))
 }
 

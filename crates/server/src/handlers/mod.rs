@@ -42,7 +42,8 @@ pub struct ListQuery {
     pub is_archived: Option<String>,
     pub limit: Option<String>,
     pub after: Option<String>,
-    // `format` is accepted and ignored: rows are returned in their stored format.
+    /// Messages only: the format to convert compatible rows to.
+    pub format: Option<String>,
 }
 
 impl ListQuery {
@@ -55,6 +56,11 @@ impl ListQuery {
                 message: "is_archived must be \"true\" or \"false\"".into(),
             }),
         }
+    }
+
+    /// An empty `format` asks for no conversion.
+    pub fn format(&self) -> Option<&str> {
+        self.format.as_deref().filter(|format| !format.is_empty())
     }
 
     /// An empty `after` means no cursor.

@@ -1,0 +1,4 @@
+//! Operations beneath the HTTP layer: plain Rust over the store, shared by the
+//! handlers, the CLI and the tests. Nothing here knows about HTTP.
+
+pub mod messages;
