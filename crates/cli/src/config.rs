@@ -13,6 +13,7 @@ use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::LeasePolicy;
 use threadhold_server::client_ip::IpNet;
 use threadhold_server::{AnonymousConfig, AttachmentBackend, ClientIpPolicy, FilesConfig, S3Settings, ServerConfig};
+use threadhold_store::{Durability, PgOptions, SqliteOptions};
 
 pub const ENV_PREFIX: &str = "THREADHOLD_";
 
@@ -25,6 +26,11 @@ pub struct Settings {
     pub data: PathBuf,
     /// A `postgres://` or `sqlite:` URL; overrides `data` for the database.
     pub database_url: Option<String>,
+    /// `process`: acknowledged writes survive a crash of the process; `power`:
+    /// they also survive a power loss (an fsync per group commit, SQLite).
+    pub durability: DurabilityLevel,
+    /// How long a request waits for a database connection before answering 503 (PostgreSQL).
+    pub database_timeout_secs: u64,
     /// `human` or `json`.
     pub log_format: LogFormat,
     /// Log filter in `RUST_LOG` syntax (`RUST_LOG` itself wins when set).
@@ -83,6 +89,13 @@ pub struct Settings {
     pub trusted_proxies: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityLevel {
+    Process,
+    Power,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -96,6 +109,8 @@ impl Default for Settings {
             listen: "127.0.0.1:8787".into(),
             data: PathBuf::from("./threadhold-data"),
             database_url: None,
+            durability: DurabilityLevel::Process,
+            database_timeout_secs: 3,
             log_format: LogFormat::Human,
             log_level: "info".into(),
             workspace_token_ttl_secs: 300,
@@ -193,6 +208,18 @@ impl Settings {
     /// The SQLite file inside the data folder.
     pub fn database_file(&self) -> PathBuf {
         self.data.join("threadhold.sqlite3")
+    }
+
+    pub fn sqlite_options(&self) -> SqliteOptions {
+        let durability = match self.durability {
+            DurabilityLevel::Process => Durability::Process,
+            DurabilityLevel::Power => Durability::Power,
+        };
+        SqliteOptions { durability, ..SqliteOptions::default() }
+    }
+
+    pub fn postgres_options(&self) -> PgOptions {
+        PgOptions { acquire_timeout: Duration::from_secs(self.database_timeout_secs.max(1)), ..PgOptions::default() }
     }
 }
 

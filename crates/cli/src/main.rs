@@ -352,16 +352,20 @@ fn init_logging(settings: &Settings) {
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match &settings.database_url {
         Some(url) if url.starts_with("sqlite:") => {
-            Arc::new(SqliteStore::open_url(url).await.context("opening the database")?)
+            Arc::new(SqliteStore::open_url(url, settings.sqlite_options()).await.context("opening the database")?)
         }
         Some(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => {
-            Arc::new(PgStore::connect(url).await.context("connecting to PostgreSQL")?)
+            Arc::new(PgStore::connect_with(url, settings.postgres_options()).await.context("connecting to PostgreSQL")?)
         }
         Some(_) => bail!("unsupported database URL: it must start with sqlite: or postgres:"),
         None => {
             std::fs::create_dir_all(&settings.data)
                 .with_context(|| format!("creating the data folder {}", settings.data.display()))?;
-            Arc::new(SqliteStore::open(&settings.database_file()).await.context("opening the database")?)
+            Arc::new(
+                SqliteStore::open_with(&settings.database_file(), settings.sqlite_options())
+                    .await
+                    .context("opening the database")?,
+            )
         }
     };
     admin::bootstrap(store.as_ref()).await.context("preparing the default project")?;

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod model;
 pub mod refresh;
 pub mod runs;
+pub mod search;
 pub mod time;
 pub mod title;
 

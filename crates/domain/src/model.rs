@@ -142,6 +142,8 @@ pub struct NewMessage {
     pub parent: ParentRef,
     pub format: String,
     pub content: String,
+    /// The message's searchable text ([`crate::search::search_text`]).
+    pub search_text: String,
     /// `content.role` when present; a repeat under the same external id may not change it.
     pub role: Option<String>,
     pub external_id: Option<String>,
@@ -177,6 +179,14 @@ pub enum FeedbackKind {
 }
 
 impl FeedbackKind {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "positive" => Some(FeedbackKind::Positive),
+            "negative" => Some(FeedbackKind::Negative),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FeedbackKind::Positive => "positive",
@@ -335,4 +345,28 @@ pub struct AuthRule {
     /// A required `typ` header (`at+jwt` for RFC 9068 access tokens).
     pub token_type: Option<String>,
     pub created_at: Millis,
+}
+
+/// A thread a search found: the newest matching message in it (none when only
+/// the title matched) and a snippet around the match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchHit {
+    pub thread: Thread,
+    pub message_id: Option<String>,
+    pub snippet: String,
+}
+
+/// A message's content as written: the JSON text and its searchable text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageBody {
+    pub content: String,
+    pub search_text: String,
+}
+
+impl MessageBody {
+    /// The body of `content` (JSON text of an object), with its searchable text extracted.
+    pub fn new(content: String) -> Self {
+        let search_text = crate::search::search_text_of(&content);
+        MessageBody { content, search_text }
+    }
 }

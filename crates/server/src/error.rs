@@ -45,6 +45,9 @@ pub enum ApiError {
     /// 503: the database is unreachable or the server is shutting down.
     #[error("{0}")]
     Unavailable(String),
+    /// 507: the database's disk is full; reads go on, writes are refused.
+    #[error("The server's storage is full; nothing was written")]
+    StorageFull,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -76,6 +79,7 @@ impl ApiError {
             ApiError::Token(error) => StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 
@@ -93,6 +97,7 @@ impl ApiError {
             ApiError::Token(error) => error.code(),
             ApiError::Internal(_) => "internal_error",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::StorageFull => "storage_full",
         }
     }
 }
@@ -100,10 +105,15 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         let message = error.to_string();
-        if error.is_unavailable() {
-            return ApiError::Unavailable("The database is unavailable".into());
-        }
         match error {
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "the database is unavailable");
+                ApiError::Unavailable("The database is unavailable".into())
+            }
+            StoreError::StorageFull(detail) => {
+                tracing::error!(error = %detail, "the database's storage is full");
+                ApiError::StorageFull
+            }
             StoreError::ThreadNotFound => ApiError::thread_not_found(),
             StoreError::MessageNotFound => ApiError::message_not_found(),
             StoreError::ParentNotFound => ApiError::InvalidRequest { code: "parent_not_found", message },

@@ -218,7 +218,8 @@ pub async fn import(
                     updated_at: m.updated_at,
                     run: None,
                 };
-                let inserted = store.import_message(&message).await.map_err(|error| {
+                let search_text = threadhold_domain::search::search_text_of(&message.content);
+                let inserted = store.import_message(&message, &search_text).await.map_err(|error| {
                     ApiError::invalid(format!("line {}: message {} does not fit: {error}", number + 1, message.id))
                 })?;
                 counts.messages += u64::from(inserted);

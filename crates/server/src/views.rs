@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
-use threadhold_domain::model::{Message, Thread};
+use threadhold_domain::model::{Message, SearchHit, Thread};
 use threadhold_domain::{format_ms, now_ms};
 
 #[derive(Serialize)]
@@ -105,13 +105,6 @@ pub fn thread_list(threads: &[Thread]) -> Response {
         threads: Vec<ThreadView<'a>>,
     }
     Json(Envelope { threads: threads.iter().map(ThreadView::from).collect() }).into_response()
-}
-
-/// A search hit: the thread, the matching message (if the match is in one) and a snippet.
-pub struct SearchHit {
-    pub thread: Thread,
-    pub message_id: Option<String>,
-    pub snippet: String,
 }
 
 /// `{"results": [{"thread", "message_id", "snippet"}, ...]}`.

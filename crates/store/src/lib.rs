@@ -1,28 +1,29 @@
 //! Storage for threadhold: the [`Store`] trait every database backend
-//! implements, and the backends themselves (SQLite, the embedded default).
+//! implements, and the backends themselves: SQLite (the embedded default, on
+//! `rusqlite` with a group-committing writer thread) and PostgreSQL (on sqlx).
+//! Both pass one conformance suite (`tests/conformance`).
 #![forbid(unsafe_code)]
 
 mod error;
 mod migrate;
 pub mod postgres;
-mod rows;
-mod sql_store;
+mod shared;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use threadhold_domain::Millis;
 use threadhold_domain::model::{
-    AnonymousSession, ApiKey, Attachment, ClaimOutcome, Feedback, FeedbackKind, Message, MessageWrite, NewMessage,
-    NewThread, Project, RefreshOutcome, Score, SigningKey, TelemetryRecord, Thread, ThreadListQuery, ThreadPatch,
-    WorkspaceScope,
+    AnonymousSession, ApiKey, Attachment, ClaimOutcome, Feedback, FeedbackKind, Message, MessageBody, MessageWrite,
+    NewMessage, NewThread, Project, RefreshOutcome, Score, SearchHit, SigningKey, TelemetryRecord, Thread,
+    ThreadListQuery, ThreadPatch, WorkspaceScope,
 };
 use threadhold_domain::model::{AuthRule, LeaseTarget};
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::{LeasePolicy, RunLease};
 
 pub use error::StoreError;
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use postgres::{PgOptions, PgStore};
+pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -66,6 +67,9 @@ pub trait Store: Send + Sync + 'static {
     async fn set_allowed_origins(&self, project_id: &str, origins: &[String]) -> StoreResult<bool>;
     /// Opens or closes anonymous mode for a project; false when the project does not exist.
     async fn set_anonymous_enabled(&self, project_id: &str, enabled: bool) -> StoreResult<bool>;
+    /// A counter every administrative change (projects, keys, rules, access
+    /// settings) moves; nodes compare it to know when to reload their caches.
+    async fn settings_version(&self) -> StoreResult<i64>;
 
     async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
     /// The project's signing keys, newest first (the first one signs).
@@ -128,7 +132,7 @@ pub trait Store: Send + Sync + 'static {
         scope: &WorkspaceScope,
         thread_id: &str,
         message_id: &str,
-        content: &str,
+        body: &MessageBody,
         now: Millis,
         policy: LeasePolicy,
     ) -> StoreResult<()>;
@@ -140,7 +144,7 @@ pub trait Store: Send + Sync + 'static {
         thread_id: &str,
         target: &LeaseTarget,
         lease_id: &str,
-        content: &str,
+        body: &MessageBody,
         now: Millis,
     ) -> StoreResult<String>;
     async fn get_run_lease(&self, lease_id: &str) -> StoreResult<Option<RunLease>>;
@@ -221,15 +225,23 @@ pub trait Store: Send + Sync + 'static {
     /// False when no rule has that id.
     async fn delete_auth_rule(&self, id: &str) -> StoreResult<bool>;
 
-    /// Threads of the scope whose title contains `needle` (ASCII case-insensitive), newest first.
-    async fn search_titles(&self, scope: &WorkspaceScope, needle: &str, limit: u32) -> StoreResult<Vec<Thread>>;
-    /// Messages of the scope's threads whose stored JSON contains `needle`
-    /// (ASCII case-insensitive), newest first: candidates the caller filters on their text.
-    async fn search_messages(&self, scope: &WorkspaceScope, needle: &str, limit: u32) -> StoreResult<Vec<Message>>;
+    /// A page of the scope's threads whose title or message text contains
+    /// `needle` (case-insensitive), newest thread first, after the thread
+    /// `after`; each with its newest matching message and a snippet. Reads
+    /// only index matches (at most [`threadhold_domain::search::MESSAGES_EXAMINED_MAX`]
+    /// messages) and bounded text; an unknown `after` gives an empty page.
+    async fn search(
+        &self,
+        scope: &WorkspaceScope,
+        needle: &str,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<Vec<SearchHit>>;
     /// Inserts a thread as exported elsewhere (ids and timestamps kept); false when its id exists.
     async fn import_thread(&self, thread: &Thread) -> StoreResult<bool>;
-    /// Inserts a message as exported elsewhere; its thread (and parent) must exist. False when its id exists.
-    async fn import_message(&self, message: &Message) -> StoreResult<bool>;
+    /// Inserts a message as exported elsewhere, with its searchable text; its
+    /// thread (and parent) must exist. False when its id exists.
+    async fn import_message(&self, message: &Message, search_text: &str) -> StoreResult<bool>;
 
     /// Stores run reports and engagement events (`record_type` tells them apart).
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()>;

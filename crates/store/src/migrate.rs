@@ -1,11 +1,18 @@
-//! Embedded schema migrations: each backend has its own SQL files, run on open
-//! through sqlx's migrator (which records applied versions and, on PostgreSQL,
-//! holds an advisory lock so several nodes starting together are safe).
+//! Embedded schema migrations: each backend has its own SQL files, run on open.
+//! Applied versions are recorded in `_sqlx_migrations` on both backends (the
+//! table sqlx's migrator keeps, which PostgreSQL still uses and which SQLite
+//! databases made by earlier releases already have), with each file's SHA-384,
+//! so an edited released migration is refused instead of silently skipped.
 
 use std::borrow::Cow;
+use std::time::Instant;
 
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha384};
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use crate::{StoreError, StoreResult};
 
 /// (version, description, SQL), in order. Never edit a released entry: add a new one.
 pub(crate) type Migrations = &'static [(i64, &'static str, &'static str)];
@@ -16,16 +23,65 @@ pub(crate) const SQLITE: Migrations = &[
     (3, "run leases", include_str!("../migrations/sqlite/0003_run_leases.sql")),
     (4, "attachments", include_str!("../migrations/sqlite/0004_attachments.sql")),
     (5, "auth rules", include_str!("../migrations/sqlite/0005_auth_rules.sql")),
+    (6, "search scores settings", include_str!("../migrations/sqlite/0006_search_scores_settings.sql")),
 ];
 
-pub(crate) const POSTGRES: Migrations = &[(1, "initial", include_str!("../migrations/postgres/0001_initial.sql"))];
+pub(crate) const POSTGRES: Migrations = &[
+    (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
+    (2, "search scores settings", include_str!("../migrations/postgres/0002_search_scores_settings.sql")),
+];
 
-pub(crate) fn migrator(migrations: Migrations) -> Migrator {
-    let migrations = migrations
+/// sqlx's migrator for PostgreSQL (it holds an advisory lock, so nodes starting together are safe).
+pub(crate) fn postgres_migrator() -> Migrator {
+    let migrations = POSTGRES
         .iter()
         .map(|&(version, description, sql)| {
             Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, sql.into_sql_str(), false)
         })
         .collect::<Vec<_>>();
     Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+}
+
+/// Runs the pending SQLite migrations, each in its own transaction.
+pub(crate) fn run_sqlite(conn: &mut Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+            version BIGINT PRIMARY KEY,
+            description TEXT NOT NULL,
+            installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            success BOOLEAN NOT NULL,
+            checksum BLOB NOT NULL,
+            execution_time BIGINT NOT NULL
+        )",
+    )?;
+    for &(version, description, sql) in SQLITE {
+        let checksum = Sha384::digest(sql.as_bytes()).to_vec();
+        let applied: Option<(Vec<u8>, bool)> = conn
+            .query_row("SELECT checksum, success FROM _sqlx_migrations WHERE version = ?1", [version], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        match applied {
+            Some((stored, true)) if stored == checksum => continue,
+            Some((_, true)) => {
+                return Err(StoreError::Migrate(format!(
+                    "migration {version} ({description}) was applied with different SQL; released migrations must not change"
+                )));
+            }
+            Some((_, false)) => {
+                return Err(StoreError::Migrate(format!("migration {version} ({description}) failed earlier")));
+            }
+            None => {}
+        }
+        let started = Instant::now();
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql).map_err(|error| StoreError::Migrate(format!("migration {version}: {error}")))?;
+        tx.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (?1, ?2, TRUE, ?3, ?4)",
+            params![version, description, checksum, started.elapsed().as_nanos() as i64],
+        )?;
+        tx.commit()?;
+        tracing::info!(version, description, "database migrated");
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@
 
 mod conformance;
 
-use threadhold_store::PgStore;
+use threadhold_store::{PgStore, Store};
 
 /// Connects to a new, empty database; the guard is the database's name.
 async fn fresh() -> (PgStore, String) {
@@ -23,3 +23,118 @@ async fn fresh() -> (PgStore, String) {
 }
 
 backend_suite!(fresh());
+
+/// Tables, their columns, and indexes with their columns, of one database.
+type Schema = std::collections::BTreeMap<String, Vec<String>>;
+
+/// What each backend has alone, by design: SQLite's trigram indexes are FTS5
+/// tables linked by `search_rowid`; PostgreSQL's are GIN indexes over a plain
+/// table and the title column, with a `search_indexed` flag.
+const SQLITE_ONLY: &[&str] = &[
+    "column threads.search_rowid",
+    "column messages.search_rowid",
+    "table message_search",
+    "table thread_search",
+    "column thread_search.text",
+    "column thread_search.thread_id",
+];
+const POSTGRES_ONLY: &[&str] = &[
+    "column messages.search_indexed",
+    "table message_search",
+    "index message_search_text",
+    "index threads_title_search",
+];
+
+fn sqlite_schema(path: &std::path::Path) -> Schema {
+    let connection = rusqlite::Connection::open(path).expect("open");
+    let mut schema = Schema::new();
+    let objects: Vec<(String, String, Option<String>)> = connection
+        .prepare("SELECT type, name, sql FROM sqlite_master WHERE type IN ('table', 'index') ORDER BY name")
+        .expect("prepare")
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    for (kind, name, sql) in objects {
+        let internal = name.starts_with("sqlite_") || name == "_sqlx_migrations";
+        let fts_shadow = ["message_search_", "thread_search_"].iter().any(|prefix| name.starts_with(prefix));
+        if internal || fts_shadow || sql.is_none() {
+            continue;
+        }
+        let pragma = if kind == "table" { "table_info" } else { "index_info" };
+        let columns: Vec<String> = connection
+            .prepare(&format!("SELECT name FROM pragma_{pragma}(?1)"))
+            .expect("prepare")
+            .query_map([&name], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        if kind == "table" {
+            for column in &columns {
+                schema.insert(format!("column {name}.{column}"), Vec::new());
+            }
+        }
+        schema.insert(format!("{kind} {name}"), if kind == "index" { columns } else { Vec::new() });
+    }
+    schema
+}
+
+async fn postgres_schema(url: &str) -> Schema {
+    let pool = sqlx::PgPool::connect(url).await.expect("connect");
+    let mut schema = Schema::new();
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("columns");
+    for (table, column) in columns {
+        schema.insert(format!("table {table}"), Vec::new());
+        schema.insert(format!("column {table}.{column}"), Vec::new());
+    }
+    // Indexes other than the ones behind primary keys and UNIQUE constraints (SQLite names those itself).
+    let indexes: Vec<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT i.relname::text, array_agg(a.attname::text ORDER BY k.ordinality) \
+         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
+         JOIN pg_namespace n ON n.oid = t.relnamespace \
+         CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, ordinality) \
+         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+         WHERE n.nspname = 'public' AND NOT x.indisprimary \
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) \
+         GROUP BY i.relname",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("indexes");
+    for (name, columns) in indexes {
+        schema.insert(format!("index {name}"), columns);
+    }
+    pool.close().await;
+    schema
+}
+
+#[tokio::test]
+async fn both_migration_folders_produce_the_same_schema() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("db.sqlite3");
+    threadhold_store::SqliteStore::open(&path).await.expect("sqlite").close().await;
+    let mut sqlite = sqlite_schema(&path);
+    let (store, name) = fresh().await;
+    store.close().await;
+    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL").expect("url");
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("a database in the URL").0);
+    let mut postgres = postgres_schema(&url).await;
+    for only in SQLITE_ONLY {
+        assert!(sqlite.remove(*only).is_some(), "SQLite no longer has {only}: update SQLITE_ONLY");
+    }
+    for only in POSTGRES_ONLY {
+        assert!(postgres.remove(*only).is_some(), "PostgreSQL no longer has {only}: update POSTGRES_ONLY");
+    }
+    let missing: Vec<_> = sqlite.keys().filter(|key| !postgres.contains_key(*key)).collect();
+    let extra: Vec<_> = postgres.keys().filter(|key| !sqlite.contains_key(*key)).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "only in SQLite: {missing:?}\nonly in PostgreSQL: {extra:?}");
+    for (key, columns) in &sqlite {
+        assert_eq!(Some(columns), postgres.get(key), "{key} differs");
+    }
+}

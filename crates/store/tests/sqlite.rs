@@ -2,7 +2,7 @@
 
 mod conformance;
 
-use threadhold_store::{SqliteStore, Store};
+use threadhold_store::{SqliteStore, Store, StoreError};
 
 async fn fresh() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -23,4 +23,63 @@ async fn reopening_runs_no_migration_twice_and_keeps_data() {
     let store = SqliteStore::open(&path).await.expect("reopen");
     let read = threadhold_store::ReadScope::from(&conformance::scope("w"));
     assert!(store.get_thread(&read, &thread).await.expect("get").is_some());
+}
+
+/// Group commit: writes queued together commit together, yet each gets its own
+/// result, and a write that fails half way leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grouped_writes_keep_their_own_results() {
+    use threadhold_domain::model::{MessageWrite, ParentRef};
+
+    let (store, _dir) = fresh().await;
+    conformance::prepare(&store).await;
+    let thread = conformance::thread(&store, "w", 1).await;
+    let store = std::sync::Arc::new(store);
+    let writes = (0..200).map(|i| {
+        let store = std::sync::Arc::clone(&store);
+        let target = if i % 2 == 0 { thread.clone() } else { "thread_missing".to_owned() };
+        tokio::spawn(async move {
+            let message = conformance::message(&target, ParentRef::Root, None, r#"{"role":"user"}"#, i);
+            store.create_message(&conformance::scope("w"), &message).await
+        })
+    });
+    let results: Vec<_> = futures_join(writes).await;
+    for (i, result) in results.iter().enumerate() {
+        match (i % 2, result) {
+            (0, Ok(MessageWrite::Created(_))) | (1, Err(StoreError::ThreadNotFound)) => {}
+            other => panic!("write {i}: {other:?}"),
+        }
+    }
+    let read = threadhold_store::ReadScope::from(&conformance::scope("w"));
+    assert_eq!(store.list_messages(&read, &thread, None, 200).await.expect("list").len(), 100);
+
+    // The second message's lease id is taken: its insert is undone with the failed lease.
+    let mut first = conformance::message(&thread, ParentRef::Root, None, "{}", 500);
+    first.open_lease = Some("lease_taken".into());
+    let mut second = conformance::message(&thread, ParentRef::Root, None, "{}", 501);
+    second.open_lease = Some("lease_taken".into());
+    let scope = conformance::scope("w");
+    let (a, b) = tokio::join!(store.create_message(&scope, &first), store.create_message(&scope, &second));
+    assert!(a.is_ok() != b.is_ok(), "exactly one of the two takes the lease: {a:?} {b:?}");
+    let loser = if a.is_ok() { &second.id } else { &first.id };
+    let listed = store.list_messages(&read, &thread, None, 200).await.expect("list");
+    assert_eq!(listed.len(), 101);
+    assert!(!listed.iter().any(|m| &m.id == loser), "the failed write left no message");
+}
+
+async fn futures_join<T>(tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut results = Vec::new();
+    for task in tasks.collect::<Vec<_>>() {
+        results.push(task.await.expect("task"));
+    }
+    results
+}
+
+#[tokio::test]
+async fn writes_after_close_are_refused_as_unavailable() {
+    let (store, _dir) = fresh().await;
+    conformance::prepare(&store).await;
+    store.close().await;
+    let refused = store.ensure_project("p9", "Nine", 1).await;
+    assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{refused:?}");
 }

@@ -12,9 +12,10 @@ use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::limits::{
     DELETE_MESSAGES_MAX, MESSAGE_CONTENT_MAX_BYTES, MESSAGE_PAGE_DEFAULT, MESSAGE_PAGE_MAX,
 };
-use threadhold_domain::model::{FeedbackKind, LeaseTarget, MessageWrite, NewMessage, ParentRef};
+use threadhold_domain::model::{FeedbackKind, LeaseTarget, MessageBody, MessageWrite, NewMessage, ParentRef};
 use threadhold_domain::now_ms;
 use threadhold_domain::runs::END_REASONS;
+use threadhold_domain::search::search_text;
 use threadhold_domain::title::{message_role, message_text, title_from_text};
 use threadhold_store::ReadScope;
 
@@ -71,6 +72,7 @@ pub async fn create(
     let content = checked_content(&body.content)?;
     let parsed: serde_json::Value = serde_json::from_str(&content).unwrap_or_default();
     let role = message_role(&parsed).map(str::to_owned);
+    let search_text = search_text(&parsed);
     let parent = match (body.parent_external_id, body.parent_id) {
         (Some(external_id), _) => ParentRef::External(external_id),
         // Only server message ids name a parent; a client's local id is coerced to a root.
@@ -83,9 +85,10 @@ pub async fn create(
         let external_id =
             body.external_id.ok_or_else(|| ApiError::invalid("a create with lease_id needs external_id"))?;
         let target = LeaseTarget::External(external_id);
+        let written = MessageBody { content, search_text };
         let message_id =
-            state.store.write_as_lease_holder(&caller.scope, &thread_id, &target, &lease_id, &content, now).await?;
-        link_attachments(&state, &caller, &thread_id, &content).await?;
+            state.store.write_as_lease_holder(&caller.scope, &thread_id, &target, &lease_id, &written, now).await?;
+        link_attachments(&state, &caller, &thread_id, &written.content).await?;
         return Ok((StatusCode::OK, Json(json!({ "message_id": message_id }))));
     }
     // The first user message of an untitled thread titles it (the store checks "untitled").
@@ -97,6 +100,7 @@ pub async fn create(
         parent,
         format: body.format,
         content,
+        search_text,
         role,
         external_id: body.external_id,
         auto_title,
@@ -145,7 +149,7 @@ pub async fn update(
     ApiPath((thread_id, message_id)): ApiPath<(String, String)>,
     JsonBody(body): JsonBody<UpdateMessage>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let content = checked_content(&body.content)?;
+    let content = MessageBody::new(checked_content(&body.content)?);
     let now = now_ms();
     match body.lease_id {
         Some(lease_id) => {
@@ -157,7 +161,7 @@ pub async fn update(
             state.store.update_message_content(&caller.scope, &thread_id, &message_id, &content, now, leases).await?;
         }
     }
-    link_attachments(&state, &caller, &thread_id, &content).await?;
+    link_attachments(&state, &caller, &thread_id, &content.content).await?;
     Ok(Json(json!({})))
 }
 
@@ -208,11 +212,8 @@ pub async fn feedback(
     ApiPath((thread_id, message_id)): ApiPath<(String, String)>,
     JsonBody(body): JsonBody<FeedbackBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let kind = match body.kind.as_str() {
-        "positive" => FeedbackKind::Positive,
-        "negative" => FeedbackKind::Negative,
-        _ => return Err(ApiError::invalid("type must be \"positive\" or \"negative\"")),
-    };
+    let kind = FeedbackKind::parse(&body.kind)
+        .ok_or_else(|| ApiError::invalid("type must be \"positive\" or \"negative\""))?;
     let comment = body.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
     if comment.is_some_and(|c| c.chars().count() > 4096) {
         return Err(ApiError::invalid("comment must be at most 4096 characters"));

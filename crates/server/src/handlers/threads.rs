@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::limits::{THREAD_METADATA_MAX_BYTES, THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX};
 use threadhold_domain::model::{NewThread, ThreadListQuery, ThreadPatch};
-use threadhold_domain::title::message_text;
+use threadhold_domain::search::QUERY_MAX_CHARS;
 use threadhold_domain::{Millis, now_ms, parse_timestamp};
 use threadhold_store::ReadScope;
 
@@ -19,7 +19,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery, JsonBody, present};
 use crate::state::AppState;
-use crate::views::{SearchHit, search_results, thread_envelope, thread_list};
+use crate::views::{search_results, thread_envelope, thread_list};
 
 pub async fn list(
     State(state): State<AppState>,
@@ -170,60 +170,27 @@ fn metadata_text(raw: &RawValue) -> ApiResult<String> {
 pub struct SearchQuery {
     q: Option<String>,
     limit: Option<String>,
+    after: Option<String>,
 }
 
-/// `GET /v1/threads/search?q=…`: the caller's threads whose title or message
-/// text contains `q` (case-insensitive for ASCII letters), newest first, each
-/// with the newest matching message and a snippet around the match.
+/// `GET /v1/threads/search?q=…[&limit=…][&after=…]`: the caller's threads
+/// whose title or message text contains `q` (case-insensitive), newest first,
+/// each with the newest matching message and a snippet around the match;
+/// `after` (a thread id from the previous page) continues the list.
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> ApiResult<Response> {
     let needle = query.q.as_deref().map(str::trim).unwrap_or_default();
-    if needle.is_empty() || needle.chars().count() > 200 {
+    if needle.is_empty() || needle.chars().count() > QUERY_MAX_CHARS {
         return Err(ApiError::InvalidRequest {
             code: "invalid_query",
-            message: "q must be 1 to 200 characters".into(),
+            message: format!("q must be 1 to {QUERY_MAX_CHARS} characters"),
         });
     }
     let limit = page_limit(query.limit.as_deref(), THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX)?;
-    let lowered = needle.to_lowercase();
-    let mut hits: Vec<(String, Option<String>, String)> = Vec::new();
-    // Stored JSON is a superset of the text (it also holds keys): confirm each candidate on its text.
-    for message in state.store.search_messages(&caller.scope, needle, SEARCH_CANDIDATES).await? {
-        if hits.len() >= limit as usize || hits.iter().any(|(thread, _, _)| *thread == message.thread_id) {
-            continue;
-        }
-        let content: serde_json::Value = serde_json::from_str(&message.content).unwrap_or_default();
-        if let Some(snippet) = snippet(&message_text(&content), &lowered) {
-            hits.push((message.thread_id.clone(), Some(message.id.clone()), snippet));
-        }
-    }
-    for thread in state.store.search_titles(&caller.scope, needle, limit).await? {
-        if hits.len() < limit as usize && !hits.iter().any(|(id, _, _)| *id == thread.id) {
-            hits.push((thread.id.clone(), None, thread.title.clone().unwrap_or_default()));
-        }
-    }
-    let scope = ReadScope::from(&caller.scope);
-    let mut results = Vec::new();
-    for (thread_id, message_id, snippet) in hits {
-        if let Some(thread) = state.store.get_thread(&scope, &thread_id).await? {
-            results.push(SearchHit { thread, message_id, snippet });
-        }
-    }
-    results.sort_by(|a, b| (b.thread.last_message_at, &b.thread.id).cmp(&(a.thread.last_message_at, &a.thread.id)));
-    Ok(search_results(&results))
-}
-
-/// Stored messages examined per search.
-const SEARCH_CANDIDATES: u32 = 500;
-
-/// About 120 characters of `text` around the first match of `needle` (lowercase), if it matches.
-fn snippet(text: &str, needle: &str) -> Option<String> {
-    let lowered = text.to_lowercase();
-    let at = lowered.find(needle)?;
-    // Lowercasing can change byte lengths; map back through character counts.
-    let start_chars = lowered[..at].chars().count().saturating_sub(40);
-    Some(text.chars().skip(start_chars).take(120).collect())
+    let after = query.after.as_deref().filter(|after| !after.is_empty());
+    let hits = state.store.search(&caller.scope, needle, limit, after).await?;
+    Ok(search_results(&hits))
 }

@@ -1,42 +1,423 @@
 //! The PostgreSQL backend, for deployments that share one database between
 //! several threadhold nodes. Read-modify-write sequences are serialized with
 //! row locks (`SELECT … FOR UPDATE` on the thread or the session) and, for
-//! thread upserts, a transaction-scoped advisory lock on the external id.
+//! thread upserts, a transaction-scoped advisory lock on the external id. The
+//! statements live in one module per aggregate; this file maps the [`Store`]
+//! trait onto them, one transaction per write.
 
-use sqlx::Postgres;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+mod anonymous;
+mod files;
+mod messages;
+mod projects;
+mod rows;
+mod search;
+mod telemetry;
+mod threads;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+use threadhold_domain::Millis;
+use threadhold_domain::model::{
+    AnonymousSession, ApiKey, Attachment, AuthRule, ClaimOutcome, Feedback, FeedbackKind, LeaseTarget, Message,
+    MessageBody, MessageWrite, NewMessage, NewThread, Project, RefreshOutcome, Score, SearchHit, SigningKey,
+    TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
+};
+use threadhold_domain::refresh::RefreshPolicy;
+use threadhold_domain::runs::{LeasePolicy, RunLease};
 
 use crate::migrate;
-use crate::sql_store::{Dialect, sql_store};
+use crate::{Erasure, ReadScope, Store, StoreResult};
 
-/// One pool serves reads and writes; `writer` and `readers` name the same pool
-/// so that the shared statements read the same on every backend.
+/// Messages indexed for search per transaction while an older database catches up.
+const INDEX_BATCH: u32 = 1_000;
+
+/// Connection settings of the PostgreSQL backend.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it answers 503: while
+    /// the database is away, requests fail fast instead of hanging.
+    pub acquire_timeout: Duration,
+    /// The longest a statement may run.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct PgStore {
-    writer: PgPool,
-    readers: PgPool,
+    pool: PgPool,
 }
-
-const DIALECT: Dialect = Dialect {
-    json_strings: |param| format!("SELECT jsonb_array_elements_text({param}::jsonb)"),
-    greatest: "GREATEST",
-    one: "1::BIGINT",
-    lock_rows: " FOR UPDATE",
-    lock_session: " FOR UPDATE OF s",
-    key_lock: Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"),
-};
 
 impl PgStore {
-    /// Connects to a `postgres://` URL and runs pending migrations.
+    /// Connects to a `postgres://` URL with default options and runs pending migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
-        migrate::migrator(migrate::POSTGRES).run(&pool).await?;
-        Ok(PgStore { writer: pool.clone(), readers: pool })
+        Self::connect_with(url, PgOptions::default()).await
     }
 
-    async fn write(&self) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
-        Ok(self.writer.begin().await?)
+    /// Connects, runs pending migrations and indexes messages written before search existed.
+    pub async fn connect_with(url: &str, options: PgOptions) -> StoreResult<Self> {
+        let connect = PgConnectOptions::from_str(url)?
+            .options([("statement_timeout", format!("{}ms", options.statement_timeout.as_millis()))]);
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await?;
+        migrate::postgres_migrator().run(&pool).await?;
+        let store = PgStore { pool };
+        store.index_unindexed_messages().await?;
+        Ok(store)
+    }
+
+    async fn connection(&self) -> StoreResult<PoolConnection<Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn index_unindexed_messages(&self) -> StoreResult<()> {
+        let mut total = 0;
+        loop {
+            let mut tx = self.begin().await?;
+            let indexed = messages::index_unindexed(&mut tx, INDEX_BATCH).await?;
+            tx.commit().await?;
+            total += indexed;
+            if indexed < INDEX_BATCH as usize {
+                break;
+            }
+        }
+        if total > 0 {
+            tracing::info!(messages = total, "indexed messages for search");
+        }
+        Ok(())
     }
 }
 
-sql_store!(PgStore, Postgres, sqlx::postgres::PgRow, DIALECT);
+/// Runs `$body` (an expression over the connection `$c`) in a transaction and commits it.
+macro_rules! in_transaction {
+    ($store:expr, |$c:ident| $body:expr) => {{
+        let mut tx = $store.begin().await?;
+        let $c = &mut *tx;
+        let result = $body.await?;
+        tx.commit().await?;
+        Ok(result)
+    }};
+}
+
+/// Runs `$body` (an expression over the connection `$c`) on a pooled connection.
+macro_rules! on_connection {
+    ($store:expr, |$c:ident| $body:expr) => {{
+        let mut connection = $store.connection().await?;
+        let $c = &mut *connection;
+        $body.await
+    }};
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn ensure_project(&self, id: &str, name: &str, now: Millis) -> StoreResult<Project> {
+        in_transaction!(self, |c| projects::ensure_project(c, id, name, now))
+    }
+
+    async fn create_project(&self, project: &Project) -> StoreResult<()> {
+        in_transaction!(self, |c| projects::create_project(c, project))
+    }
+
+    async fn get_project(&self, id: &str) -> StoreResult<Option<Project>> {
+        on_connection!(self, |c| projects::get_project(c, id))
+    }
+
+    async fn list_projects(&self) -> StoreResult<Vec<Project>> {
+        on_connection!(self, |c| projects::list_projects(c))
+    }
+
+    async fn set_allowed_origins(&self, project_id: &str, origins: &[String]) -> StoreResult<bool> {
+        in_transaction!(self, |c| projects::set_allowed_origins(c, project_id, origins))
+    }
+
+    async fn set_anonymous_enabled(&self, project_id: &str, enabled: bool) -> StoreResult<bool> {
+        in_transaction!(self, |c| projects::set_anonymous_enabled(c, project_id, enabled))
+    }
+
+    async fn settings_version(&self) -> StoreResult<i64> {
+        on_connection!(self, |c| projects::settings_version(c))
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
+        in_transaction!(self, |c| projects::insert_signing_key(c, key))
+    }
+
+    async fn signing_keys(&self, project_id: &str) -> StoreResult<Vec<SigningKey>> {
+        on_connection!(self, |c| projects::signing_keys(c, project_id))
+    }
+
+    async fn signing_key(&self, kid: &str) -> StoreResult<Option<SigningKey>> {
+        on_connection!(self, |c| projects::signing_key(c, kid))
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        in_transaction!(self, |c| projects::insert_api_key(c, key))
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
+        on_connection!(self, |c| projects::api_key_by_hash(c, secret_hash))
+    }
+
+    async fn list_api_keys(&self, project_id: Option<&str>) -> StoreResult<Vec<ApiKey>> {
+        on_connection!(self, |c| projects::list_api_keys(c, project_id))
+    }
+
+    async fn revoke_api_key(&self, id: &str, now: Millis) -> StoreResult<bool> {
+        in_transaction!(self, |c| projects::revoke_api_key(c, id, now))
+    }
+
+    async fn touch_api_key(&self, id: &str, now: Millis) -> StoreResult<()> {
+        on_connection!(self, |c| projects::touch_api_key(c, id, now))
+    }
+
+    async fn list_threads(&self, query: &ThreadListQuery) -> StoreResult<Vec<Thread>> {
+        on_connection!(self, |c| threads::list(c, query))
+    }
+
+    async fn get_thread(&self, scope: &ReadScope, id: &str) -> StoreResult<Option<Thread>> {
+        on_connection!(self, |c| threads::get(c, scope, id))
+    }
+
+    async fn create_thread(&self, thread: &NewThread) -> StoreResult<(String, bool)> {
+        in_transaction!(self, |c| threads::create(c, thread))
+    }
+
+    async fn update_thread(
+        &self,
+        scope: &WorkspaceScope,
+        id: &str,
+        patch: &ThreadPatch,
+        now: Millis,
+    ) -> StoreResult<()> {
+        on_connection!(self, |c| threads::update(c, scope, id, patch, now))
+    }
+
+    async fn delete_thread(&self, scope: &WorkspaceScope, id: &str) -> StoreResult<Vec<String>> {
+        in_transaction!(self, |c| threads::delete(c, scope, id))
+    }
+
+    async fn erase_user(&self, project_id: &str, user_id: &str) -> StoreResult<Erasure> {
+        in_transaction!(self, |c| threads::erase_user(c, project_id, user_id))
+    }
+
+    async fn purge_threads_before(&self, before: Millis, limit: u32) -> StoreResult<Erasure> {
+        in_transaction!(self, |c| threads::purge_before(c, before, limit))
+    }
+
+    async fn set_auto_title(
+        &self,
+        scope: &WorkspaceScope,
+        id: &str,
+        title: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Option<String>> {
+        in_transaction!(self, |c| threads::set_auto_title(c, scope, id, title, now))
+    }
+
+    async fn list_messages(
+        &self,
+        scope: &ReadScope,
+        thread_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        on_connection!(self, |c| messages::list(c, scope, thread_id, after, limit))
+    }
+
+    async fn create_message(&self, scope: &WorkspaceScope, message: &NewMessage) -> StoreResult<MessageWrite> {
+        in_transaction!(self, |c| messages::create(c, scope, message))
+    }
+
+    async fn update_message_content(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        message_id: &str,
+        body: &MessageBody,
+        now: Millis,
+        policy: LeasePolicy,
+    ) -> StoreResult<()> {
+        in_transaction!(self, |c| messages::update_content(c, scope, thread_id, message_id, body, now, policy))
+    }
+
+    async fn write_as_lease_holder(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        target: &LeaseTarget,
+        lease_id: &str,
+        body: &MessageBody,
+        now: Millis,
+    ) -> StoreResult<String> {
+        in_transaction!(self, |c| messages::write_as_lease_holder(c, scope, thread_id, target, lease_id, body, now))
+    }
+
+    async fn get_run_lease(&self, lease_id: &str) -> StoreResult<Option<RunLease>> {
+        on_connection!(self, |c| messages::get_run_lease(c, lease_id))
+    }
+
+    async fn heartbeat_run(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        lease_id: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        in_transaction!(self, |c| messages::heartbeat(c, scope, thread_id, lease_id, now))
+    }
+
+    async fn end_run(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        lease_id: &str,
+        reason: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        in_transaction!(self, |c| messages::end_run(c, scope, thread_id, lease_id, reason, now))
+    }
+
+    async fn delete_messages(&self, scope: &WorkspaceScope, thread_id: &str, ids: &[String]) -> StoreResult<u64> {
+        in_transaction!(self, |c| messages::delete(c, scope, thread_id, ids))
+    }
+
+    async fn upsert_feedback(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        message_id: &str,
+        user_id: &str,
+        kind: FeedbackKind,
+        comment: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Feedback> {
+        in_transaction!(self, |c| messages::upsert_feedback(
+            c, scope, thread_id, message_id, user_id, kind, comment, now
+        ))
+    }
+
+    async fn create_anonymous_session(&self, session: &AnonymousSession, token_hash: &str) -> StoreResult<()> {
+        in_transaction!(self, |c| anonymous::create(c, session, token_hash))
+    }
+
+    async fn refresh_anonymous_session(
+        &self,
+        project_id: &str,
+        token_hash: &str,
+        new_token_hash: &str,
+        now: Millis,
+        policy: RefreshPolicy,
+    ) -> StoreResult<RefreshOutcome> {
+        in_transaction!(self, |c| anonymous::refresh(c, project_id, token_hash, new_token_hash, now, policy))
+    }
+
+    async fn claim_anonymous_threads(
+        &self,
+        token_hash: &str,
+        target: &WorkspaceScope,
+        now: Millis,
+        policy: RefreshPolicy,
+    ) -> StoreResult<ClaimOutcome> {
+        in_transaction!(self, |c| anonymous::claim(c, token_hash, target, now, policy))
+    }
+
+    async fn collect_anonymous_garbage(&self, idle_before: Millis, rotated_before: Millis) -> StoreResult<(u64, u64)> {
+        in_transaction!(self, |c| anonymous::collect_garbage(c, idle_before, rotated_before))
+    }
+
+    async fn insert_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
+        on_connection!(self, |c| files::insert(c, attachment))
+    }
+
+    async fn get_attachment(&self, key: &str) -> StoreResult<Option<Attachment>> {
+        on_connection!(self, |c| files::get(c, key))
+    }
+
+    async fn complete_attachment(&self, key: &str, size: i64, content_type: &str) -> StoreResult<()> {
+        on_connection!(self, |c| files::complete(c, key, size, content_type))
+    }
+
+    async fn link_attachments(&self, scope: &WorkspaceScope, thread_id: &str, keys: &[String]) -> StoreResult<()> {
+        on_connection!(self, |c| files::link(c, scope, thread_id, keys))
+    }
+
+    async fn expired_uploads(&self, before: Millis) -> StoreResult<Vec<Attachment>> {
+        on_connection!(self, |c| files::expired_uploads(c, before))
+    }
+
+    async fn delete_attachment(&self, key: &str) -> StoreResult<()> {
+        on_connection!(self, |c| files::delete(c, key))
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8], now: Millis) -> StoreResult<Vec<u8>> {
+        in_transaction!(self, |c| projects::server_secret(c, name, candidate, now))
+    }
+
+    async fn insert_auth_rule(&self, rule: &AuthRule) -> StoreResult<()> {
+        in_transaction!(self, |c| projects::insert_auth_rule(c, rule))
+    }
+
+    async fn list_auth_rules(&self, project_id: Option<&str>) -> StoreResult<Vec<AuthRule>> {
+        on_connection!(self, |c| projects::list_auth_rules(c, project_id))
+    }
+
+    async fn delete_auth_rule(&self, id: &str) -> StoreResult<bool> {
+        in_transaction!(self, |c| projects::delete_auth_rule(c, id))
+    }
+
+    async fn search(
+        &self,
+        scope: &WorkspaceScope,
+        needle: &str,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<Vec<SearchHit>> {
+        in_transaction!(self, |c| search::search(c, scope, needle, limit, after))
+    }
+
+    async fn import_thread(&self, thread: &Thread) -> StoreResult<bool> {
+        on_connection!(self, |c| threads::import(c, thread))
+    }
+
+    async fn import_message(&self, message: &Message, search_text: &str) -> StoreResult<bool> {
+        in_transaction!(self, |c| messages::import(c, message, search_text))
+    }
+
+    async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()> {
+        in_transaction!(self, |c| telemetry::insert(c, record_type, records))
+    }
+
+    async fn upsert_score(&self, score: &Score) -> StoreResult<String> {
+        in_transaction!(self, |c| telemetry::upsert_score(c, score))
+    }
+}

@@ -1,67 +1,452 @@
 //! The SQLite backend, threadhold's embedded default: one database file in WAL
-//! mode, one writer connection (SQLite allows one writer at a time anyway, and
-//! this serializes read-modify-write sequences such as external-id upserts)
-//! plus a small pool of readers.
+//! mode, reads on the caller's thread, writes group-committed by one writer
+//! thread ([`engine`]). The statements live in one module per aggregate; this
+//! file maps the [`Store`] trait onto them.
 
-use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
+mod anonymous;
+mod engine;
+mod files;
+mod messages;
+mod projects;
+mod rows;
+mod search;
+mod telemetry;
+mod threads;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use threadhold_domain::Millis;
+use threadhold_domain::model::{
+    AnonymousSession, ApiKey, Attachment, AuthRule, ClaimOutcome, Feedback, FeedbackKind, LeaseTarget, Message,
+    MessageBody, MessageWrite, NewMessage, NewThread, Project, RefreshOutcome, Score, SearchHit, SigningKey,
+    TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
+};
+use threadhold_domain::refresh::RefreshPolicy;
+use threadhold_domain::runs::{LeasePolicy, RunLease};
+
+pub use engine::{Durability, SqliteOptions};
 
 use crate::migrate;
-use crate::sql_store::{Dialect, sql_store};
+use crate::{Erasure, ReadScope, Store, StoreError, StoreResult};
+use engine::Engine;
+
+/// Messages indexed for search per write group while an older database catches up.
+const INDEX_BATCH: u32 = 1_000;
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    readers: SqlitePool,
+    engine: Arc<Engine>,
 }
-
-/// Every write transaction holds the database (`BEGIN IMMEDIATE`), so no row locks are needed.
-const DIALECT: Dialect = Dialect {
-    json_strings: |param| format!("SELECT value FROM json_each({param})"),
-    greatest: "MAX",
-    one: "1",
-    lock_rows: "",
-    lock_session: "",
-    key_lock: None,
-};
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and runs pending migrations.
+    /// Opens (creating if needed) the database file with default options and runs pending migrations.
     pub async fn open(path: &Path) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::new().filename(path).create_if_missing(true);
-        Self::open_with(options).await
+        Self::open_with(path, SqliteOptions::default()).await
     }
 
-    /// Opens a `sqlite:` URL (e.g. `sqlite:///var/lib/threadhold/db.sqlite3`).
-    pub async fn open_url(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true);
-        Self::open_with(options).await
+    /// Opens the database file, runs pending migrations and indexes messages written before search existed.
+    pub async fn open_with(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
+        let path = path.to_owned();
+        let engine = tokio::task::spawn_blocking(move || {
+            Engine::open(&path, options, |connection| {
+                migrate::run_sqlite(connection)?;
+                index_unindexed_messages(connection)
+            })
+        })
+        .await
+        .map_err(|error| StoreError::Database(format!("opening the database: {error}")))??;
+        Ok(SqliteStore { engine })
     }
 
-    async fn open_with(options: SqliteConnectOptions) -> StoreResult<Self> {
-        let options = options
-            .journal_mode(SqliteJournalMode::Wal)
-            // With WAL, NORMAL keeps every committed write across a process
-            // crash (kill -9); only an OS crash or power loss can drop the last ones.
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-        migrate::migrator(migrate::SQLITE).run(&writer).await?;
-        let readers = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
-        Ok(SqliteStore { writer, readers })
-    }
-
-    /// A write transaction that takes the write lock up front, so a read
-    /// followed by a write never fails on a lock upgrade when another process
-    /// (an admin command) writes concurrently.
-    async fn write(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    /// Opens a `sqlite:` URL (`sqlite:///var/lib/threadhold/db.sqlite3`, `sqlite:data/db.sqlite3`).
+    pub async fn open_url(url: &str, options: SqliteOptions) -> StoreResult<Self> {
+        Self::open_with(&path_of_url(url)?, options).await
     }
 }
 
-sql_store!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow, DIALECT);
+/// The file a `sqlite:` URL names (query parameters are ignored).
+fn path_of_url(url: &str) -> StoreResult<PathBuf> {
+    let rest = url.strip_prefix("sqlite:").ok_or_else(|| StoreError::Database(format!("not a sqlite: URL: {url}")))?;
+    let rest = rest.split('?').next().unwrap_or_default();
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    if path.is_empty() {
+        return Err(StoreError::Database("the sqlite: URL names no file".into()));
+    }
+    Ok(PathBuf::from(path))
+}
+
+fn index_unindexed_messages(connection: &mut rusqlite::Connection) -> StoreResult<()> {
+    let mut total = 0;
+    loop {
+        let tx = connection.transaction()?;
+        let indexed = messages::index_unindexed(&tx, INDEX_BATCH)?;
+        tx.commit()?;
+        total += indexed;
+        if indexed < INDEX_BATCH as usize {
+            break;
+        }
+    }
+    if total > 0 {
+        tracing::info!(messages = total, "indexed messages for search");
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.engine.read(|c| Ok(c.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?))
+    }
+
+    async fn close(&self) {
+        let engine = Arc::clone(&self.engine);
+        let _ = tokio::task::spawn_blocking(move || engine.close()).await;
+    }
+
+    async fn ensure_project(&self, id: &str, name: &str, now: Millis) -> StoreResult<Project> {
+        let (id, name) = (id.to_owned(), name.to_owned());
+        self.engine.write(move |c| projects::ensure_project(c, &id, &name, now)).await
+    }
+
+    async fn create_project(&self, project: &Project) -> StoreResult<()> {
+        let project = project.clone();
+        self.engine.write(move |c| projects::create_project(c, &project)).await
+    }
+
+    async fn get_project(&self, id: &str) -> StoreResult<Option<Project>> {
+        self.engine.read(|c| projects::get_project(c, id))
+    }
+
+    async fn list_projects(&self) -> StoreResult<Vec<Project>> {
+        self.engine.read(projects::list_projects)
+    }
+
+    async fn set_allowed_origins(&self, project_id: &str, origins: &[String]) -> StoreResult<bool> {
+        let (project_id, origins) = (project_id.to_owned(), origins.to_vec());
+        self.engine.write(move |c| projects::set_allowed_origins(c, &project_id, &origins)).await
+    }
+
+    async fn set_anonymous_enabled(&self, project_id: &str, enabled: bool) -> StoreResult<bool> {
+        let project_id = project_id.to_owned();
+        self.engine.write(move |c| projects::set_anonymous_enabled(c, &project_id, enabled)).await
+    }
+
+    async fn settings_version(&self) -> StoreResult<i64> {
+        self.engine.read(projects::settings_version)
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
+        let key = key.clone();
+        self.engine.write(move |c| projects::insert_signing_key(c, &key)).await
+    }
+
+    async fn signing_keys(&self, project_id: &str) -> StoreResult<Vec<SigningKey>> {
+        self.engine.read(|c| projects::signing_keys(c, project_id))
+    }
+
+    async fn signing_key(&self, kid: &str) -> StoreResult<Option<SigningKey>> {
+        self.engine.read(|c| projects::signing_key(c, kid))
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        let key = key.clone();
+        self.engine.write(move |c| projects::insert_api_key(c, &key)).await
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
+        self.engine.read(|c| projects::api_key_by_hash(c, secret_hash))
+    }
+
+    async fn list_api_keys(&self, project_id: Option<&str>) -> StoreResult<Vec<ApiKey>> {
+        self.engine.read(|c| projects::list_api_keys(c, project_id))
+    }
+
+    async fn revoke_api_key(&self, id: &str, now: Millis) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.engine.write(move |c| projects::revoke_api_key(c, &id, now)).await
+    }
+
+    async fn touch_api_key(&self, id: &str, now: Millis) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.engine.write(move |c| projects::touch_api_key(c, &id, now)).await
+    }
+
+    async fn list_threads(&self, query: &ThreadListQuery) -> StoreResult<Vec<Thread>> {
+        self.engine.read(|c| threads::list(c, query))
+    }
+
+    async fn get_thread(&self, scope: &ReadScope, id: &str) -> StoreResult<Option<Thread>> {
+        self.engine.read(|c| threads::get(c, scope, id))
+    }
+
+    async fn create_thread(&self, thread: &NewThread) -> StoreResult<(String, bool)> {
+        let thread = thread.clone();
+        self.engine.write(move |c| threads::create(c, &thread)).await
+    }
+
+    async fn update_thread(
+        &self,
+        scope: &WorkspaceScope,
+        id: &str,
+        patch: &ThreadPatch,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let (scope, id, patch) = (scope.clone(), id.to_owned(), patch.clone());
+        self.engine.write(move |c| threads::update(c, &scope, &id, &patch, now)).await
+    }
+
+    async fn delete_thread(&self, scope: &WorkspaceScope, id: &str) -> StoreResult<Vec<String>> {
+        let (scope, id) = (scope.clone(), id.to_owned());
+        self.engine.write(move |c| threads::delete(c, &scope, &id)).await
+    }
+
+    async fn erase_user(&self, project_id: &str, user_id: &str) -> StoreResult<Erasure> {
+        let (project_id, user_id) = (project_id.to_owned(), user_id.to_owned());
+        self.engine.write(move |c| threads::erase_user(c, &project_id, &user_id)).await
+    }
+
+    async fn purge_threads_before(&self, before: Millis, limit: u32) -> StoreResult<Erasure> {
+        self.engine.write(move |c| threads::purge_before(c, before, limit)).await
+    }
+
+    async fn set_auto_title(
+        &self,
+        scope: &WorkspaceScope,
+        id: &str,
+        title: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Option<String>> {
+        let (scope, id, title) = (scope.clone(), id.to_owned(), title.map(str::to_owned));
+        self.engine.write(move |c| threads::set_auto_title(c, &scope, &id, title.as_deref(), now)).await
+    }
+
+    async fn list_messages(
+        &self,
+        scope: &ReadScope,
+        thread_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        self.engine.read(|c| messages::list(c, scope, thread_id, after, limit))
+    }
+
+    async fn create_message(&self, scope: &WorkspaceScope, message: &NewMessage) -> StoreResult<MessageWrite> {
+        let (scope, message) = (scope.clone(), message.clone());
+        self.engine.write(move |c| messages::create(c, &scope, &message)).await
+    }
+
+    async fn update_message_content(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        message_id: &str,
+        body: &MessageBody,
+        now: Millis,
+        policy: LeasePolicy,
+    ) -> StoreResult<()> {
+        let (scope, thread_id, message_id, body) =
+            (scope.clone(), thread_id.to_owned(), message_id.to_owned(), body.clone());
+        self.engine
+            .write(move |c| messages::update_content(c, &scope, &thread_id, &message_id, &body, now, policy))
+            .await
+    }
+
+    async fn write_as_lease_holder(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        target: &LeaseTarget,
+        lease_id: &str,
+        body: &MessageBody,
+        now: Millis,
+    ) -> StoreResult<String> {
+        let (scope, thread_id, target, lease_id, body) =
+            (scope.clone(), thread_id.to_owned(), target.clone(), lease_id.to_owned(), body.clone());
+        self.engine
+            .write(move |c| messages::write_as_lease_holder(c, &scope, &thread_id, &target, &lease_id, &body, now))
+            .await
+    }
+
+    async fn get_run_lease(&self, lease_id: &str) -> StoreResult<Option<RunLease>> {
+        self.engine.read(|c| messages::get_run_lease(c, lease_id))
+    }
+
+    async fn heartbeat_run(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        lease_id: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let (scope, thread_id, lease_id) = (scope.clone(), thread_id.to_owned(), lease_id.to_owned());
+        self.engine.write(move |c| messages::heartbeat(c, &scope, &thread_id, &lease_id, now)).await
+    }
+
+    async fn end_run(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        lease_id: &str,
+        reason: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let (scope, thread_id, lease_id, reason) =
+            (scope.clone(), thread_id.to_owned(), lease_id.to_owned(), reason.to_owned());
+        self.engine.write(move |c| messages::end_run(c, &scope, &thread_id, &lease_id, &reason, now)).await
+    }
+
+    async fn delete_messages(&self, scope: &WorkspaceScope, thread_id: &str, ids: &[String]) -> StoreResult<u64> {
+        let (scope, thread_id, ids) = (scope.clone(), thread_id.to_owned(), ids.to_vec());
+        self.engine.write(move |c| messages::delete(c, &scope, &thread_id, &ids)).await
+    }
+
+    async fn upsert_feedback(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        message_id: &str,
+        user_id: &str,
+        kind: FeedbackKind,
+        comment: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Feedback> {
+        let (scope, thread_id, message_id, user_id, comment) = (
+            scope.clone(),
+            thread_id.to_owned(),
+            message_id.to_owned(),
+            user_id.to_owned(),
+            comment.map(str::to_owned),
+        );
+        self.engine
+            .write(move |c| {
+                messages::upsert_feedback(c, &scope, &thread_id, &message_id, &user_id, kind, comment.as_deref(), now)
+            })
+            .await
+    }
+
+    async fn create_anonymous_session(&self, session: &AnonymousSession, token_hash: &str) -> StoreResult<()> {
+        let (session, token_hash) = (session.clone(), token_hash.to_owned());
+        self.engine.write(move |c| anonymous::create(c, &session, &token_hash)).await
+    }
+
+    async fn refresh_anonymous_session(
+        &self,
+        project_id: &str,
+        token_hash: &str,
+        new_token_hash: &str,
+        now: Millis,
+        policy: RefreshPolicy,
+    ) -> StoreResult<RefreshOutcome> {
+        let (project_id, token_hash, new_token_hash) =
+            (project_id.to_owned(), token_hash.to_owned(), new_token_hash.to_owned());
+        self.engine.write(move |c| anonymous::refresh(c, &project_id, &token_hash, &new_token_hash, now, policy)).await
+    }
+
+    async fn claim_anonymous_threads(
+        &self,
+        token_hash: &str,
+        target: &WorkspaceScope,
+        now: Millis,
+        policy: RefreshPolicy,
+    ) -> StoreResult<ClaimOutcome> {
+        let (token_hash, target) = (token_hash.to_owned(), target.clone());
+        self.engine.write(move |c| anonymous::claim(c, &token_hash, &target, now, policy)).await
+    }
+
+    async fn collect_anonymous_garbage(&self, idle_before: Millis, rotated_before: Millis) -> StoreResult<(u64, u64)> {
+        self.engine.write(move |c| anonymous::collect_garbage(c, idle_before, rotated_before)).await
+    }
+
+    async fn insert_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
+        let attachment = attachment.clone();
+        self.engine.write(move |c| files::insert(c, &attachment)).await
+    }
+
+    async fn get_attachment(&self, key: &str) -> StoreResult<Option<Attachment>> {
+        self.engine.read(|c| files::get(c, key))
+    }
+
+    async fn complete_attachment(&self, key: &str, size: i64, content_type: &str) -> StoreResult<()> {
+        let (key, content_type) = (key.to_owned(), content_type.to_owned());
+        self.engine.write(move |c| files::complete(c, &key, size, &content_type)).await
+    }
+
+    async fn link_attachments(&self, scope: &WorkspaceScope, thread_id: &str, keys: &[String]) -> StoreResult<()> {
+        let (scope, thread_id, keys) = (scope.clone(), thread_id.to_owned(), keys.to_vec());
+        self.engine.write(move |c| files::link(c, &scope, &thread_id, &keys)).await
+    }
+
+    async fn expired_uploads(&self, before: Millis) -> StoreResult<Vec<Attachment>> {
+        self.engine.read(|c| files::expired_uploads(c, before))
+    }
+
+    async fn delete_attachment(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.engine.write(move |c| files::delete(c, &key)).await
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8], now: Millis) -> StoreResult<Vec<u8>> {
+        let (name, candidate) = (name.to_owned(), candidate.to_vec());
+        self.engine.write(move |c| projects::server_secret(c, &name, &candidate, now)).await
+    }
+
+    async fn insert_auth_rule(&self, rule: &AuthRule) -> StoreResult<()> {
+        let rule = rule.clone();
+        self.engine.write(move |c| projects::insert_auth_rule(c, &rule)).await
+    }
+
+    async fn list_auth_rules(&self, project_id: Option<&str>) -> StoreResult<Vec<AuthRule>> {
+        self.engine.read(|c| projects::list_auth_rules(c, project_id))
+    }
+
+    async fn delete_auth_rule(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.engine.write(move |c| projects::delete_auth_rule(c, &id)).await
+    }
+
+    async fn search(
+        &self,
+        scope: &WorkspaceScope,
+        needle: &str,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<Vec<SearchHit>> {
+        let (scope, needle, after) = (scope.clone(), needle.to_owned(), after.map(str::to_owned));
+        self.engine.read_blocking(move |c| search::search(c, &scope, &needle, limit, after.as_deref())).await
+    }
+
+    async fn import_thread(&self, thread: &Thread) -> StoreResult<bool> {
+        let thread = thread.clone();
+        self.engine.write(move |c| threads::import(c, &thread)).await
+    }
+
+    async fn import_message(&self, message: &Message, search_text: &str) -> StoreResult<bool> {
+        let (message, search_text) = (message.clone(), search_text.to_owned());
+        self.engine.write(move |c| messages::import(c, &message, &search_text)).await
+    }
+
+    async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()> {
+        let (record_type, records) = (record_type.to_owned(), records.to_vec());
+        self.engine.write(move |c| telemetry::insert(c, &record_type, &records)).await
+    }
+
+    async fn upsert_score(&self, score: &Score) -> StoreResult<String> {
+        let score = score.clone();
+        self.engine.write(move |c| telemetry::upsert_score(c, &score)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_files() {
+        assert_eq!(path_of_url("sqlite:///var/db.sqlite3").ok(), Some(PathBuf::from("/var/db.sqlite3")));
+        assert_eq!(path_of_url("sqlite:data/db.sqlite3?mode=rwc").ok(), Some(PathBuf::from("data/db.sqlite3")));
+        assert!(path_of_url("sqlite:").is_err());
+        assert!(path_of_url("postgres://x").is_err());
+    }
+}

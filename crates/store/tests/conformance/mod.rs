@@ -3,10 +3,12 @@
 
 use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::model::{
-    AnonymousSession, ClaimOutcome, FeedbackKind, MessageWrite, NewMessage, NewThread, ParentRef, Project,
-    RefreshOutcome, RefreshRefusal, ThreadListQuery, ThreadPatch, WorkspaceScope,
+    AnonymousSession, ApiKey, Attachment, AuthRule, ClaimOutcome, FeedbackKind, LeaseTarget, Message, MessageBody,
+    MessageWrite, NewMessage, NewThread, ParentRef, Project, RefreshOutcome, RefreshRefusal, Score, ScoreTarget,
+    ScoreType, SigningKey, TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
 };
 use threadhold_domain::refresh::RefreshPolicy;
+use threadhold_domain::runs::LeasePolicy;
 use threadhold_store::{ReadScope, Store, StoreError};
 
 pub fn scope(workspace: &str) -> WorkspaceScope {
@@ -38,6 +40,7 @@ pub fn message(thread_id: &str, parent: ParentRef, external_id: Option<&str>, co
         parent,
         format: "aui/v0".into(),
         content: content.into(),
+        search_text: threadhold_domain::search::search_text_of(content),
         role: serde_json::from_str::<serde_json::Value>(content)
             .ok()
             .and_then(|v| v.get("role").and_then(|r| r.as_str()).map(str::to_owned)),
@@ -385,6 +388,345 @@ pub async fn erasure_and_retention(store: &dyn Store) {
     assert_eq!(store.erase_user("p1", "u1").await.expect("again").threads, 0);
 }
 
+pub async fn signing_keys_and_server_secrets(store: &dyn Store) {
+    for (kid, at) in [("k1", 1), ("k2", 2)] {
+        let key = SigningKey {
+            kid: kid.into(),
+            project_id: "p1".into(),
+            algorithm: "EdDSA".into(),
+            private_der: vec![1, 2, 3],
+            public_raw: vec![4, 5],
+            created_at: at,
+        };
+        store.insert_signing_key(&key).await.expect("key");
+    }
+    let keys = store.signing_keys("p1").await.expect("keys");
+    assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["k2", "k1"], "newest first");
+    assert_eq!(store.signing_key("k1").await.expect("one").map(|k| k.private_der), Some(vec![1, 2, 3]));
+    assert!(store.signing_key("nope").await.expect("none").is_none());
+    let first = store.server_secret("s", b"first", 1).await.expect("secret");
+    assert_eq!(first, b"first");
+    assert_eq!(store.server_secret("s", b"second", 2).await.expect("again"), b"first", "the first secret stays");
+}
+
+pub async fn administrative_changes_move_the_settings_version(store: &dyn Store) {
+    let mut version = store.settings_version().await.expect("version");
+    let mut moved = async |what: &str| {
+        let now = store.settings_version().await.expect("version");
+        assert!(now > version, "{what} moves the settings version");
+        version = now;
+    };
+    let project = Project {
+        id: "p3".into(),
+        name: "Three".into(),
+        allowed_origins: vec![],
+        anonymous_enabled: true,
+        created_at: 1,
+    };
+    store.create_project(&project).await.expect("project");
+    moved("a new project").await;
+    store.set_allowed_origins("p3", &["https://a.test".into()]).await.expect("origins");
+    moved("allowed origins").await;
+    store.set_anonymous_enabled("p3", false).await.expect("anonymous");
+    moved("the anonymous switch").await;
+    let rule = auth_rule("r1");
+    store.insert_auth_rule(&rule).await.expect("rule");
+    moved("a new rule").await;
+    store.delete_auth_rule("r1").await.expect("delete rule");
+    moved("a removed rule").await;
+    let key = api_key("k");
+    store.insert_api_key(&key).await.expect("key");
+    moved("a new key").await;
+    store.revoke_api_key(&key.id, 5).await.expect("revoke");
+    moved("a revoked key").await;
+    let before = store.settings_version().await.expect("version");
+    thread(store, "w", 1).await;
+    assert_eq!(store.settings_version().await.expect("version"), before, "data writes leave it alone");
+}
+
+fn auth_rule(id: &str) -> AuthRule {
+    AuthRule {
+        id: id.into(),
+        project_id: "p1".into(),
+        name: "Clerk".into(),
+        provider: "clerk".into(),
+        issuer: "https://clerk.example".into(),
+        audiences: vec!["a".into(), "b".into()],
+        jwks_url: Some("https://clerk.example/jwks".into()),
+        discovery: false,
+        shared_secret: Some(vec![7; 32]),
+        algorithms: vec!["RS256".into()],
+        clock_skew_secs: 60,
+        max_lifetime_secs: Some(3600),
+        authorized_parties: vec!["https://app.example".into()],
+        workspace_template: "{o.id}_{sub}".into(),
+        workspace_fallback: Some("{sub}".into()),
+        name_claim: Some("name".into()),
+        token_type: Some("at+jwt".into()),
+        created_at: 3,
+    }
+}
+
+fn api_key(name: &str) -> ApiKey {
+    ApiKey {
+        id: new_id(IdKind::ApiKey),
+        project_id: "p1".into(),
+        name: name.into(),
+        secret_hash: format!("{name:0>64}"),
+        display_prefix: "sk…".into(),
+        created_at: 1,
+        expires_at: Some(99),
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+pub async fn auth_rules_round_trip(store: &dyn Store) {
+    let rule = auth_rule("r1");
+    store.insert_auth_rule(&rule).await.expect("insert");
+    assert_eq!(store.list_auth_rules(Some("p1")).await.expect("list"), vec![rule.clone()]);
+    assert_eq!(store.list_auth_rules(None).await.expect("all"), vec![rule]);
+    assert!(store.list_auth_rules(Some("p2")).await.expect("other").is_empty());
+    assert!(store.delete_auth_rule("r1").await.expect("delete"));
+    assert!(!store.delete_auth_rule("r1").await.expect("again"));
+    assert!(store.list_auth_rules(None).await.expect("empty").is_empty());
+}
+
+const LEASES: LeasePolicy = LeasePolicy { heartbeat_interval_ms: 10, stale_after_ms: 100 };
+
+fn body(content: &str) -> MessageBody {
+    MessageBody::new(content.into())
+}
+
+pub async fn run_leases_follow_their_rules(store: &dyn Store) {
+    let t = thread(store, "w", 1).await;
+    let s = scope("w");
+    let mut leased = message(&t, ParentRef::Root, Some("ext"), r#"{"role":"assistant"}"#, 10);
+    leased.open_lease = Some("lease_1".into());
+    let id = store.create_message(&s, &leased).await.expect("leased").message_id().to_owned();
+    let lease = store.get_run_lease("lease_1").await.expect("lease").expect("exists");
+    assert_eq!((lease.message_id.as_str(), lease.running, lease.last_heartbeat_at), (id.as_str(), true, 10));
+    // The holder writes by id and by external id; each write is a beat.
+    let by_id = LeaseTarget::Id(id.clone());
+    let first_write = body(r#"{"role":"assistant","v":1}"#);
+    let written = store.write_as_lease_holder(&s, &t, &by_id, "lease_1", &first_write, 20).await;
+    assert_eq!(written.expect("holder write"), id);
+    let by_external = LeaseTarget::External("ext".into());
+    store
+        .write_as_lease_holder(&s, &t, &by_external, "lease_1", &body(r#"{"role":"assistant","v":2}"#), 30)
+        .await
+        .expect("by external");
+    store.heartbeat_run(&s, &t, "lease_1", 40).await.expect("beat");
+    assert_eq!(store.get_run_lease("lease_1").await.expect("lease").map(|l| l.last_heartbeat_at), Some(40));
+    // A plain write is refused while the lease is fresh, and ends it once stale.
+    let plain = store.update_message_content(&s, &t, &id, &body(r#"{"role":"assistant"}"#), 50, LEASES).await;
+    assert!(matches!(plain, Err(StoreError::RunInProgress)));
+    store
+        .update_message_content(&s, &t, &id, &body(r#"{"role":"assistant","v":3}"#), 200, LEASES)
+        .await
+        .expect("stale");
+    let ended = store.get_run_lease("lease_1").await.expect("lease").expect("exists");
+    assert_eq!((ended.running, ended.end_reason.as_deref()), (false, Some("abandoned")));
+    let after = store.write_as_lease_holder(&s, &t, &by_id, "lease_1", &body("{}"), 210).await;
+    assert!(matches!(after, Err(StoreError::RunEnded)));
+    assert!(matches!(store.heartbeat_run(&s, &t, "lease_1", 210).await, Err(StoreError::RunEnded)));
+    // A second lease on the message; ending is idempotent and keeps the first reason.
+    let mut reopened = message(&t, ParentRef::Root, Some("ext"), r#"{"role":"assistant","v":3}"#, 300);
+    reopened.open_lease = Some("lease_2".into());
+    store.create_message(&s, &reopened).await.expect("reopen");
+    let mut again = reopened.clone();
+    again.open_lease = Some("lease_3".into());
+    assert!(matches!(store.create_message(&s, &again).await, Err(StoreError::RunInProgress)));
+    store.end_run(&s, &t, "lease_2", "done", 310).await.expect("end");
+    store.end_run(&s, &t, "lease_2", "error", 320).await.expect("end again");
+    assert_eq!(
+        store.get_run_lease("lease_2").await.expect("lease").and_then(|l| l.end_reason).as_deref(),
+        Some("done")
+    );
+    // Unknown leases, other messages' leases, and foreign threads.
+    let other = store.create_message(&s, &message(&t, ParentRef::Root, None, "{}", 400)).await.expect("other");
+    let mismatch = LeaseTarget::Id(other.message_id().to_owned());
+    let wrong = store.write_as_lease_holder(&s, &t, &mismatch, "lease_2", &body("{}"), 410).await;
+    assert!(matches!(wrong, Err(StoreError::LeaseMismatch)));
+    assert!(matches!(store.heartbeat_run(&s, &t, "lease_x", 410).await, Err(StoreError::RunNotFound)));
+    assert!(matches!(store.end_run(&scope("x"), &t, "lease_2", "done", 410).await, Err(StoreError::RunNotFound)));
+    let listed = store.list_messages(&ReadScope::from(&s), &t, None, 10).await.expect("list");
+    let run = listed.iter().find(|m| m.id == id).and_then(|m| m.run).expect("the message's run");
+    assert!(!run.running);
+}
+
+pub async fn attachments_link_and_expire(store: &dyn Store) {
+    let t = thread(store, "w", 1).await;
+    let s = scope("w");
+    let attachment = |key: &str, expires: i64| Attachment {
+        key: key.into(),
+        scope: s.clone(),
+        filename: "a.png".into(),
+        content_type: "image/png".into(),
+        size: None,
+        complete: false,
+        thread_id: None,
+        created_at: 1,
+        upload_expires_at: expires,
+    };
+    store.insert_attachment(&attachment("attachments/p1/a", 100)).await.expect("a");
+    store.insert_attachment(&attachment("attachments/p1/b", 100)).await.expect("b");
+    store.insert_attachment(&attachment("attachments/p1/c", 900)).await.expect("c");
+    store.complete_attachment("attachments/p1/a", 12, "image/png").await.expect("complete");
+    let a = store.get_attachment("attachments/p1/a").await.expect("get").expect("a");
+    assert_eq!((a.complete, a.size), (true, Some(12)));
+    let expired = store.expired_uploads(500).await.expect("expired");
+    assert_eq!(expired.iter().map(|a| a.key.as_str()).collect::<Vec<_>>(), ["attachments/p1/b"]);
+    store.delete_attachment("attachments/p1/b").await.expect("delete");
+    assert!(store.get_attachment("attachments/p1/b").await.expect("get").is_none());
+    // Linking needs the file's own workspace.
+    let keys = vec!["attachments/p1/a".to_owned(), "attachments/p1/c".to_owned()];
+    store.link_attachments(&scope("x"), &t, &keys).await.expect("foreign link");
+    assert!(store.get_attachment("attachments/p1/a").await.expect("get").and_then(|a| a.thread_id).is_none());
+    store.link_attachments(&s, &t, &keys).await.expect("link");
+    let mut deleted = store.delete_thread(&s, &t).await.expect("delete thread");
+    deleted.sort();
+    assert_eq!(deleted, keys, "a thread's files go with it");
+    assert!(store.get_attachment("attachments/p1/a").await.expect("get").is_none());
+}
+
+pub async fn search_finds_titles_and_text(store: &dyn Store) {
+    let s = scope("w");
+    let text = |words: &str| format!(r#"{{"role":"user","content":[{{"type":"text","text":"{words}"}}]}}"#);
+    let cats = thread(store, "w", 10).await;
+    let first = store
+        .create_message(&s, &message(&cats, ParentRef::Root, None, &text("I like Cats a lot"), 10))
+        .await
+        .expect("m");
+    let first = first.message_id().to_owned();
+    let dogs = thread(store, "w", 20).await;
+    store.create_message(&s, &message(&dogs, ParentRef::Root, None, &text("dogs only"), 20)).await.expect("m");
+    let titled = thread(store, "w", 30).await;
+    let patch = ThreadPatch { title: Some(Some("Concatenation notes".into())), ..Default::default() };
+    store.update_thread(&s, &titled, &patch, 30).await.expect("title");
+    let foreign = thread(store, "other", 40).await;
+    store
+        .create_message(&scope("other"), &message(&foreign, ParentRef::Root, None, &text("cats elsewhere"), 40))
+        .await
+        .expect("m");
+
+    let hits = store.search(&s, "CAT", 10, None).await.expect("search");
+    let ids: Vec<&str> = hits.iter().map(|h| h.thread.id.as_str()).collect();
+    assert_eq!(ids, [titled.as_str(), cats.as_str()], "newest thread first, other workspaces never");
+    assert_eq!(hits[0].message_id, None);
+    assert_eq!(hits[0].snippet, "Concatenation notes");
+    assert_eq!(hits[1].message_id.as_deref(), Some(first.as_str()));
+    assert!(hits[1].snippet.contains("Cats"), "{:?}", hits[1].snippet);
+    // Pages continue after a thread; an unknown cursor ends the list.
+    let next = store.search(&s, "cat", 1, Some(&titled)).await.expect("page 2");
+    assert_eq!(next.iter().map(|h| h.thread.id.as_str()).collect::<Vec<_>>(), [cats.as_str()]);
+    assert!(store.search(&s, "cat", 10, Some("thread_nope")).await.expect("unknown").is_empty());
+    // Short queries match titles only.
+    assert_eq!(store.search(&s, "on", 10, None).await.expect("short").len(), 1);
+    // New text is found, old text is not, deleted messages are gone.
+    store.update_message_content(&s, &cats, &first, &body(&text("now about birds")), 50, LEASES).await.expect("edit");
+    assert!(store.search(&s, "cats a", 10, None).await.expect("old text").is_empty());
+    assert_eq!(store.search(&s, "birds", 10, None).await.expect("new text").len(), 1);
+    store.delete_thread(&s, &cats).await.expect("delete");
+    assert!(store.search(&s, "birds", 10, None).await.expect("deleted").is_empty());
+}
+
+pub async fn imports_keep_ids_and_are_idempotent(store: &dyn Store) {
+    let thread = Thread {
+        id: "thread_imported".into(),
+        project_id: "p1".into(),
+        workspace_id: "w".into(),
+        title: Some("Old".into()),
+        title_from_user: true,
+        metadata: Some(r#"{"a":1}"#.into()),
+        external_id: Some("e".into()),
+        is_archived: true,
+        last_message_at: 5,
+        created_at: 1,
+        updated_at: 6,
+    };
+    assert!(store.import_thread(&thread).await.expect("import"));
+    assert!(!store.import_thread(&thread).await.expect("again"));
+    let message = Message {
+        id: "msg_imported".into(),
+        thread_id: thread.id.clone(),
+        parent_id: None,
+        height: 0,
+        format: "aui/v0".into(),
+        content: r#"{"role":"user","content":[{"type":"text","text":"imported words"}]}"#.into(),
+        external_id: None,
+        created_at: 2,
+        updated_at: 3,
+        run: None,
+    };
+    assert!(store.import_message(&message, "imported words").await.expect("import"));
+    assert!(!store.import_message(&message, "imported words").await.expect("again"));
+    let read = ReadScope::from(&scope("w"));
+    assert_eq!(store.get_thread(&read, &thread.id).await.expect("get"), Some(thread.clone()));
+    assert_eq!(store.list_messages(&read, &thread.id, None, 10).await.expect("list"), vec![message]);
+    assert_eq!(store.search(&scope("w"), "imported", 10, None).await.expect("search").len(), 1);
+}
+
+pub async fn scores_are_kept_per_workspace(store: &dyn Store) {
+    let score = |workspace: &str, value: f64| Score {
+        id: new_id(IdKind::Score),
+        scope: scope(workspace),
+        author: "user".into(),
+        target: ScoreTarget::Run("run_shared".into()),
+        name: "quality".into(),
+        data_type: ScoreType::Numeric,
+        value: Some(value),
+        string_value: None,
+        comment: None,
+        now: 1,
+    };
+    let a = store.upsert_score(&score("a", 5.0)).await.expect("a");
+    let b = store.upsert_score(&score("b", 0.0)).await.expect("b");
+    assert_ne!(a, b, "another workspace's score on the same run is another score");
+    assert_eq!(store.upsert_score(&score("a", 4.0)).await.expect("a again"), a, "same workspace: upserted");
+    let t = thread(store, "a", 1).await;
+    let on_message = Score {
+        target: ScoreTarget::Message { thread_id: t.clone(), message_id: "msg_none".into() },
+        ..score("a", 1.0)
+    };
+    assert!(matches!(store.upsert_score(&on_message).await, Err(StoreError::MessageNotFound)));
+    let foreign = Score { target: ScoreTarget::Thread(t), ..score("b", 1.0) };
+    assert!(matches!(store.upsert_score(&foreign).await, Err(StoreError::ThreadNotFound)));
+    let record = TelemetryRecord {
+        id: new_id(IdKind::Run),
+        scope: scope("a"),
+        user_id: "user".into(),
+        thread_id: None,
+        kind: "completed".into(),
+        body: "{}".into(),
+        created_at: 1,
+    };
+    store
+        .insert_telemetry("run", &[record.clone(), TelemetryRecord { id: new_id(IdKind::Run), ..record }])
+        .await
+        .expect("telemetry");
+}
+
+pub async fn feedback_keeps_one_rating_per_user(store: &dyn Store) {
+    let t = thread(store, "w", 1).await;
+    let s = scope("w");
+    let m = store.create_message(&s, &message(&t, ParentRef::Root, None, "{}", 2)).await.expect("m");
+    let m = m.message_id();
+    let first = store.upsert_feedback(&s, &t, m, "u", FeedbackKind::Negative, Some("bad"), 3).await.expect("first");
+    let same = store.upsert_feedback(&s, &t, m, "u", FeedbackKind::Negative, None, 4).await.expect("same");
+    assert_eq!(
+        (same.id.as_str(), same.comment.as_deref()),
+        (first.id.as_str(), Some("bad")),
+        "same rating keeps the comment"
+    );
+    let flipped = store.upsert_feedback(&s, &t, m, "u", FeedbackKind::Positive, None, 5).await.expect("flip");
+    assert_eq!((flipped.kind, flipped.comment), (FeedbackKind::Positive, None), "a new rating clears it");
+    let missing = store.upsert_feedback(&s, &t, "msg_none", "u", FeedbackKind::Positive, None, 6).await;
+    assert!(matches!(missing, Err(StoreError::MessageNotFound)));
+    let foreign = store.upsert_feedback(&scope("x"), &t, m, "u", FeedbackKind::Positive, None, 6).await;
+    assert!(matches!(foreign, Err(StoreError::ThreadNotFound)));
+}
+
 /// Instantiates every conformance case for a backend: `$open` is an async
 /// expression producing a fresh store (plus anything that must live as long).
 #[macro_export]
@@ -396,7 +738,10 @@ macro_rules! backend_suite {
             deletes_cascade, automatic_titles_never_replace_titles, api_keys_revoke_and_touch,
             refresh_tokens_rotate_with_a_grace_window, anonymous_sessions_expire_unless_used,
             concurrent_refreshes_keep_one_family, claims_move_threads_once, unused_anonymous_identities_are_collected,
-            erasure_and_retention);
+            erasure_and_retention, signing_keys_and_server_secrets, administrative_changes_move_the_settings_version,
+            auth_rules_round_trip, run_leases_follow_their_rules, attachments_link_and_expire,
+            search_finds_titles_and_text, imports_keep_ids_and_are_idempotent, scores_are_kept_per_workspace,
+            feedback_keeps_one_rating_per_user);
     };
     (@cases $open:expr; $($case:ident),*) => {
         $(

@@ -1,0 +1,78 @@
+//! Search rules shared by the backends: what text of a message is searchable,
+//! and what a query may ask for.
+
+use serde_json::Value;
+
+use crate::title::message_text;
+
+/// Searchable text kept per message: the beginning of its text parts. Longer
+/// text is cut here, so a search never reads a whole 1 MiB document.
+pub const SEARCH_TEXT_MAX_BYTES: usize = 32 * 1024;
+/// Query length in characters.
+pub const QUERY_MAX_CHARS: usize = 200;
+/// The shortest query the trigram indexes can answer; shorter ones match titles only.
+pub const INDEXED_QUERY_MIN_CHARS: usize = 3;
+/// Matching messages a search examines at most (the most recently written first),
+/// whatever the workspace holds.
+pub const MESSAGES_EXAMINED_MAX: u32 = 2_000;
+/// Characters of a snippet, and how many of them come before the match.
+pub const SNIPPET_CHARS: usize = 120;
+pub const SNIPPET_LEAD_CHARS: usize = 40;
+
+/// The searchable text of a stored message (any format), at most [`SEARCH_TEXT_MAX_BYTES`].
+pub fn search_text(message: &Value) -> String {
+    let mut text = message_text(message);
+    if text.len() > SEARCH_TEXT_MAX_BYTES {
+        let mut end = SEARCH_TEXT_MAX_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// The searchable text of stored content given as JSON text (empty when it is not JSON).
+pub fn search_text_of(content: &str) -> String {
+    serde_json::from_str::<Value>(content).map(|value| search_text(&value)).unwrap_or_default()
+}
+
+/// About [`SNIPPET_CHARS`] characters of `text` around the first
+/// case-insensitive match of `needle`, if it matches.
+pub fn snippet(text: &str, needle: &str) -> Option<String> {
+    let lowered = text.to_lowercase();
+    let at = lowered.find(&needle.to_lowercase())?;
+    // Lowercasing can change byte lengths; map back through character counts.
+    let start = lowered[..at].chars().count().saturating_sub(SNIPPET_LEAD_CHARS);
+    Some(text.chars().skip(start).take(SNIPPET_CHARS).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn text_comes_from_text_parts_of_every_format_and_is_bounded() {
+        assert_eq!(search_text(&json!({"role": "user", "content": [{"type": "text", "text": "hello"}]})), "hello");
+        assert_eq!(
+            search_text(&json!({"role": "user", "parts": [{"type": "text", "text": "a"}, {"type": "file"}]})),
+            "a"
+        );
+        let long = "é".repeat(SEARCH_TEXT_MAX_BYTES);
+        let cut = search_text(&json!({"content": [{"type": "text", "text": long}]}));
+        assert!(cut.len() <= SEARCH_TEXT_MAX_BYTES && cut.len() > SEARCH_TEXT_MAX_BYTES - 2);
+        assert_eq!(search_text_of("not json"), "");
+    }
+
+    #[test]
+    fn snippets_surround_the_match() {
+        let text = format!("{}needle{}", "a".repeat(100), "b".repeat(100));
+        let cut = snippet(&text, "NEEDLE").expect("matches");
+        assert_eq!(cut.chars().count(), SNIPPET_CHARS);
+        assert!(cut.starts_with(&"a".repeat(SNIPPET_LEAD_CHARS)) && cut.contains("needle"));
+        assert_eq!(snippet("ÀÉ Straße", "straße").as_deref(), Some("ÀÉ Straße"));
+        assert_eq!(snippet("abc", "x"), None);
+    }
+}

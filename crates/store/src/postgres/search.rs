@@ -1,0 +1,106 @@
+//! Search over titles and message text through the trigram indexes (pg_trgm).
+//!
+//! A search reads only what it returns: index matches (newest first, at most
+//! [`MESSAGES_EXAMINED_MAX`] messages) and a snippet cut in the database, never
+//! whole documents; a statement timeout bounds it on a huge match set.
+
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
+use threadhold_domain::model::{SearchHit, WorkspaceScope};
+use threadhold_domain::search::{INDEXED_QUERY_MIN_CHARS, MESSAGES_EXAMINED_MAX, SNIPPET_CHARS, SNIPPET_LEAD_CHARS};
+
+use super::rows::{self, thread_columns};
+use crate::shared::like_pattern;
+use crate::{ReadScope, StoreResult};
+
+/// The scope's threads whose title or message text contains `needle`, newest
+/// thread first, each with its newest matching message. Runs in a transaction
+/// whose statement timeout bounds it.
+pub(super) async fn search(
+    c: &mut PgConnection,
+    scope: &WorkspaceScope,
+    needle: &str,
+    limit: u32,
+    after: Option<&str>,
+) -> StoreResult<Vec<SearchHit>> {
+    sqlx::query("SET LOCAL statement_timeout = '2s'").execute(&mut *c).await?;
+    let pattern = like_pattern(needle);
+    let examined = i64::from(MESSAGES_EXAMINED_MAX);
+    let mut found: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+    if needle.chars().count() >= INDEXED_QUERY_MIN_CHARS {
+        // A statement timeout on a huge match set leaves the message matches out, not the search.
+        sqlx::query("SAVEPOINT message_matches").execute(&mut *c).await?;
+        let matches: Result<Vec<(String, String, String)>, sqlx::Error> = sqlx::query_as(
+            "SELECT m.thread_id, m.id, substr(s.text, greatest(1, strpos(lower(s.text), lower($2)) - $6), $7) \
+             FROM message_search s JOIN messages m ON m.id = s.message_id JOIN threads t ON t.id = m.thread_id \
+             WHERE s.text ILIKE $1 AND t.project_id = $3 AND t.workspace_id = $4 \
+             ORDER BY m.created_at DESC, m.id DESC LIMIT $5",
+        )
+        .bind(&pattern)
+        .bind(needle)
+        .bind(&scope.project_id)
+        .bind(&scope.workspace_id)
+        .bind(examined)
+        .bind(SNIPPET_LEAD_CHARS as i32)
+        .bind(SNIPPET_CHARS as i32)
+        .fetch_all(&mut *c)
+        .await;
+        let matches = match matches {
+            Ok(matches) => matches,
+            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("57014") => {
+                tracing::info!("a search reached its time budget; answering with title matches");
+                sqlx::query("ROLLBACK TO SAVEPOINT message_matches").execute(&mut *c).await?;
+                Vec::new()
+            }
+            Err(error) => return Err(error.into()),
+        };
+        for (thread_id, message_id, snippet) in matches {
+            // Rows come newest first: the first match of a thread is its newest.
+            found.entry(thread_id).or_insert((Some(message_id), Some(snippet)));
+        }
+    }
+    let titles: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM threads WHERE project_id = $1 AND workspace_id = $2 AND title ILIKE $3 \
+         ORDER BY last_message_at DESC, id DESC LIMIT $4",
+    )
+    .bind(&scope.project_id)
+    .bind(&scope.workspace_id)
+    .bind(&pattern)
+    .bind(examined)
+    .fetch_all(&mut *c)
+    .await?;
+    for thread_id in titles {
+        found.entry(thread_id).or_insert((None, None));
+    }
+
+    let cursor = match after {
+        Some(after) => match super::threads::get(c, &ReadScope::from(scope), after).await? {
+            Some(thread) => Some((thread.last_message_at, thread.id)),
+            None => return Ok(Vec::new()),
+        },
+        None => None,
+    };
+    let ids: Vec<&String> = found.keys().collect();
+    let threads = sqlx::query(concat!(
+        "SELECT ",
+        thread_columns!(),
+        " FROM threads WHERE id = ANY($1) AND project_id = $2 AND workspace_id = $3"
+    ))
+    .bind(ids)
+    .bind(&scope.project_id)
+    .bind(&scope.workspace_id)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut hits = Vec::with_capacity(threads.len());
+    for row in &threads {
+        let thread = rows::thread(row)?;
+        let (message_id, snippet) = found.remove(&thread.id).unwrap_or((None, None));
+        let snippet = snippet.unwrap_or_else(|| thread.title.clone().unwrap_or_default());
+        hits.push(SearchHit { thread, message_id, snippet });
+    }
+    hits.retain(|hit| cursor.as_ref().is_none_or(|(at, id)| (hit.thread.last_message_at, &hit.thread.id) < (*at, id)));
+    hits.sort_by(|a, b| (b.thread.last_message_at, &b.thread.id).cmp(&(a.thread.last_message_at, &a.thread.id)));
+    hits.truncate(limit as usize);
+    Ok(hits)
+}

@@ -1,0 +1,131 @@
+//! Search over titles and message text through the trigram indexes (FTS5).
+//!
+//! A search reads only what it returns: index matches (newest written first,
+//! at most [`MESSAGES_EXAMINED_MAX`]) and a snippet cut in the database, never
+//! whole documents. A time budget stops it early on a huge match set; what was
+//! found until then is answered.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode, Row, params};
+use threadhold_domain::model::{SearchHit, Thread, WorkspaceScope};
+use threadhold_domain::search::{INDEXED_QUERY_MIN_CHARS, MESSAGES_EXAMINED_MAX, SNIPPET_CHARS, SNIPPET_LEAD_CHARS};
+
+use super::rows::{self, thread_columns};
+use crate::{ReadScope, StoreResult};
+
+/// Time a search may take before it answers with what it found.
+const SEARCH_BUDGET: Duration = Duration::from_millis(500);
+
+/// The scope's threads whose title or message text contains `needle`, newest
+/// thread first, each with its newest matching message.
+pub(super) fn search(
+    c: &Connection,
+    scope: &WorkspaceScope,
+    needle: &str,
+    limit: u32,
+    after: Option<&str>,
+) -> StoreResult<Vec<SearchHit>> {
+    let deadline = Instant::now() + SEARCH_BUDGET;
+    c.progress_handler(1_000, Some(move || Instant::now() > deadline))?;
+    let found = candidates(c, scope, needle);
+    c.progress_handler(1_000, None::<fn() -> bool>)?;
+    let found = found?;
+
+    let read = ReadScope::from(scope);
+    let cursor = match after {
+        Some(after) => match super::threads::get(c, &read, after)? {
+            Some(thread) => Some((thread.last_message_at, thread.id)),
+            None => return Ok(Vec::new()),
+        },
+        None => None,
+    };
+    let mut hits = Vec::with_capacity(found.len());
+    let mut statement = c.prepare_cached(concat!(
+        "SELECT ",
+        thread_columns!(),
+        " FROM threads WHERE id = ?1 AND project_id = ?2 AND workspace_id = ?3"
+    ))?;
+    for (thread_id, (message_id, snippet)) in found {
+        let mut rows = statement.query(params![thread_id, scope.project_id, scope.workspace_id])?;
+        if let Some(row) = rows.next()? {
+            let thread: Thread = rows::thread(row)?;
+            let snippet = snippet.unwrap_or_else(|| thread.title.clone().unwrap_or_default());
+            hits.push(SearchHit { thread, message_id, snippet });
+        }
+    }
+    hits.retain(|hit| cursor.as_ref().is_none_or(|(at, id)| (hit.thread.last_message_at, &hit.thread.id) < (*at, id)));
+    hits.sort_by(|a, b| (b.thread.last_message_at, &b.thread.id).cmp(&(a.thread.last_message_at, &a.thread.id)));
+    hits.truncate(limit as usize);
+    Ok(hits)
+}
+
+/// Matching threads by id: the newest matching message and its snippet (none for a title match).
+type Candidates = HashMap<String, (Option<String>, Option<String>)>;
+
+fn candidates(c: &Connection, scope: &WorkspaceScope, needle: &str) -> StoreResult<Candidates> {
+    let mut found = Candidates::new();
+    if needle.chars().count() < INDEXED_QUERY_MIN_CHARS {
+        // Too short for a trigram: titles only, by a bounded scan of the workspace's threads.
+        let mut statement = c.prepare_cached(
+            "SELECT id FROM threads WHERE project_id = ?1 AND workspace_id = ?2 AND instr(lower(title), lower(?3)) > 0 \
+             LIMIT ?4",
+        )?;
+        let rows = statement.query(params![scope.project_id, scope.workspace_id, needle, MESSAGES_EXAMINED_MAX])?;
+        collect_within_budget(rows, |row| {
+            found.entry(row.get(0)?).or_insert((None, None));
+            Ok(())
+        })?;
+        return Ok(found);
+    }
+    let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
+    let mut statement = c.prepare_cached(
+        "SELECT m.thread_id, s.message_id, substr(s.text, max(1, instr(lower(s.text), lower(?2)) - ?6), ?7) \
+         FROM message_search s JOIN messages m ON m.id = s.message_id JOIN threads t ON t.id = m.thread_id \
+         WHERE message_search MATCH ?1 AND t.project_id = ?3 AND t.workspace_id = ?4 \
+         ORDER BY s.rowid DESC LIMIT ?5",
+    )?;
+    let rows = statement.query(params![
+        phrase,
+        needle,
+        scope.project_id,
+        scope.workspace_id,
+        MESSAGES_EXAMINED_MAX,
+        SNIPPET_LEAD_CHARS as i64,
+        SNIPPET_CHARS as i64
+    ])?;
+    collect_within_budget(rows, |row| {
+        // Rows come newest first: the first match of a thread is its newest.
+        found.entry(row.get(0)?).or_insert((Some(row.get(1)?), Some(row.get(2)?)));
+        Ok(())
+    })?;
+    let mut statement = c.prepare_cached(
+        "SELECT t.id FROM thread_search s JOIN threads t ON t.id = s.thread_id \
+         WHERE thread_search MATCH ?1 AND t.project_id = ?2 AND t.workspace_id = ?3 ORDER BY s.rowid DESC LIMIT ?4",
+    )?;
+    let rows = statement.query(params![phrase, scope.project_id, scope.workspace_id, MESSAGES_EXAMINED_MAX])?;
+    collect_within_budget(rows, |row| {
+        found.entry(row.get(0)?).or_insert((None, None));
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// Feeds rows to `take` until they end or the time budget interrupts the statement.
+fn collect_within_budget(
+    mut rows: rusqlite::Rows<'_>,
+    mut take: impl FnMut(&Row) -> rusqlite::Result<()>,
+) -> StoreResult<()> {
+    loop {
+        match rows.next() {
+            Ok(Some(row)) => take(row)?,
+            Ok(None) => return Ok(()),
+            Err(error) if error.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) => {
+                tracing::info!("a search reached its time budget; answering with the matches found so far");
+                return Ok(());
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
