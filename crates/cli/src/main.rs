@@ -11,7 +11,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use threadhold_domain::format_ms;
 use threadhold_domain::model::DEFAULT_PROJECT_ID;
-use threadhold_server::{AppState, admin, transfer};
+use threadhold_server::service::transfer::{self, ExportScope};
+use threadhold_server::{AppState, admin};
 use threadhold_store::{PgStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -52,11 +53,13 @@ enum Command {
         #[command(flatten)]
         storage: StorageArgs,
     },
-    /// Write threads and messages as JSON Lines (a backup, or a move to another database).
+    /// Write the deployment as JSON Lines (a backup, or a move to another database):
+    /// every project with its keys, rules, sessions, threads, messages and telemetry.
     Export {
-        #[arg(long, default_value = DEFAULT_PROJECT_ID)]
-        project: String,
-        /// Only this workspace.
+        /// Only this project.
+        #[arg(long)]
+        project: Option<String>,
+        /// Only the threads and messages of this workspace (of --project, else of the default project).
         #[arg(long)]
         workspace: Option<String>,
         /// The file to write (default: standard output).
@@ -68,7 +71,7 @@ enum Command {
     /// Read an export; records already present are skipped.
     Import {
         file: PathBuf,
-        /// Put every thread into this project instead of the one it names.
+        /// Put every thread into this project instead of the one it names (other rows are skipped).
         #[arg(long)]
         project: Option<String>,
         #[command(flatten)]
@@ -267,9 +270,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            let counts = transfer::export(store.as_ref(), &project, workspace.as_deref(), &mut output).await?;
+            let scope = match (&project, &workspace) {
+                (None, None) => ExportScope::Deployment,
+                (Some(project), None) => ExportScope::Project(project),
+                (project, Some(workspace)) => ExportScope::Workspace {
+                    project_id: project.as_deref().unwrap_or(DEFAULT_PROJECT_ID),
+                    workspace_id: workspace,
+                },
+            };
+            let counts = transfer::export(store.as_ref(), scope, &mut output).await?;
             output.flush()?;
-            eprintln!("Exported {} threads and {} messages.", counts.threads, counts.messages);
+            eprintln!(
+                "Exported {} threads, {} messages and {} other rows.",
+                counts.threads, counts.messages, counts.other
+            );
             Ok(())
         }
         Command::Import { file, project, storage } => {
@@ -279,8 +293,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             let counts = transfer::import(store.as_ref(), project.as_deref(), &mut input).await?;
             println!(
-                "Imported {} threads and {} messages ({} already present).",
-                counts.threads, counts.messages, counts.skipped
+                "Imported {} threads, {} messages and {} other rows ({} already present).",
+                counts.threads, counts.messages, counts.other, counts.skipped
             );
             Ok(())
         }

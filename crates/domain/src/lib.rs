@@ -12,6 +12,7 @@ pub mod runs;
 pub mod search;
 pub mod time;
 pub mod title;
+pub mod transfer;
 
 pub use ids::{IdKind, new_id};
 pub use time::{Millis, format_ms, now_ms, parse_timestamp};

@@ -18,7 +18,6 @@ mod rate_limit;
 mod router;
 pub mod service;
 pub mod state;
-pub mod transfer;
 mod views;
 
 use std::future::Future;

@@ -20,6 +20,7 @@ use threadhold_domain::model::{
 use threadhold_domain::model::{AuthRule, LeaseTarget};
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::{LeasePolicy, RunLease};
+use threadhold_domain::transfer::{ExportRow, ExportTable};
 
 pub use error::StoreError;
 pub use postgres::{PgOptions, PgStore};
@@ -242,6 +243,19 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts a message as exported elsewhere, with its searchable text; its
     /// thread (and parent) must exist. False when its id exists.
     async fn import_message(&self, message: &Message, search_text: &str) -> StoreResult<bool>;
+    /// A page of one table's rows for an export, in key order after `after`
+    /// (`""` for the first page); `project_id` narrows it to one project
+    /// (server secrets belong to the deployment and come only without it).
+    async fn export_rows(
+        &self,
+        table: ExportTable,
+        project_id: Option<&str>,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ExportRow>>;
+    /// Writes a row as exported elsewhere unless its key exists (a project's
+    /// settings are taken over); true when a row was written.
+    async fn import_row(&self, row: &ExportRow) -> StoreResult<bool>;
 
     /// Stores run reports and engagement events (`record_type` tells them apart).
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()>;

@@ -2,3 +2,4 @@
 //! handlers, the CLI and the tests. Nothing here knows about HTTP.
 
 pub mod messages;
+pub mod transfer;

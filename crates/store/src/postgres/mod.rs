@@ -13,6 +13,7 @@ mod rows;
 mod search;
 mod telemetry;
 mod threads;
+mod transfer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -29,6 +30,7 @@ use threadhold_domain::model::{
 };
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::{LeasePolicy, RunLease};
+use threadhold_domain::transfer::{ExportRow, ExportTable};
 
 use crate::migrate;
 use crate::{Erasure, ReadScope, Store, StoreResult};
@@ -411,6 +413,20 @@ impl Store for PgStore {
 
     async fn import_message(&self, message: &Message, search_text: &str) -> StoreResult<bool> {
         in_transaction!(self, |c| messages::import(c, message, search_text))
+    }
+
+    async fn export_rows(
+        &self,
+        table: ExportTable,
+        project_id: Option<&str>,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ExportRow>> {
+        on_connection!(self, |c| transfer::export(c, table, project_id, after, limit))
+    }
+
+    async fn import_row(&self, row: &ExportRow) -> StoreResult<bool> {
+        in_transaction!(self, |c| transfer::import(c, row))
     }
 
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()> {

@@ -12,6 +12,7 @@ mod rows;
 mod search;
 mod telemetry;
 mod threads;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use threadhold_domain::model::{
 };
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::{LeasePolicy, RunLease};
+use threadhold_domain::transfer::{ExportRow, ExportTable};
 
 pub use engine::{Durability, SqliteOptions};
 
@@ -425,6 +427,22 @@ impl Store for SqliteStore {
     async fn import_message(&self, message: &Message, search_text: &str) -> StoreResult<bool> {
         let (message, search_text) = (message.clone(), search_text.to_owned());
         self.engine.write(move |c| messages::import(c, &message, &search_text)).await
+    }
+
+    async fn export_rows(
+        &self,
+        table: ExportTable,
+        project_id: Option<&str>,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ExportRow>> {
+        let (project_id, after) = (project_id.map(str::to_owned), after.to_owned());
+        self.engine.read_blocking(move |c| transfer::export(c, table, project_id.as_deref(), &after, limit)).await
+    }
+
+    async fn import_row(&self, row: &ExportRow) -> StoreResult<bool> {
+        let row = row.clone();
+        self.engine.write(move |c| transfer::import(c, &row)).await
     }
 
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()> {

@@ -9,6 +9,7 @@ use threadhold_domain::model::{
 };
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::LeasePolicy;
+use threadhold_domain::transfer::{ExportRow, ExportTable, ProjectRow};
 use threadhold_store::{ReadScope, Store, StoreError};
 
 pub fn scope(workspace: &str) -> WorkspaceScope {
@@ -727,6 +728,51 @@ pub async fn feedback_keeps_one_rating_per_user(store: &dyn Store) {
     assert!(matches!(foreign, Err(StoreError::ThreadNotFound)));
 }
 
+pub async fn export_pages_and_imports_rows(store: &dyn Store) {
+    for name in ["a", "b", "c", "d", "e"] {
+        store.insert_api_key(&api_key(name)).await.expect("key");
+    }
+    let mut keys = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = store.export_rows(ExportTable::ApiKeys, Some("p1"), &after, 2).await.expect("page");
+        keys.extend(page.iter().map(|row| row.key().to_owned()));
+        match page.last() {
+            Some(last) if page.len() == 2 => after = last.key().to_owned(),
+            _ => break,
+        }
+    }
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!((keys.len(), &keys), (5, &sorted), "every key once, in key order");
+    assert!(store.export_rows(ExportTable::ApiKeys, Some("p2"), "", 10).await.expect("other").is_empty());
+    // Secrets belong to the deployment: never in a project's export.
+    store.server_secret("s", b"v", 1).await.expect("secret");
+    assert!(store.export_rows(ExportTable::ServerSecrets, Some("p1"), "", 10).await.expect("p1").is_empty());
+    let secrets = store.export_rows(ExportTable::ServerSecrets, None, "", 10).await.expect("all");
+    assert_eq!(secrets.iter().map(ExportRow::key).collect::<Vec<_>>(), ["s"]);
+    // Importing an existing row changes nothing; a new one is written and readable.
+    let first = store.export_rows(ExportTable::ApiKeys, None, "", 1).await.expect("one").remove(0);
+    assert!(!store.import_row(&first).await.expect("again"));
+    let ExportRow::ApiKey(mut row) = first else { panic!("an API key row") };
+    row.id = "key_imported".into();
+    row.secret_hash = "f".repeat(64);
+    assert!(store.import_row(&ExportRow::ApiKey(row)).await.expect("new"));
+    assert!(store.api_key_by_hash(&"f".repeat(64)).await.expect("find").is_some());
+    // A project row takes over the target's settings.
+    let project = ExportRow::Project(ProjectRow {
+        id: "p1".into(),
+        name: "Renamed".into(),
+        allowed_origins: vec!["https://x.test".into()],
+        anonymous_enabled: false,
+        created_at: 1,
+    });
+    assert!(store.import_row(&project).await.expect("project"));
+    assert!(!store.import_row(&project).await.expect("same again"));
+    let stored = store.get_project("p1").await.expect("get").expect("p1");
+    assert_eq!((stored.name.as_str(), stored.anonymous_enabled), ("Renamed", false));
+}
+
 /// Instantiates every conformance case for a backend: `$open` is an async
 /// expression producing a fresh store (plus anything that must live as long).
 #[macro_export]
@@ -741,7 +787,7 @@ macro_rules! backend_suite {
             erasure_and_retention, signing_keys_and_server_secrets, administrative_changes_move_the_settings_version,
             auth_rules_round_trip, run_leases_follow_their_rules, attachments_link_and_expire,
             search_finds_titles_and_text, imports_keep_ids_and_are_idempotent, scores_are_kept_per_workspace,
-            feedback_keeps_one_rating_per_user);
+            feedback_keeps_one_rating_per_user, export_pages_and_imports_rows);
     };
     (@cases $open:expr; $($case:ident),*) => {
         $(
