@@ -76,6 +76,34 @@ async fn thread_in_scope(tx: &mut Transaction<'static, $db>, scope: &WorkspaceSc
     found.map(|_| ()).ok_or(StoreError::ThreadNotFound)
 }
 
+/// The message of a thread that an external id names: the one stored under
+/// that external id or, when there is none, the one whose server id it is.
+/// After a reload a runtime knows every loaded message by its server id (spec
+/// 5.4, 5.5), and the AI SDK runtime's transcript copy sends those ids as
+/// `external_id` and `parent_external_id`; without the fallback each session
+/// after a reload would store the loaded branch again as new rows.
+async fn message_by_external_id(
+    tx: &mut Transaction<'static, $db>,
+    thread_id: &str,
+    external_id: &str,
+) -> StoreResult<Option<String>> {
+    let by_external: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM messages WHERE thread_id = $1 AND external_id = $2")
+            .bind(thread_id)
+            .bind(external_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if by_external.is_some() || !external_id.starts_with(IdKind::Message.prefix()) {
+        return Ok(by_external.map(|(id,)| id));
+    }
+    let by_id: Option<(String,)> = sqlx::query_as("SELECT id FROM messages WHERE thread_id = $1 AND id = $2")
+        .bind(thread_id)
+        .bind(external_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(by_id.map(|(id,)| id))
+}
+
 /// Moves the thread to the top of its list: a message was stored.
 async fn bump_thread(tx: &mut Transaction<'static, $db>, thread_id: &str, now: Millis) -> StoreResult<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -661,38 +689,38 @@ impl Store for $store {
         let mut tx = self.write().await?;
         thread_in_scope(&mut tx, scope, &message.thread_id).await?;
 
-        if let Some(external_id) = &message.external_id {
-            let existing: Option<(String, String, String, Option<bool>)> = sqlx::query_as(
-                "SELECT id, format, content, run_running FROM messages WHERE thread_id = $1 AND external_id = $2",
-            )
-            .bind(&message.thread_id)
-            .bind(external_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some((id, format, content, running)) = existing {
-                if message.open_lease.is_some() && running == Some(true) {
-                    return Err(StoreError::RunInProgress);
-                }
-                let unchanged = format == message.format && content == message.content;
-                if !unchanged {
-                    if role_of(&content) != message.role {
-                        return Err(StoreError::RoleChanged);
-                    }
-                    sqlx::query("UPDATE messages SET format = $2, content = $3, updated_at = $4 WHERE id = $1")
-                        .bind(&id)
-                        .bind(&message.format)
-                        .bind(&message.content)
-                        .bind(message.now)
-                        .execute(&mut *tx)
-                        .await?;
-                    bump_thread(&mut tx, &message.thread_id, message.now).await?;
-                }
-                if let Some(lease_id) = &message.open_lease {
-                    open_lease(&mut tx, lease_id, &id, &message.thread_id, message.now).await?;
-                }
-                tx.commit().await?;
-                return Ok(if unchanged { MessageWrite::Unchanged(id) } else { MessageWrite::Replaced(id) });
+        let existing = match &message.external_id {
+            Some(external_id) => message_by_external_id(&mut tx, &message.thread_id, external_id).await?,
+            None => None,
+        };
+        if let Some(id) = existing {
+            let (format, content, running): (String, String, Option<bool>) =
+                sqlx::query_as("SELECT format, content, run_running FROM messages WHERE id = $1")
+                    .bind(&id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if message.open_lease.is_some() && running == Some(true) {
+                return Err(StoreError::RunInProgress);
             }
+            let unchanged = format == message.format && content == message.content;
+            if !unchanged {
+                if role_of(&content) != message.role {
+                    return Err(StoreError::RoleChanged);
+                }
+                sqlx::query("UPDATE messages SET format = $2, content = $3, updated_at = $4 WHERE id = $1")
+                    .bind(&id)
+                    .bind(&message.format)
+                    .bind(&message.content)
+                    .bind(message.now)
+                    .execute(&mut *tx)
+                    .await?;
+                bump_thread(&mut tx, &message.thread_id, message.now).await?;
+            }
+            if let Some(lease_id) = &message.open_lease {
+                open_lease(&mut tx, lease_id, &id, &message.thread_id, message.now).await?;
+            }
+            tx.commit().await?;
+            return Ok(if unchanged { MessageWrite::Unchanged(id) } else { MessageWrite::Replaced(id) });
         }
 
         let parent: Option<(String, i64)> = match &message.parent {
@@ -705,14 +733,17 @@ impl Store for $store {
                     .await?
                     .ok_or(StoreError::ParentNotFound)?,
             ),
-            ParentRef::External(external_id) => Some(
-                sqlx::query_as("SELECT id, height FROM messages WHERE external_id = $1 AND thread_id = $2")
-                    .bind(external_id)
-                    .bind(&message.thread_id)
-                    .fetch_optional(&mut *tx)
+            ParentRef::External(external_id) => {
+                let id = message_by_external_id(&mut tx, &message.thread_id, external_id)
                     .await?
-                    .ok_or(StoreError::ParentExternalNotFound)?,
-            ),
+                    .ok_or(StoreError::ParentExternalNotFound)?;
+                Some(
+                    sqlx::query_as("SELECT id, height FROM messages WHERE id = $1")
+                        .bind(&id)
+                        .fetch_one(&mut *tx)
+                        .await?,
+                )
+            }
         };
         let (parent_id, height) = match parent {
             Some((id, height)) => (Some(id), height + 1),
