@@ -248,6 +248,10 @@ export async function serverErrors(page) {
     .map((c) => `${c.method} ${c.path} -> ${c.status} ${typeof c.response === "string" ? c.response : ""}`);
 }
 
+/** The errors and warnings a page logged to its console (across reloads), and its uncaught errors. */
+export const consoleProblems = (page) =>
+  (page.consoleLines ?? []).filter((line) => /^\[(error|warning|pageerror)\]/.test(line));
+
 /** Types into the app's ComposerPrimitive.Input and clicks ComposerPrimitive.Send. */
 export async function sendFromComposer(page, text) {
   await page.fill('[data-testid="composer-input"]', text, { timeout: 5_000 });
