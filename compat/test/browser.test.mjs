@@ -9,14 +9,18 @@
 // a browser and fails (does not skip) when it is missing.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import * as esbuild from "esbuild";
-import { browserSession, startPageServer } from "./chromium.mjs";
+import {
+  appHtml,
+  browserSession,
+  bundle,
+  closePageServer,
+  inPage,
+  openPage as openTab,
+  originOf,
+  reloadPage,
+  startPageServer,
+} from "./chromium.mjs";
 import { startServer, withLogs, jwtPayload, refreshTokenKey } from "./harness.mjs";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const compatDir = path.resolve(here, "..");
 
 // The page script: an anonymous AssistantCloud for the server named in
 // ?server=…, a fetch wrapper that records what the client sends, and helpers.
@@ -62,59 +66,13 @@ window.storedRecord = () => localStorage.getItem("aui:refresh_token:" + baseUrl)
 window.pageReady = true;
 `;
 
-const PAGE_HTML = `<!doctype html>
-<html><head><meta charset="utf-8"><title>threadhold compat</title></head>
-<body><script type="module" src="/app.js"></script></body></html>`;
-
 let server;
 let pageServer;
 let pageOrigin;
 const session = browserSession();
-let bundle;
 const L = (fn) => withLogs(() => server, fn);
 
-async function buildBundle() {
-  const result = await esbuild.build({
-    stdin: { contents: PAGE_SCRIPT, resolveDir: compatDir, loader: "js", sourcefile: "page.js" },
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    target: "es2022",
-    write: false,
-    logLevel: "silent",
-  });
-  return result.outputFiles[0].text;
-}
-
-async function openPage(context) {
-  const page = await context.newPage();
-  const consoleLines = [];
-  page.on("console", (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-  page.on("pageerror", (e) => consoleLines.push(`[pageerror] ${e.message}`));
-  page.consoleLines = consoleLines;
-  await gotoApp(page);
-  return page;
-}
-
-async function gotoApp(page) {
-  await page.goto(`${pageOrigin}/?server=${encodeURIComponent(server.url)}`, { timeout: 10_000 });
-  await page.waitForFunction(() => window.pageReady === true, null, { timeout: 10_000 });
-}
-
-/** Runs fn in the page; a rejection carries the page's console and its fetch log. */
-async function inPage(page, fn, arg) {
-  try {
-    return await page.evaluate(fn, arg);
-  } catch (err) {
-    let calls = [];
-    try {
-      calls = await page.evaluate(() => window.calls());
-    } catch {}
-    throw new Error(
-      `in the page: ${err.message}\nfetch log:\n  ${calls.map((c) => `${c.method} ${c.path} -> ${c.status ?? c.error}`).join("\n  ")}\nconsole:\n  ${(page.consoleLines ?? []).join("\n  ")}`,
-    );
-  }
-}
+const openPage = (context) => openTab(context, `${pageOrigin}/?server=${encodeURIComponent(server.url)}`);
 
 const callsTo = (calls, p) => calls.filter((c) => c.path === p);
 
@@ -122,14 +80,13 @@ before(async () => {
   server = await startServer({
     env: { THREADHOLD_ANONYMOUS_MINTS_PER_MINUTE: "1000", THREADHOLD_ANONYMOUS_REFRESHES_PER_MINUTE: "1000" },
   });
-  bundle = await buildBundle();
-  pageServer = await startPageServer(PAGE_HTML, bundle);
-  pageOrigin = `http://127.0.0.1:${pageServer.address().port}`;
+  pageServer = await startPageServer({ "/": appHtml("threadhold compat"), "/app.js": await bundle({ stdin: PAGE_SCRIPT }) });
+  pageOrigin = originOf(pageServer);
 });
 
 after(async () => {
   await session.close();
-  await new Promise((r) => (pageServer ? pageServer.close(() => r()) : r()));
+  await closePageServer(pageServer);
   await server?.stop();
 });
 
@@ -157,8 +114,7 @@ describe("anonymous mode in Chromium (assistant-cloud@0.2.11, cross-origin page)
         "stored under aui:refresh_token:<baseUrl>",
       );
 
-      await page.reload({ timeout: 10_000 });
-      await page.waitForFunction(() => window.pageReady === true, null, { timeout: 10_000 });
+      await reloadPage(page);
       const afterReload = await inPage(page, () => window.listThreads());
       assert.deepEqual(afterReload.map((t) => t.id), [threadId], "the thread is still listed after the reload");
       const calls = await inPage(page, () => window.calls());

@@ -10,9 +10,10 @@
 //     cargo build                      # produces target/debug/threadhold
 //     cd compat && npm ci && npm test
 //
-// test/browser.test.mjs also needs Debian's Chromium at /usr/bin/chromium
-// (as root: `apt-get update && apt-get install -y chromium`); it drives it with
-// playwright-core and never downloads a browser. Without it that file fails.
+// The browser tests (test/browser.test.mjs, react.test.mjs, aisdk.test.mjs)
+// also need Debian's Chromium at /usr/bin/chromium (as root: `apt-get update &&
+// apt-get install -y chromium`); they drive it with playwright-core and never
+// download a browser. Without it those files fail.
 //
 // Environment:
 //   THREADHOLD_BIN          server binary (default: ../target/debug/threadhold,

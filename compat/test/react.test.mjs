@@ -17,17 +17,25 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import * as esbuild from "esbuild";
-import { browserSession, startPageServer } from "./chromium.mjs";
+import {
+  appHtml,
+  browserSession,
+  bundle,
+  closePageServer,
+  inPage,
+  openPage as openTab,
+  originOf,
+  reloadPage,
+  sendFromComposer,
+  serverErrors,
+  startPageServer,
+  waitUntil,
+} from "./chromium.mjs";
 import { startServer, withLogs } from "./harness.mjs";
 import { makePng } from "./png.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const APP_ENTRY = path.join(here, "fixtures", "react-app.jsx");
-
-const PAGE_HTML = `<!doctype html>
-<html><head><meta charset="utf-8"><title>threadhold compat: @assistant-ui/react</title></head>
-<body><div id="root"></div><script type="module" src="/app.js"></script></body></html>`;
 
 let server;
 let pageServer;
@@ -35,107 +43,7 @@ let pageOrigin;
 const session = browserSession();
 const L = (fn) => withLogs(() => server, fn);
 
-async function buildBundle() {
-  const result = await esbuild.build({
-    entryPoints: [APP_ENTRY],
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    target: "es2022",
-    jsx: "automatic",
-    loader: { ".jsx": "jsx" },
-    define: { "process.env.NODE_ENV": '"production"' },
-    write: false,
-    logLevel: "silent",
-  });
-  return result.outputFiles[0].text;
-}
-
-async function openPage(context, name) {
-  const page = await context.newPage();
-  const consoleLines = [];
-  page.on("console", (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-  page.on("pageerror", (e) => consoleLines.push(`[pageerror] ${e.message}`));
-  page.consoleLines = consoleLines;
-  page.tabName = name;
-  await gotoApp(page);
-  return page;
-}
-
-async function gotoApp(page) {
-  await page.goto(`${pageOrigin}/?server=${encodeURIComponent(server.url)}`, { timeout: 10_000 });
-  await page.waitForFunction(() => window.pageReady === true, null, { timeout: 10_000 });
-}
-
-async function reloadApp(page) {
-  await page.reload({ timeout: 10_000 });
-  await page.waitForFunction(() => window.pageReady === true, null, { timeout: 10_000 });
-}
-
-/** What a page did, for failure messages: its request log, thread state and console. */
-async function pageReport(page) {
-  let calls = [];
-  let messages = null;
-  let dom = "";
-  try {
-    calls = await page.evaluate(() => window.calls());
-  } catch {}
-  try {
-    messages = await page.evaluate(() => window.threadMessages());
-  } catch {}
-  try {
-    dom = await page.evaluate(() => document.getElementById("root")?.innerHTML ?? "");
-  } catch {}
-  const callLines = calls.map(
-    (c) =>
-      `${c.method} ${c.path} -> ${c.status ?? c.error}${c.response ? ` ${c.response}` : ""}${
-        c.body && typeof c.body === "object" && !Array.isArray(c.body)
-          ? ` body keys: ${Object.keys(c.body).join(",")}${c.body.open_run ? " (open_run)" : ""}${c.body.lease_id ? " (lease_id)" : ""}`
-          : ""
-      }`,
-  );
-  return (
-    `--- tab ${page.tabName ?? "?"} ---\nrequests:\n  ${callLines.join("\n  ")}\n` +
-    `thread messages: ${JSON.stringify(messages)}\nDOM: ${dom.slice(0, 3000)}\n` +
-    `console:\n  ${(page.consoleLines ?? []).slice(-40).join("\n  ")}`
-  );
-}
-
-/** Runs fn in the page; a rejection carries the page's report. */
-async function inPage(page, fn, arg) {
-  try {
-    return await page.evaluate(fn, arg);
-  } catch (err) {
-    throw new Error(`in tab ${page.tabName}: ${err.message}\n${await pageReport(page)}`);
-  }
-}
-
-/**
- * Polls `probe()` (an async function returning a value) until `ok(value)`;
- * on timeout fails with `what`, the last value and the pages' reports.
- */
-async function waitUntil(what, probe, ok, { timeoutMs = 10_000, pages = [] } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  let lastErr;
-  while (Date.now() < deadline) {
-    try {
-      last = await probe();
-      lastErr = undefined;
-      if (ok(last)) return last;
-    } catch (err) {
-      lastErr = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const reports = [];
-  for (const p of pages) reports.push(await pageReport(p));
-  assert.fail(
-    `timed out after ${timeoutMs} ms waiting for: ${what}\nlast value: ${JSON.stringify(last)}${
-      lastErr ? `\nlast error: ${lastErr.message}` : ""
-    }\n${reports.join("\n")}`,
-  );
-}
+const openPage = (context, name) => openTab(context, `${pageOrigin}/?server=${encodeURIComponent(server.url)}`, name);
 
 /** The rendered assistant messages of a page (data attributes set from the message state). */
 const assistantDom = (page) =>
@@ -161,18 +69,6 @@ const userDom = (page) =>
     })),
   );
 
-/** Types into the library's ComposerPrimitive.Input and clicks ComposerPrimitive.Send. */
-async function sendFromComposer(page, text) {
-  await page.fill('[data-testid="composer-input"]', text, { timeout: 5_000 });
-  await page.click('[data-testid="send"]', { timeout: 5_000 });
-}
-
-/** Requests from the page that the server answered with 5xx (never acceptable). */
-async function serverErrors(page) {
-  const calls = await page.evaluate(() => window.calls());
-  return calls.filter((c) => c.status >= 500);
-}
-
 // The fake model's reply to `prompt` once it finished (see react-app.jsx).
 const finalReply = (prompt) => `Echo: ${prompt}. One, two, three, four. Done.`;
 
@@ -182,15 +78,17 @@ before(async () => {
   server = await startServer({
     env: { THREADHOLD_ANONYMOUS_MINTS_PER_MINUTE: "1000", THREADHOLD_ANONYMOUS_REFRESHES_PER_MINUTE: "1000" },
   });
-  const bundle = await buildBundle();
-  pageServer = await startPageServer(PAGE_HTML, bundle);
-  pageOrigin = `http://127.0.0.1:${pageServer.address().port}`;
+  pageServer = await startPageServer({
+    "/": appHtml("threadhold compat: @assistant-ui/react"),
+    "/app.js": await bundle({ entry: APP_ENTRY }),
+  });
+  pageOrigin = originOf(pageServer);
   assert.notEqual(new URL(pageOrigin).origin, new URL(server.url).origin, "page and API are different origins");
 });
 
 after(async () => {
   await session.close();
-  await new Promise((r) => (pageServer ? pageServer.close(() => r()) : r()));
+  await closePageServer(pageServer);
   await server?.stop();
 });
 
@@ -293,7 +191,7 @@ describe("@assistant-ui/react 0.15.22 (core 0.3.35) with cloud persistence in Ch
       );
 
       // After a reload, tab A shows the final reply (not blank).
-      await reloadApp(a);
+      await reloadPage(a);
       await inPage(a, (id) => window.openThread(id), remoteId);
       const reloaded = await waitUntil(
         "reloaded tab A to show the final reply",
@@ -307,8 +205,7 @@ describe("@assistant-ui/react 0.15.22 (core 0.3.35) with cloud persistence in Ch
       assert.deepEqual((await userDom(a)).map((u) => u.text), [prompt]);
 
       for (const p of [a, b]) {
-        const errs = await serverErrors(p);
-        assert.deepEqual(errs.map((c) => `${c.method} ${c.path} -> ${c.status} ${c.response ?? ""}`), [], `5xx answers seen by tab ${p.tabName}`);
+        assert.deepEqual(await serverErrors(p), [], `5xx answers seen by tab ${p.tabName}`);
       }
       await Promise.all([a.close(), b.close()]);
     }),
@@ -408,7 +305,7 @@ describe("@assistant-ui/react 0.15.22 (core 0.3.35) with cloud persistence in Ch
       assert.deepEqual(Buffer.from(await res.arrayBuffer()), png, "same bytes");
 
       // After a reload the image is still shown.
-      await reloadApp(page);
+      await reloadPage(page);
       await inPage(page, (id) => window.openThread(id), remoteId);
       const after = await waitUntil(
         "the reloaded thread to show the image again",
@@ -423,8 +320,7 @@ describe("@assistant-ui/react 0.15.22 (core 0.3.35) with cloud persistence in Ch
       assert.equal(reply.length, 1);
       assert.equal(reply[0].text, finalReply(prompt));
 
-      const errs = await serverErrors(page);
-      assert.deepEqual(errs.map((c) => `${c.method} ${c.path} -> ${c.status} ${c.response ?? ""}`), [], "5xx answers");
+      assert.deepEqual(await serverErrors(page), [], "5xx answers");
       await page.close();
     }),
   );

@@ -188,6 +188,72 @@ async fn external_id_makes_creates_idempotent() {
     .expect_error(409, "message_role_changed");
 }
 
+/// A create as the transcript copy sends it: `aui/v0` under `external_id`, chained by `parent_external_id`.
+fn copied(parent_external_id: Option<&str>, external_id: &str, content: Value) -> Value {
+    let mut body = json!({"parent_id": null, "format": "aui/v0", "content": content, "external_id": external_id});
+    if let Some(parent) = parent_external_id {
+        body["parent_external_id"] = parent.into();
+    }
+    body
+}
+
+fn message_id(reply: &Value) -> String {
+    reply["message_id"].as_str().expect("message_id").to_owned()
+}
+
+/// After a reload a runtime knows the loaded messages by their server ids, and
+/// the AI SDK runtime's transcript copy sends those ids as `external_id` and
+/// `parent_external_id` (spec 5.5): they name the stored messages, so the copy
+/// rewrites them in place instead of storing the branch a second time.
+#[tokio::test]
+async fn server_ids_sent_as_external_ids_name_the_stored_messages() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let thread = ws.new_thread().await;
+    let path = format!("/v1/threads/{thread}/messages");
+    // The first session stores each message under the runtime's local id.
+    let user = message_id(ws.post(&path, copied(None, "local-u", aui("user", "q"))).await.expect(201));
+    let reply = message_id(ws.post(&path, copied(Some("local-u"), "local-a", aui("assistant", "a"))).await.expect(201));
+    let before = ws.get(&path).await.json["messages"].clone();
+
+    // After a reload the copy sends the same branch under the server ids.
+    let again = ws.post(&path, copied(None, &user, aui("user", "q"))).await;
+    assert_eq!(message_id(again.expect(200)), user);
+    assert_eq!(ws.get(&path).await.json["messages"], before, "an identical repeat writes nothing");
+    let recopied = aui("assistant", "a, copied again");
+    let again = ws.post(&path, copied(Some(&user), &reply, recopied.clone())).await;
+    assert_eq!(message_id(again.expect(200)), reply);
+    // A new message chains under the loaded reply, named by its server id.
+    let next = message_id(ws.post(&path, copied(Some(&reply), "local-u2", aui("user", "q2"))).await.expect(201));
+
+    let messages = ws.get(&path).await.json["messages"].clone();
+    let rows: Vec<(&str, &Value, &Value)> = messages
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| (m["id"].as_str().expect("id"), &m["height"], &m["external_id"]))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (next.as_str(), &json!(2), &json!("local-u2")),
+            (reply.as_str(), &json!(1), &json!("local-a")),
+            (user.as_str(), &json!(0), &json!("local-u")),
+        ],
+        "no copies: the stored messages keep their external ids"
+    );
+    assert_eq!(messages[1]["content"], recopied);
+    assert_eq!(messages[0]["parent_id"], reply.as_str());
+
+    // A server id cannot change a message's role either.
+    ws.post(&path, copied(None, &user, aui("assistant", "q"))).await.expect_error(409, "message_role_changed");
+    // It names a message of its own thread only; elsewhere it is just an external id.
+    let other = format!("/v1/threads/{}/messages", ws.new_thread().await);
+    let elsewhere = message_id(ws.post(&other, copied(None, &user, aui("user", "q"))).await.expect(201));
+    assert_ne!(elsewhere, user);
+    ws.post(&other, copied(Some(&reply), "x", aui("user", "x"))).await.expect_error(400, "parent_not_found");
+}
+
 #[tokio::test]
 async fn concurrent_creates_with_one_external_id_store_one_message() {
     let server = TestServer::start().await;

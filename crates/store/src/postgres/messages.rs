@@ -65,17 +65,15 @@ pub(super) async fn create(
     message: &NewMessage,
 ) -> StoreResult<MessageWrite> {
     threads::require_in_scope(c, scope, &message.thread_id).await?;
-    if let Some(external_id) = &message.external_id {
-        let existing: Option<(String, String, String, Option<bool>)> = sqlx::query_as(
-            "SELECT id, format, content, run_running FROM messages WHERE thread_id = $1 AND external_id = $2",
-        )
-        .bind(&message.thread_id)
-        .bind(external_id)
-        .fetch_optional(&mut *c)
-        .await?;
-        if let Some((id, format, content, running)) = existing {
-            return replace_by_external_id(c, message, id, &format, &content, running).await;
-        }
+    if let Some(external_id) = &message.external_id
+        && let Some(id) = message_by_external_id(c, &message.thread_id, external_id).await?
+    {
+        let (format, content, running): (String, String, Option<bool>) =
+            sqlx::query_as("SELECT format, content, run_running FROM messages WHERE id = $1")
+                .bind(&id)
+                .fetch_one(&mut *c)
+                .await?;
+        return replace_by_external_id(c, message, id, &format, &content, running).await;
     }
     let parent: Option<(String, i64)> = match &message.parent {
         ParentRef::Root => None,
@@ -87,14 +85,12 @@ pub(super) async fn create(
                 .await?
                 .ok_or(StoreError::ParentNotFound)?,
         ),
-        ParentRef::External(external_id) => Some(
-            sqlx::query_as("SELECT id, height FROM messages WHERE external_id = $1 AND thread_id = $2")
-                .bind(external_id)
-                .bind(&message.thread_id)
-                .fetch_optional(&mut *c)
+        ParentRef::External(external_id) => {
+            let id = message_by_external_id(c, &message.thread_id, external_id)
                 .await?
-                .ok_or(StoreError::ParentExternalNotFound)?,
-        ),
+                .ok_or(StoreError::ParentExternalNotFound)?;
+            Some(sqlx::query_as("SELECT id, height FROM messages WHERE id = $1").bind(&id).fetch_one(&mut *c).await?)
+        }
     };
     let (parent_id, height) = match parent {
         Some((id, height)) => (Some(id), height + 1),
@@ -127,6 +123,33 @@ pub(super) async fn create(
         open_lease(c, lease_id, &message.id, &message.thread_id, message.now).await?;
     }
     Ok(MessageWrite::Created(message.id.clone()))
+}
+
+/// The message of a thread that an external id names: the one stored under
+/// that external id or, when there is none, the one whose server id it is.
+/// After a reload a runtime knows every loaded message by its server id (spec
+/// 5.4, 5.5), and the AI SDK runtime's transcript copy sends those ids as
+/// `external_id` and `parent_external_id`; without the fallback each session
+/// after a reload would store the loaded branch again as new rows.
+async fn message_by_external_id(
+    c: &mut PgConnection,
+    thread_id: &str,
+    external_id: &str,
+) -> StoreResult<Option<String>> {
+    let by_external: Option<String> =
+        sqlx::query_scalar("SELECT id FROM messages WHERE thread_id = $1 AND external_id = $2")
+            .bind(thread_id)
+            .bind(external_id)
+            .fetch_optional(&mut *c)
+            .await?;
+    if by_external.is_some() || !external_id.starts_with(IdKind::Message.prefix()) {
+        return Ok(by_external);
+    }
+    Ok(sqlx::query_scalar("SELECT id FROM messages WHERE thread_id = $1 AND id = $2")
+        .bind(thread_id)
+        .bind(external_id)
+        .fetch_optional(c)
+        .await?)
 }
 
 /// A repeated external id: the same body changes nothing, a new one replaces content and format.

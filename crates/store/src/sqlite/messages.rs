@@ -55,18 +55,13 @@ pub(super) fn list(
 
 pub(super) fn create(c: &Connection, scope: &WorkspaceScope, message: &NewMessage) -> StoreResult<MessageWrite> {
     threads::require_in_scope(c, scope, &message.thread_id)?;
-    if let Some(external_id) = &message.external_id {
-        let existing: Option<(String, String, String, Option<bool>)> = c
-            .prepare_cached(
-                "SELECT id, format, content, run_running FROM messages WHERE thread_id = ?1 AND external_id = ?2",
-            )?
-            .query_row(params![message.thread_id, external_id], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-            })
-            .optional()?;
-        if let Some((id, format, content, running)) = existing {
-            return replace_by_external_id(c, message, id, &format, &content, running);
-        }
+    if let Some(external_id) = &message.external_id
+        && let Some(id) = message_by_external_id(c, &message.thread_id, external_id)?
+    {
+        let (format, content, running): (String, String, Option<bool>) = c
+            .prepare_cached("SELECT format, content, run_running FROM messages WHERE id = ?1")?
+            .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        return replace_by_external_id(c, message, id, &format, &content, running);
     }
     let parent: Option<(String, i64)> = match &message.parent {
         ParentRef::Root => None,
@@ -76,12 +71,14 @@ pub(super) fn create(c: &Connection, scope: &WorkspaceScope, message: &NewMessag
                 .optional()?
                 .ok_or(StoreError::ParentNotFound)?,
         ),
-        ParentRef::External(external_id) => Some(
-            c.prepare_cached("SELECT id, height FROM messages WHERE external_id = ?1 AND thread_id = ?2")?
-                .query_row(params![external_id, message.thread_id], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?
-                .ok_or(StoreError::ParentExternalNotFound)?,
-        ),
+        ParentRef::External(external_id) => {
+            let id = message_by_external_id(c, &message.thread_id, external_id)?
+                .ok_or(StoreError::ParentExternalNotFound)?;
+            Some(
+                c.prepare_cached("SELECT id, height FROM messages WHERE id = ?1")?
+                    .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?)))?,
+            )
+        }
     };
     let (parent_id, height) = match parent {
         Some((id, height)) => (Some(id), height + 1),
@@ -112,6 +109,25 @@ pub(super) fn create(c: &Connection, scope: &WorkspaceScope, message: &NewMessag
         open_lease(c, lease_id, &message.id, &message.thread_id, message.now)?;
     }
     Ok(MessageWrite::Created(message.id.clone()))
+}
+
+/// The message of a thread that an external id names: the one stored under
+/// that external id or, when there is none, the one whose server id it is.
+/// After a reload a runtime knows every loaded message by its server id (spec
+/// 5.4, 5.5), and the AI SDK runtime's transcript copy sends those ids as
+/// `external_id` and `parent_external_id`; without the fallback each session
+/// after a reload would store the loaded branch again as new rows.
+fn message_by_external_id(c: &Connection, thread_id: &str, external_id: &str) -> StoreResult<Option<String>> {
+    let by_external: Option<String> = c
+        .prepare_cached("SELECT id FROM messages WHERE thread_id = ?1 AND external_id = ?2")?
+        .query_row(params![thread_id, external_id], |row| row.get(0))
+        .optional()?;
+    if by_external.is_some() || !external_id.starts_with(IdKind::Message.prefix()) {
+        return Ok(by_external);
+    }
+    Ok(c.prepare_cached("SELECT id FROM messages WHERE thread_id = ?1 AND id = ?2")?
+        .query_row(params![thread_id, external_id], |row| row.get(0))
+        .optional()?)
 }
 
 /// A repeated external id: the same body changes nothing, a new one replaces content and format.
