@@ -207,7 +207,7 @@ fn push_thread(chunk: &mut Chunk, space: Space, index: u64, messages: u64) {
     for height in 0..messages {
         let message_id = message_id(space, index, height);
         let message_seed = mix(seed ^ height.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let plant = space == Space::Search && message_seed % SEARCH_TERM_EVERY == 0;
+        let plant = space == Space::Search && message_seed.is_multiple_of(SEARCH_TERM_EVERY);
         chunk.messages.push(MessageRow {
             id: message_id.clone(),
             thread_id: id.clone(),
@@ -221,7 +221,7 @@ fn push_thread(chunk: &mut Chunk, space: Space, index: u64, messages: u64) {
         id,
         workspace_id: space.workspace(),
         title: format!("Thread {index}: {}", words(seed, 4)),
-        metadata: (index % 3 == 0).then(|| format!(r#"{{"source":"bench","n":{index}}}"#)),
+        metadata: index.is_multiple_of(3).then(|| format!(r#"{{"source":"bench","n":{index}}}"#)),
         last_message_at: message_created_at(created_at, messages),
         created_at,
     });
@@ -266,7 +266,7 @@ fn server_id(prefix: &str, millis: i64, random: u64) -> String {
 
 /// An `aui/v0` message of about 200 bytes; users and assistants take turns.
 fn message_content(height: u64, seed: u64, plant: bool) -> String {
-    let role = if height % 2 == 0 { "user" } else { "assistant" };
+    let role = if height.is_multiple_of(2) { "user" } else { "assistant" };
     let mut text = words(seed, 22);
     if plant {
         text.push(' ');

@@ -75,6 +75,12 @@ impl Window {
         self.unexpected_status = self.unexpected_status.or(other.unexpected_status);
     }
 
+    /// Appends a later window.
+    pub fn extend(&mut self, later: Window) {
+        self.elapsed += later.elapsed;
+        self.absorb(later);
+    }
+
     pub fn requests(&self) -> u64 {
         self.expected + self.unexpected
     }

@@ -20,7 +20,7 @@ impl Cluster {
     /// Creates and starts a cluster in `root/postgres`.
     pub fn start(root: &Path) -> anyhow::Result<Cluster> {
         let bin_dir = find_bin_dir()?;
-        let data = root.join("postgres");
+        let data = root.join("pg-cluster");
         std::fs::create_dir_all(&data)?;
         let as_postgres = run_output("id", &["-u"])?.trim() == "0";
         if as_postgres {
@@ -31,7 +31,7 @@ impl Cluster {
         let db = cluster.data.join("db");
         cluster.run_tool("initdb", &["-D", &path_text(&db), "-U", "postgres", "--auth=trust", "--no-sync"])?;
         let options = format!(
-            "-h 127.0.0.1 -p {port} -k {} -c max_connections=300 -c shared_buffers=512MB",
+            "-h 127.0.0.1 -p {port} -k {} -c max_connections=300 -c shared_buffers=512MB -c max_wal_size=4GB",
             path_text(&cluster.data)
         );
         let log = cluster.data.join("log");

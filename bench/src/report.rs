@@ -224,7 +224,7 @@ impl Report {
     pub fn targets(&self) -> Vec<String> {
         let mut lines = Vec::new();
         for backend in ["sqlite", "postgres"] {
-            if !self.rows.iter().any(|row| row.backend == backend) {
+            if !self.rows.iter().any(|row| row.backend == backend && row.process == "threadhold") {
                 continue;
             }
             let rps = |scenario: &str| self.find(scenario, backend).and_then(|row| row.per_second);
@@ -332,34 +332,51 @@ impl Report {
     }
 }
 
-/// `bench/run --compare a.json b.json`: the rows of both runs side by side.
+/// `bench/run --compare a.json b.json`: the rows of both runs side by side,
+/// with each run's ratio to its own floors (robust to a busier machine).
 pub fn compare(a: &Report, b: &Report) {
     println!("a: {} ({}), {}, load {}", a.meta.binary, a.meta.binary_version, a.meta.started, a.meta.load_before);
     println!("b: {} ({}), {}, load {}", b.meta.binary, b.meta.binary_version, b.meta.started, b.meta.load_before);
     println!();
     println!(
-        "{:<40} {:<8} {:>9} {:>9} {:>7}  {:>7} {:>7}  {:>7} {:>7}  {:>7} {:>7}",
-        "scenario", "backend", "a req/s", "b req/s", "b/a", "a p50", "b p50", "a p99", "b p99", "a RSS", "b RSS"
+        "{:<34} {:<8} {:>9} {:>9} {:>6}  {:>7} {:>7}  {:>7} {:>7}  {:>7} {:>7}  {:>8} {:>8}",
+        "scenario",
+        "backend",
+        "a req/s",
+        "b req/s",
+        "b/a",
+        "a p50",
+        "b p50",
+        "a p99",
+        "b p99",
+        "a floor×",
+        "b floor×",
+        "a RSS",
+        "b RSS"
     );
     let mut b_rows: BTreeMap<(&str, &str), &Row> =
         b.rows.iter().map(|row| ((row.scenario.as_str(), row.backend.as_str()), row)).collect();
-    let optional = |value: Option<f64>, format: fn(f64) -> String| value.map(format).unwrap_or_else(|| "-".into());
+    let text = |value: Option<f64>, format: fn(f64) -> String| value.map(format).unwrap_or_else(|| "-".into());
+    let ratio = |value: f64| format!("{value:.2}");
     let print = |scenario: &str, backend: &str, x: Option<&Row>, y: Option<&Row>| {
         let rps = |row: Option<&Row>| row.and_then(|r| r.per_second);
-        let change = rps(x).zip(rps(y)).map(|(a, b)| b / a);
+        let floor = |report: &Report, row: Option<&Row>| row.and_then(|r| report.floor_ratio(r)).map(|(v, _)| v);
+        let rss = |row: Option<&Row>| row.and_then(|r| r.peak_rss_bytes).map(megabytes).unwrap_or_else(|| "-".into());
         println!(
-            "{:<40} {:<8} {:>9} {:>9} {:>7}  {:>7} {:>7}  {:>7} {:>7}  {:>7} {:>7}",
+            "{:<34} {:<8} {:>9} {:>9} {:>6}  {:>7} {:>7}  {:>7} {:>7}  {:>7} {:>7}  {:>8} {:>8}",
             scenario,
             backend,
-            optional(rps(x), thousands),
-            optional(rps(y), thousands),
-            optional(change, |v| format!("{v:.2}×")),
-            optional(x.and_then(|r| r.p50_ms), millis),
-            optional(y.and_then(|r| r.p50_ms), millis),
-            optional(x.and_then(|r| r.p99_ms), millis),
-            optional(y.and_then(|r| r.p99_ms), millis),
-            x.and_then(|r| r.peak_rss_bytes).map(megabytes).unwrap_or_else(|| "-".into()),
-            y.and_then(|r| r.peak_rss_bytes).map(megabytes).unwrap_or_else(|| "-".into()),
+            text(rps(x), thousands),
+            text(rps(y), thousands),
+            text(rps(x).zip(rps(y)).map(|(a, b)| b / a), ratio),
+            text(x.and_then(|r| r.p50_ms), millis),
+            text(y.and_then(|r| r.p50_ms), millis),
+            text(x.and_then(|r| r.p99_ms), millis),
+            text(y.and_then(|r| r.p99_ms), millis),
+            text(floor(a, x), ratio),
+            text(floor(b, y), ratio),
+            rss(x),
+            rss(y),
         );
     };
     for row in &a.rows {
@@ -431,7 +448,7 @@ pub fn thousands(value: f64) -> String {
     let digits = whole.to_string();
     let mut out = String::new();
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

@@ -24,6 +24,7 @@ use crate::server::{self, Durability, Server, ServerOptions, Storage};
 pub const USER: &str = "bench-user";
 const LIST_LIMITS: [u32; 3] = [1, 20, 100];
 const WRITER_COUNTS: [usize; 3] = [1, 16, 64];
+const MIN_SAMPLES: u64 = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -161,7 +162,7 @@ impl Harness {
             mode: config.mode.clone(),
             binary: config.bin.display().to_string(),
             binary_version: server::version(&config.bin).await,
-            harness_commit: option_env!("THREADHOLD_BENCH_COMMIT").unwrap_or("").to_owned(),
+            harness_commit: std::env::var("THREADHOLD_BENCH_COMMIT").unwrap_or_default(),
             cores: procstat::cores(),
             load_before: procstat::load_average(),
             ..report::Meta::default()
@@ -722,7 +723,13 @@ impl Harness {
         let _ = load.window_of(self.config.timing.warmup, warmup_requests).await;
         rss.take_peak(target.pid);
         let cpu_before = CpuSnapshot::take(target.pid, target.database_pid);
-        let mut window = load.window(self.config.timing.measure).await;
+        let measure = self.config.timing.measure;
+        let mut window = load.window(measure).await;
+        // A scenario of slow requests (a search of seconds) gets up to 4× the time, for at least 5 samples.
+        while window.requests() < MIN_SAMPLES && window.elapsed < measure * 4 && !load.finished() {
+            let later = load.window(measure).await;
+            window.extend(later);
+        }
         let cpu = CpuSnapshot::take(target.pid, target.database_pid).since(cpu_before);
         let peak = rss.take_peak(target.pid);
         load.stop();

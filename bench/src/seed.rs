@@ -36,7 +36,8 @@ pub fn sqlite(path: &Path, dataset: &Dataset) -> anyhow::Result<Seeded> {
     );
     let insert_message =
         format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'aui/v0', ?5, NULL, ?6, ?6)");
-    for chunk in dataset.chunks() {
+    let mut chunks = produce(dataset);
+    while let Some(chunk) = chunks.blocking_recv() {
         let transaction = db.transaction()?;
         {
             let mut statement = transaction.prepare_cached(&insert_thread)?;
@@ -80,8 +81,12 @@ pub fn sqlite(path: &Path, dataset: &Dataset) -> anyhow::Result<Seeded> {
 pub async fn postgres(url: &str, dataset: &Dataset) -> anyhow::Result<Seeded> {
     let started = Instant::now();
     let mut db = sqlx::PgConnection::connect(url).await.context("connecting to PostgreSQL")?;
+    // This session only: commits without waiting for the WAL flush, and no foreign-key
+    // triggers (the generated rows are consistent); the server's sessions keep the defaults.
+    sqlx::raw_sql("SET synchronous_commit = off; SET session_replication_role = replica").execute(&mut db).await?;
+    let mut chunks = produce(dataset);
     let mut text = String::new();
-    for chunk in dataset.chunks() {
+    while let Some(chunk) = chunks.recv().await {
         copy_threads(&chunk, &mut text);
         copy(&mut db, &format!("COPY threads ({THREAD_COLUMNS}) FROM STDIN"), &text).await?;
         copy_messages(&chunk, &mut text);
@@ -103,6 +108,20 @@ pub async fn postgres(url: &str, dataset: &Dataset) -> anyhow::Result<Seeded> {
     db.close().await?;
     check_counts(dataset, &seeded)?;
     Ok(Seeded { seconds: started.elapsed().as_secs_f64(), ..seeded })
+}
+
+/// Generates the chunks on a thread of their own, so generating and loading overlap.
+fn produce(dataset: &Dataset) -> tokio::sync::mpsc::Receiver<Chunk> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    let dataset = *dataset;
+    std::thread::spawn(move || {
+        for chunk in dataset.chunks() {
+            if sender.blocking_send(chunk).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
 }
 
 fn check_counts(dataset: &Dataset, seeded: &Seeded) -> anyhow::Result<()> {

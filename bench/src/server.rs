@@ -90,8 +90,9 @@ impl Server {
         command
             .env("THREADHOLD_JWKS_ALLOW_HOSTS", "127.0.0.1")
             .env("THREADHOLD_TOKEN_EXCHANGE", "false")
-            // Tokens minted at the start stay valid through a long run.
-            .env("THREADHOLD_WORKSPACE_TOKEN_TTL_SECS", "7200")
+            // Tokens minted at the start stay valid through a long run (an hour: newer
+            // binaries refuse TTLs beyond their token_max_lifetime_secs, 3600 by default).
+            .env("THREADHOLD_WORKSPACE_TOKEN_TTL_SECS", "3600")
             // Soak traffic mints many anonymous identities from one address.
             .env("THREADHOLD_ANONYMOUS_MINTS_PER_MINUTE", "0");
         if let Some(durability) = options.durability {
@@ -191,6 +192,8 @@ pub async fn admin(bin: &Path, storage: &Storage, args: &[&str]) -> anyhow::Resu
     let mut command = Command::new(bin);
     command.args(args).args(storage.args());
     clear_threadhold_env(&mut command);
+    // `rules add` checks key URLs against the allowlist in newer binaries.
+    command.env("THREADHOLD_JWKS_ALLOW_HOSTS", "127.0.0.1");
     let output = command.output().await.with_context(|| format!("running {} {}", bin.display(), args.join(" ")))?;
     if !output.status.success() {
         bail!("{} {} failed: {}", bin.display(), args.join(" "), String::from_utf8_lossy(&output.stderr));

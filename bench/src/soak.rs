@@ -23,6 +23,8 @@ use crate::run::{Backend, Harness, api_key_request, mint_token};
 use crate::server::Server;
 
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+/// Workspace tokens are minted for an hour; the loads get new ones after this.
+const TOKEN_REFRESH: Duration = Duration::from_secs(50 * 60);
 const SLOW_CLIENTS: usize = 16;
 /// A slow client sends one byte of its header this often.
 const TRICKLE_EVERY: Duration = Duration::from_millis(500);
@@ -37,6 +39,47 @@ pub struct SoakConfig {
 struct Traffic {
     name: &'static str,
     load: Load,
+    /// The part of the current sample measured on a load replaced since.
+    carried: Option<Window>,
+}
+
+/// Builds the mixed traffic; called again with fresh tokens before the old ones expire.
+struct TrafficSources<'a> {
+    harness: &'a Harness,
+    address: SocketAddr,
+    api_key: &'a str,
+}
+
+impl TrafficSources<'_> {
+    async fn start(&self) -> anyhow::Result<Vec<Traffic>> {
+        let (address, api_key, harness) = (self.address, self.api_key, self.harness);
+        let list_token = mint_token(address, api_key, Space::List).await?;
+        let write_token = mint_token(address, api_key, Space::Write).await?;
+        let threads = harness.config.generator_threads;
+        let load = |connections: usize, requests: Requests, expect: Expect| {
+            Load::start(LoadSpec { address, connections, requests, expect, threads })
+        };
+        let reads = vec![
+            Request::get("/v1/threads?limit=20").bearer(&list_token).build(),
+            api_key_request(Request::get("/v1/threads?limit=20"), api_key, Space::List.workspace()).build(),
+            Request::get("/v1/threads?limit=20").bearer(&harness.provider_token(1)).build(),
+        ];
+        let expired = harness.provider_token_at(2, unix_seconds() - 7200);
+        let bad_tokens = vec![
+            Request::get("/v1/threads").bearer("not-a-token").build(),
+            Request::get("/v1/threads").bearer(&expired).build(),
+            Request::get("/v1/threads").bearer(&format!("{list_token}x")).build(),
+        ];
+        let writes = harness.write_requests(&write_token, 4, false);
+        let mint = Request::post("/v1/auth/tokens/anonymous").build();
+        let traffic = |name, load| Traffic { name, load, carried: None };
+        Ok(vec![
+            traffic("reads", load(8, Requests::Repeat(reads), Expect::Success)),
+            traffic("writes", load(4, Requests::Repeat(writes), Expect::Success)),
+            traffic("anon mints", load(1, Requests::repeat(mint), Expect::NotServerError)),
+            traffic("bad tokens", load(2, Requests::Repeat(bad_tokens), Expect::ClientError)),
+        ])
+    }
 }
 
 /// One 10-second sample.
@@ -70,36 +113,9 @@ pub async fn soak(mut harness: Harness, config: SoakConfig) -> anyhow::Result<()
     let options = harness.server_options(&prepared, None);
     let server = Server::start(&options).await?;
     let address = server.address;
-    let list_token = mint_token(address, &prepared.api_key, Space::List).await?;
-    let write_token = mint_token(address, &prepared.api_key, Space::Write).await?;
-    let threads = harness.config.generator_threads;
-    let load = |connections: usize, requests: Requests, expect: Expect| {
-        Load::start(LoadSpec { address, connections, requests, expect, threads })
-    };
-
-    let reads = vec![
-        Request::get("/v1/threads?limit=20").bearer(&list_token).build(),
-        api_key_request(Request::get("/v1/threads?limit=20"), &prepared.api_key, Space::List.workspace()).build(),
-        Request::get("/v1/threads?limit=20").bearer(&harness.provider_token(1)).build(),
-    ];
-    let expired = harness.provider_token_at(2, unix_seconds() - 7200);
-    let bad_tokens = vec![
-        Request::get("/v1/threads").bearer("not-a-token").build(),
-        Request::get("/v1/threads").bearer(&expired).build(),
-        Request::get("/v1/threads").bearer(&format!("{list_token}x")).build(),
-    ];
-    let mut traffic = vec![
-        Traffic { name: "reads", load: load(8, Requests::Repeat(reads), Expect::Success) },
-        Traffic {
-            name: "writes",
-            load: load(4, Requests::Repeat(harness.write_requests(&write_token, 4, false)), Expect::Success),
-        },
-        Traffic {
-            name: "anon mints",
-            load: load(1, Requests::repeat(Request::post("/v1/auth/tokens/anonymous").build()), Expect::NotServerError),
-        },
-        Traffic { name: "bad tokens", load: load(2, Requests::Repeat(bad_tokens), Expect::ClientError) },
-    ];
+    let sources = TrafficSources { harness: &harness, address, api_key: &prepared.api_key };
+    let mut traffic = sources.start().await?;
+    let mut tokens_minted = Instant::now();
     let slow = SlowClients::start(address, SLOW_CLIENTS);
 
     println!(
@@ -124,6 +140,16 @@ pub async fn soak(mut harness: Harness, config: SoakConfig) -> anyhow::Result<()
     }
     while Instant::now() < end {
         tokio::time::sleep(SAMPLE_EVERY.min(end.saturating_duration_since(Instant::now()))).await;
+        if tokens_minted.elapsed() > TOKEN_REFRESH {
+            // Workspace tokens live an hour: new ones, on new connections, before they expire.
+            let fresh = sources.start().await?;
+            for (class, replacement) in traffic.iter_mut().zip(fresh) {
+                let window = class.load.take_window();
+                std::mem::replace(&mut class.load, replacement.load).stop();
+                class.carried = Some(window);
+            }
+            tokens_minted = Instant::now();
+        }
         let now = CpuSnapshot::take(server.pid, database_pid);
         let used = now.since(cpu);
         cpu = now;
@@ -137,7 +163,9 @@ pub async fn soak(mut harness: Harness, config: SoakConfig) -> anyhow::Result<()
             slow_closed_by_server: slow.closed.swap(0, Ordering::Relaxed),
         };
         for class in &mut traffic {
-            sample.classes.push(class_sample(class.name, class.load.take_window()));
+            let mut window = class.carried.take().unwrap_or_default();
+            window.extend(class.load.take_window());
+            sample.classes.push(class_sample(class.name, window));
         }
         print_sample(&sample);
         samples.push(sample);
