@@ -23,6 +23,7 @@ use threadhold_auth::{compact, keys, verify};
 use crate::dataset::PROJECT;
 use crate::issuer::Keys;
 use crate::load::percentile;
+use crate::report::{self, Row};
 
 /// The cost of one verification (parse, signature, claims) of one algorithm, on one core.
 pub struct Verification {
@@ -81,6 +82,17 @@ pub struct Commits {
 }
 
 impl Commits {
+    /// The table row of this floor (`setting` names the durability setting).
+    pub fn row(&self, setting: &str, backend: &str, note: &str) -> Row {
+        let mut row = Row::new(&report::commit_scenario(setting), backend);
+        row.per_second = Some(self.per_second);
+        row.p50_ms = Some(self.p50_ms);
+        row.p99_ms = Some(self.p99_ms);
+        row.connections = 1;
+        row.note = note.to_owned();
+        row
+    }
+
     fn from_latencies(mut micros: Vec<u32>, elapsed: Duration) -> Commits {
         micros.sort_unstable();
         Commits {

@@ -76,18 +76,23 @@ pub struct Prepared {
     pub database_pid: Option<u32>,
 }
 
-/// The process being measured.
-#[derive(Clone, Copy)]
+/// The process being measured, with a sampler of its memory.
 struct Target {
     process: &'static str,
     pid: u32,
     address: SocketAddr,
+    /// PostgreSQL's postmaster, whose CPU (and its backends') counts as the database's.
     database_pid: Option<u32>,
+    rss: RssSampler,
 }
 
 impl Target {
+    fn new(process: &'static str, pid: u32, address: SocketAddr, database_pid: Option<u32>) -> Target {
+        Target { process, pid, address, database_pid, rss: RssSampler::start(pid) }
+    }
+
     fn threadhold(server: &Server, prepared: &Prepared) -> Target {
-        Target { process: "threadhold", pid: server.pid, address: server.address, database_pid: prepared.database_pid }
+        Target::new("threadhold", server.pid, server.address, prepared.database_pid)
     }
 }
 
@@ -216,13 +221,7 @@ impl Harness {
         }
         for level in ["FULL", "NORMAL"] {
             let commits = floors::sqlite_commits(&self.config.work, level, self.config.timing.measure)?;
-            let mut row = Row::new(&report::commit_scenario(&format!("synchronous={level}")), "sqlite");
-            row.per_second = Some(commits.per_second);
-            row.p50_ms = Some(commits.p50_ms);
-            row.p99_ms = Some(commits.p99_ms);
-            row.connections = 1;
-            row.note = "one INSERT + COMMIT at a time, WAL".into();
-            self.push(row);
+            self.push(commits.row(&format!("synchronous={level}"), "sqlite", "one INSERT + COMMIT at a time, WAL"));
         }
         Ok(())
     }
@@ -303,12 +302,10 @@ impl Harness {
         eprintln!("{backend}: start-up");
         let server = self.startups(prepared).await?;
         let target = Target::threadhold(&server, prepared);
-        let rss = RssSampler::start(server.pid);
         let tokens = self.mint_tokens(server.address, &prepared.api_key).await?;
 
         self.measure(
-            target,
-            &rss,
+            &target,
             backend,
             Plan::new(report::HEALTHZ, self.config.connections, Requests::repeat(Request::get("/healthz").build())),
         )
@@ -316,24 +313,18 @@ impl Harness {
         if prepared.backend == Backend::Sqlite {
             self.storage_floors(prepared).await?;
         }
-        self.list_scenarios(target, &rss, backend, prepared, &tokens).await?;
+        self.list_scenarios(&target, backend, prepared, &tokens).await?;
         if prepared.backend == Backend::Sqlite {
             self.node_reference(prepared, server.address, &tokens.list).await;
         }
-        self.page_scenarios(target, &rss, backend, &tokens).await;
-        self.read_scenarios(target, &rss, backend, &tokens).await;
-        drop(rss);
+        self.page_scenarios(&target, backend, &tokens).await;
+        self.read_scenarios(&target, backend, &tokens).await;
+        drop(target);
         server.stop().await?;
 
         if let Some(url) = &prepared.storage.database_url {
             let commits = floors::postgres_commits(url, self.config.timing.measure).await?;
-            let mut row = Row::new(&report::commit_scenario("synchronous_commit=on"), "postgres");
-            row.per_second = Some(commits.per_second);
-            row.p50_ms = Some(commits.p50_ms);
-            row.p99_ms = Some(commits.p99_ms);
-            row.connections = 1;
-            row.note = "one INSERT + COMMIT at a time".into();
-            self.push(row);
+            self.push(commits.row("synchronous_commit=on", "postgres", "one INSERT + COMMIT at a time"));
         }
         for durability in self.config.durabilities.clone() {
             self.write_scenarios(prepared, durability).await?;
@@ -379,14 +370,13 @@ impl Harness {
 
     async fn storage_floors(&mut self, prepared: &Prepared) -> anyhow::Result<()> {
         let floor = StorageFloorProcess::start(&prepared.storage.sqlite_file(), Space::List.workspace()).await?;
-        let target = Target { process: "storage floor", pid: floor.pid, address: floor.address, database_pid: None };
-        let rss = RssSampler::start(floor.pid);
+        let target = Target::new("storage floor", floor.pid, floor.address, None);
         for limit in LIST_LIMITS {
             let request = Request::get(format!("/v1/threads?limit={limit}")).build();
             let plan =
                 Plan::new(report::storage_floor_scenario(limit), self.config.connections, Requests::repeat(request))
                     .note("rusqlite on the request's thread, no auth");
-            self.measure(target, &rss, "sqlite", plan).await;
+            self.measure(&target, "sqlite", plan).await;
         }
         floor.stop().await;
         Ok(())
@@ -394,8 +384,7 @@ impl Harness {
 
     async fn list_scenarios(
         &mut self,
-        target: Target,
-        rss: &RssSampler,
+        target: &Target,
         backend: &str,
         prepared: &Prepared,
         tokens: &Tokens,
@@ -406,7 +395,6 @@ impl Harness {
         let by_token = Request::get(list(20)).bearer(&tokens.list).build();
         self.measure(
             target,
-            rss,
             backend,
             Plan::new(report::LIST_WORKSPACE_TOKEN, connections, Requests::repeat(by_token)).floor(storage_floor(20)),
         )
@@ -414,7 +402,6 @@ impl Harness {
         let by_key = api_key_request(Request::get(list(20)), &prepared.api_key, Space::List.workspace()).build();
         self.measure(
             target,
-            rss,
             backend,
             Plan::new(report::LIST_API_KEY, connections, Requests::repeat(by_key)).floor(storage_floor(20)),
         )
@@ -423,7 +410,7 @@ impl Harness {
         let reused = Request::get(list(20)).bearer(&self.provider_token(0)).build();
         let plan = Plan::new(report::LIST_PROVIDER_REUSED, connections, Requests::repeat(reused))
             .floor(Floor::throughput(report::LIST_WORKSPACE_TOKEN, backend));
-        self.measure(target, rss, backend, plan).await;
+        self.measure(target, backend, plan).await;
         if self.selected(report::LIST_PROVIDER_FRESH) {
             let fresh = self.fresh_provider_requests(&list(20));
             let probe = Request::get(list(20)).bearer(&self.provider_token(u64::MAX)).build();
@@ -435,13 +422,12 @@ impl Harness {
                 })
                 .probe(probe)
                 .note(format!("{} pre-signed tokens, each used once", self.config.fresh_tokens));
-            self.measure(target, rss, backend, plan).await;
+            self.measure(target, backend, plan).await;
         }
         for (limit, scenario) in [(1, report::LIST_LIMIT_1), (100, report::LIST_LIMIT_100)] {
             let request = Request::get(list(limit)).bearer(&tokens.list).build();
             self.measure(
                 target,
-                rss,
                 backend,
                 Plan::new(scenario, connections, Requests::repeat(request)).floor(storage_floor(limit)),
             )
@@ -487,7 +473,7 @@ impl Harness {
     }
 
     /// First page and a page half way down, one connection (latency).
-    async fn page_scenarios(&mut self, target: Target, rss: &RssSampler, backend: &str, tokens: &Tokens) {
+    async fn page_scenarios(&mut self, target: &Target, backend: &str, tokens: &Tokens) {
         let mut pages = vec![
             (report::PAGE_FIRST_1K, None, &tokens.list),
             (report::PAGE_MIDDLE_1K, Some(self.landmarks.list_middle.clone()), &tokens.list),
@@ -505,21 +491,21 @@ impl Harness {
             if scenario != report::PAGE_FIRST_1K {
                 plan = plan.floor(Floor::latency(report::PAGE_FIRST_1K, backend));
             }
-            self.measure(target, rss, backend, plan).await;
+            self.measure(target, backend, plan).await;
         }
     }
 
-    async fn read_scenarios(&mut self, target: Target, rss: &RssSampler, backend: &str, tokens: &Tokens) {
+    async fn read_scenarios(&mut self, target: &Target, backend: &str, tokens: &Tokens) {
         let messages = Request::get(format!("/v1/threads/{}/messages?limit=200", self.landmarks.long_thread))
             .bearer(&tokens.long)
             .build();
         let plan = Plan::new(report::MESSAGES_200, self.config.connections, Requests::repeat(messages));
-        self.measure(target, rss, backend, plan).await;
+        self.measure(target, backend, plan).await;
         let search = Request::get(format!("/v1/threads/search?q={SEARCH_TERM}")).bearer(&tokens.search).build();
         let (threads, per_thread) = self.config.sizes.of(Space::Search);
         let plan = Plan::new(report::SEARCH, 1, Requests::repeat(search))
             .note(format!("{} messages; q matches ~1 in 1000", report::thousands((threads * per_thread) as f64)));
-        self.measure(target, rss, backend, plan).await;
+        self.measure(target, backend, plan).await;
     }
 
     /// Message creates with 1, 16 and 64 writers, each on its own thread and all
@@ -533,7 +519,6 @@ impl Harness {
         let ignored = server.log_mentions("THREADHOLD_DURABILITY");
         let note = if ignored { "durability setting ignored by this binary" } else { "" };
         let target = Target::threadhold(&server, prepared);
-        let rss = RssSampler::start(server.pid);
         let token = mint_token(server.address, &prepared.api_key, Space::Write).await?;
         let floor = match (prepared.backend, durability) {
             (Backend::Postgres, _) => Floor::throughput(&report::commit_scenario("synchronous_commit=on"), "postgres"),
@@ -554,10 +539,10 @@ impl Harness {
                     Plan::new(report::write_scenario(writers, shared, level), writers, Requests::Repeat(requests))
                         .floor(floor.clone())
                         .note(note);
-                self.measure(target, &rss, backend, plan).await;
+                self.measure(&target, backend, plan).await;
             }
         }
-        drop(rss);
+        drop(target);
         self.kill_check(prepared, server, &token, level).await
     }
 
@@ -589,7 +574,7 @@ impl Harness {
             return server.stop().await;
         }
         let before = count_write_messages(&prepared.storage).await?;
-        let mut load = Load::start(LoadSpec {
+        let load = Load::start(LoadSpec {
             address: server.address,
             connections: 64,
             requests: Requests::Repeat(self.write_requests(token, 64, false)),
@@ -599,8 +584,7 @@ impl Harness {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         server.kill().await?;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let acknowledged: u64 = load.acknowledged().iter().sum();
-        let _ = load.take_window();
+        let acknowledged = load.acknowledged();
         load.stop();
         let after = count_write_messages(&prepared.storage).await?;
         let lost = (before + acknowledged).saturating_sub(after);
@@ -626,13 +610,12 @@ impl Harness {
             let node =
                 NodeReference::start(&self.config.node_reference, &prepared.storage.sqlite_file(), &jwks).await?;
             self.same_page_check(threadhold, node.address, token, prepared).await;
-            let target = Target { process: "node", pid: node.pid, address: node.address, database_pid: None };
-            let rss = RssSampler::start(node.pid);
+            let target = Target::new("node", node.pid, node.address, None);
             let request = Request::get("/v1/threads?limit=20").bearer(token).build();
             let plan = Plan::new(report::NODE_REFERENCE, self.config.connections, Requests::repeat(request))
                 .floor(Floor::throughput(&report::storage_floor_scenario(20), "sqlite"))
                 .note("Fastify + jose (EdDSA) + better-sqlite3, one process");
-            self.measure(target, &rss, "sqlite", plan).await;
+            self.measure(&target, "sqlite", plan).await;
             node.stop().await;
             anyhow::Ok(())
         }
@@ -676,7 +659,7 @@ impl Harness {
     }
 
     /// Probes, warms up, measures one window and records the row.
-    async fn measure(&mut self, target: Target, rss: &RssSampler, backend: &str, plan: Plan) {
+    async fn measure(&mut self, target: &Target, backend: &str, plan: Plan) {
         if !self.selected(&plan.scenario) {
             return;
         }
@@ -721,7 +704,7 @@ impl Harness {
         // A list of one-use requests spends at most a fifth of itself on warming up.
         let warmup_requests = plan_requests_len.map_or(u64::MAX, |len| len as u64 / 5);
         let _ = load.window_of(self.config.timing.warmup, warmup_requests).await;
-        rss.take_peak(target.pid);
+        target.rss.take_peak(target.pid);
         let cpu_before = CpuSnapshot::take(target.pid, target.database_pid);
         let measure = self.config.timing.measure;
         let mut window = load.window(measure).await;
@@ -731,7 +714,7 @@ impl Harness {
             window.extend(later);
         }
         let cpu = CpuSnapshot::take(target.pid, target.database_pid).since(cpu_before);
-        let peak = rss.take_peak(target.pid);
+        let peak = target.rss.take_peak(target.pid);
         load.stop();
 
         let requests = window.requests();
