@@ -42,7 +42,11 @@ pub struct Row {
     pub connections: usize,
     pub requests: u64,
     pub seconds: f64,
+    /// The median of `slice_rates` when the window was sliced, else requests ÷ seconds.
     pub per_second: Option<f64>,
+    /// Requests per second in each slice of the measured window.
+    #[serde(default)]
+    pub slice_rates: Vec<f64>,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub errors: u64,
@@ -215,6 +219,7 @@ impl Report {
             self.meta.load_after,
             self.meta.cores
         );
+        println!("the run took {:.1} minutes", self.meta.minutes);
         for note in &self.meta.notes {
             println!("note: {note}");
         }

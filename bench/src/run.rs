@@ -12,7 +12,7 @@ use crate::dataset::{Dataset, Landmarks, SEARCH_TERM, Sizes, Space};
 use crate::floors::{self, StorageFloorProcess};
 use crate::http::{Client, Request};
 use crate::issuer::{JwksServer, Keys};
-use crate::load::{Expect, Load, LoadSpec, Requests};
+use crate::load::{Expect, Load, LoadSpec, Requests, Window};
 use crate::node::NodeReference;
 use crate::postgres::Cluster;
 use crate::procstat::{self, CpuSnapshot, RssSampler};
@@ -25,6 +25,10 @@ pub const USER: &str = "bench-user";
 const LIST_LIMITS: [u32; 3] = [1, 20, 100];
 const WRITER_COUNTS: [usize; 3] = [1, 16, 64];
 const MIN_SAMPLES: u64 = 5;
+/// A measured window is taken in this many slices; the table shows the median slice's rate.
+const SLICES: u32 = 3;
+/// Below this many requests in a window, its overall rate is used instead of the median slice's.
+const MIN_SLICED_REQUESTS: u64 = 30;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -706,8 +710,18 @@ impl Harness {
         let _ = load.window_of(self.config.timing.warmup, warmup_requests).await;
         target.rss.take_peak(target.pid);
         let cpu_before = CpuSnapshot::take(target.pid, target.database_pid);
+        // The window in slices: the median slice's rate resists a passing stall of the machine.
         let measure = self.config.timing.measure;
-        let mut window = load.window(measure).await;
+        let mut window = Window::default();
+        let mut slice_rates = Vec::new();
+        for _ in 0..SLICES {
+            let slice = load.window(measure / SLICES).await;
+            slice_rates.push(slice.per_second());
+            window.extend(slice);
+            if load.finished() {
+                break;
+            }
+        }
         // A scenario of slow requests (a search of seconds) gets up to 4× the time, for at least 5 samples.
         while window.requests() < MIN_SAMPLES && window.elapsed < measure * 4 && !load.finished() {
             let later = load.window(measure).await;
@@ -722,6 +736,22 @@ impl Harness {
         row.requests = requests;
         row.seconds = window.elapsed.as_secs_f64();
         row.per_second = Some(window.per_second());
+        if slice_rates.len() == SLICES as usize && requests >= MIN_SLICED_REQUESTS {
+            slice_rates.sort_by(f64::total_cmp);
+            row.per_second = Some(slice_rates[slice_rates.len() / 2]);
+            let (low, high) = (slice_rates[0], slice_rates[slice_rates.len() - 1]);
+            if high > low * 1.5 {
+                row.note = format!(
+                    "{} (noisy: slices {}–{} req/s)",
+                    row.note,
+                    report::thousands(low),
+                    report::thousands(high)
+                )
+                .trim()
+                .to_owned();
+            }
+            row.slice_rates = slice_rates;
+        }
         row.p50_ms = Some(percentiles[0]);
         row.p99_ms = Some(percentiles[1]);
         row.errors = window.errors();
