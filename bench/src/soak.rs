@@ -135,6 +135,7 @@ pub async fn soak(mut harness: Harness, config: SoakConfig) -> anyhow::Result<()
     let end = started + Duration::from_secs_f64(config.minutes * 60.0);
     let mut samples = Vec::new();
     let mut cpu = CpuSnapshot::take(server.pid, database_pid);
+    let mut sampled = Instant::now();
     for class in &mut traffic {
         let _ = class.load.take_window();
     }
@@ -152,12 +153,13 @@ pub async fn soak(mut harness: Harness, config: SoakConfig) -> anyhow::Result<()
         }
         let now = CpuSnapshot::take(server.pid, database_pid);
         let used = now.since(cpu);
-        cpu = now;
+        let seconds = sampled.elapsed().as_secs_f64().max(1e-3);
+        (cpu, sampled) = (now, Instant::now());
         let mut sample = Sample {
             seconds: started.elapsed().as_secs_f64(),
             rss_bytes: procstat::rss_bytes(server.pid).unwrap_or(0),
             open_fds: procstat::open_fds(server.pid).unwrap_or(0),
-            server_cpu_cores: used.server / SAMPLE_EVERY.as_secs_f64(),
+            server_cpu_cores: used.server / seconds,
             classes: Vec::new(),
             slow_open: slow.open.load(Ordering::Relaxed),
             slow_closed_by_server: slow.closed.swap(0, Ordering::Relaxed),
