@@ -43,6 +43,8 @@ enum Command {
     Soak(SoakArgs),
     /// Compare two JSON results side by side.
     Compare { a: PathBuf, b: PathBuf },
+    /// Print the table of a JSON result again.
+    Show { file: PathBuf },
     /// (internal) The storage floor server over a seeded SQLite file.
     #[command(hide = true)]
     StorageFloor { database: PathBuf, workspace: String },
@@ -149,6 +151,10 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Soak(args) => soak(args).await,
         Command::Compare { a, b } => {
             report::compare(&Report::read(&a)?, &Report::read(&b)?);
+            Ok(())
+        }
+        Command::Show { file } => {
+            Report::read(&file)?.print();
             Ok(())
         }
         Command::StorageFloor { database, workspace } => floors::serve_storage_floor(database, workspace).await,

@@ -144,11 +144,22 @@ impl Report {
         Some(row.per_second? / healthz.per_second?)
     }
 
+    /// A thread-list figure (threadhold's on either backend, or the Node reference's) against the
+    /// storage floor at the same `limit` and the same number of connections.
+    pub fn vs_storage_floor(&self, row: &Row) -> Option<f64> {
+        if !matches!(row.process.as_str(), "threadhold" | "node") {
+            return None;
+        }
+        let limit = row.scenario.split("limit=").nth(1)?.split_whitespace().next()?.parse::<u32>().ok()?;
+        let floor = self.find(&storage_floor_scenario(limit), "sqlite")?;
+        (floor.connections == row.connections).then_some(row.per_second? / floor.per_second?)
+    }
+
     /// The table, then databases, checks and the issue's targets.
     pub fn print(&self) {
         println!();
         println!(
-            "{:<34} {:<8} {:>5} {:>9} {:>7} {:>7}  {:<32} {:>8} {:>8} {:>7} {:>8} {:>5} {:>6}",
+            "{:<34} {:<8} {:>5} {:>9} {:>7} {:>7}  {:<32} {:>8} {:>8} {:>8} {:>7} {:>8} {:>5} {:>6}",
             "scenario",
             "backend",
             "conns",
@@ -156,6 +167,7 @@ impl Report {
             "p50 ms",
             "p99 ms",
             "vs floor",
+            "÷storage",
             "÷healthz",
             "CPU µs/r",
             "DB µs/r",
@@ -167,7 +179,7 @@ impl Report {
             let floor = self.floor_ratio(row).map(|(ratio, label)| format!("{ratio:.2}× {label}")).unwrap_or_default();
             let micros = |value: Option<f64>| value.map(|us| format!("{us:.0}")).unwrap_or_default();
             println!(
-                "{:<34} {:<8} {:>5} {:>9} {:>7} {:>7}  {:<32} {:>8} {:>8} {:>7} {:>8} {:>5} {:>6}{}",
+                "{:<34} {:<8} {:>5} {:>9} {:>7} {:>7}  {:<32} {:>8} {:>8} {:>8} {:>7} {:>8} {:>5} {:>6}{}",
                 row.scenario,
                 row.backend,
                 if row.connections > 0 { row.connections.to_string() } else { String::new() },
@@ -175,6 +187,7 @@ impl Report {
                 row.p50_ms.map(millis).unwrap_or_default(),
                 row.p99_ms.map(millis).unwrap_or_default(),
                 floor,
+                self.vs_storage_floor(row).map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_default(),
                 self.vs_healthz(row).map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_default(),
                 micros(row.server_cpu_us),
                 micros(row.database_cpu_us),
