@@ -108,14 +108,13 @@ fn looks_numeric(host: &str) -> bool {
     }) && host.bytes().any(|b| b.is_ascii_digit())
 }
 
-/// True for globally routable unicast addresses.
+/// True for globally routable unicast addresses. IPv6 forms that carry an
+/// IPv4 address (mapped, compatible, NAT64, 6to4, Teredo) are judged by that
+/// address; every other special-purpose range of the IANA registries is refused.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(ip) => is_public_v4(ip),
-        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(ip),
-        },
+        IpAddr::V6(ip) => is_public_v6(ip),
     }
 }
 
@@ -131,19 +130,49 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b))
         || (a == 192 && b == 0 && c == 0)
+        || (a == 192 && b == 88 && c == 99)
         || (a == 198 && (b == 18 || b == 19))
         || a >= 240)
 }
 
+/// The IPv4 addresses an IPv6 address embeds, by the transition mechanism it belongs to.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Vec<Ipv4Addr>> {
+    let bits = u128::from(ip);
+    let low32 = Ipv4Addr::from((bits & 0xffff_ffff) as u32);
+    let prefix = |len: u32, value: u128| bits >> (128 - len) == value >> (128 - len);
+    if prefix(96, 0) || prefix(96, 0xffff << 32) {
+        // IPv4-compatible (deprecated, ::/96, which also holds :: and ::1) and IPv4-mapped.
+        return Some(vec![low32]);
+    }
+    if prefix(96, 0x0064_ff9b << 96) {
+        // NAT64, well-known prefix (RFC 6052).
+        return Some(vec![low32]);
+    }
+    if prefix(16, 0x2002 << 112) {
+        // 6to4 (RFC 3056): the IPv4 address follows the prefix.
+        return Some(vec![Ipv4Addr::from(((bits >> 80) & 0xffff_ffff) as u32)]);
+    }
+    if prefix(32, 0x2001_0000 << 96) {
+        // Teredo (RFC 4380): the server, and the client with its bits inverted.
+        let server = Ipv4Addr::from(((bits >> 64) & 0xffff_ffff) as u32);
+        let client = Ipv4Addr::from(!((bits & 0xffff_ffff) as u32));
+        return Some(vec![server, client]);
+    }
+    None
+}
+
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        || first == 0x2001 && ip.segments()[1] == 0x0db8
-        || ip.to_ipv4().is_some_and(|v4| !is_public_v4(v4)) && first == 0)
+    if let Some(embedded) = embedded_v4(ip) {
+        return embedded.into_iter().all(is_public_v4);
+    }
+    let bits = u128::from(ip);
+    let within = |network: u128, len: u32| bits >> (128 - len) == network >> (128 - len);
+    // Only global unicast (2000::/3) is routable at all; within it, refuse the special-purpose blocks.
+    within(0x2000 << 112, 3)
+        && !(within(0x2001 << 112, 23) // IETF protocol assignments (benchmarking, ORCHID, …)
+            || within(0x2001_0db8 << 96, 32) // documentation
+            || within(0x3fff << 112, 20) // documentation (RFC 9637)
+            || within(0x5f00 << 112, 16)) // SRv6 SIDs
 }
 
 #[cfg(test)]
@@ -190,10 +219,45 @@ mod tests {
             "192.0.2.1",
             "198.18.0.1",
             "240.0.0.1",
+            "192.88.99.1",
+            // IPv6 forms that embed a private IPv4 address.
+            "64:ff9b::7f00:1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::7f00:1",
+            "64:ff9b:1:7f00:1::",
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "2002:c0a8:101::1",
+            "2001:0:7f00:1::1",
+            "2001:0:808:808:0:0:80ff:fffe",
+            "::7f00:1",
+            "::a00:1",
+            "::ffff:0:7f00:1",
+            // Other special-purpose IPv6 ranges.
+            "100::1",
+            "2001:2::1",
+            "2001:10::1",
+            "2001:db8::1",
+            "3fff::1",
+            "5f00::1",
+            "fec0::1",
+            "ff02::1",
+            "4000::1",
+            "::2:0:0:1",
         ] {
             assert!(!is_public(private.parse().expect("ip")), "{private}");
         }
-        for public in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "2606:4700::1111",
+            "2a00:1450:4001::200e",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "2001:0:808:808:0:0:f7f7:f7f7",
+        ] {
             assert!(is_public(public.parse().expect("ip")), "{public}");
         }
     }
@@ -217,6 +281,11 @@ mod tests {
             "https://0177.0.0.1/",
             "https://0x7f.1/",
             "https://0.0.0.0/",
+            "https://[64:ff9b::7f00:1]:8443/jwks",
+            "https://[2002:7f00:1::1]/",
+            "https://[2001:0:7f00:1::1]/",
+            "https://[::127.0.0.1]/",
+            "https://[64:ff9b:1::a00:1]/",
         ] {
             assert!(guard(&[], &[]).check_url(&url(literal)).is_err(), "{literal}");
         }
@@ -227,7 +296,14 @@ mod tests {
     #[tokio::test]
     async fn resolution_is_checked_address_by_address() {
         assert!(guard(&["93.184.216.34"], &[]).resolve_checked("idp.example.com").await.is_ok());
-        for bad in [vec!["10.0.0.5"], vec!["93.184.216.34", "127.0.0.1"], vec!["::1"], vec![]] {
+        for bad in [
+            vec!["10.0.0.5"],
+            vec!["93.184.216.34", "127.0.0.1"],
+            vec!["::1"],
+            vec!["64:ff9b::7f00:1"],
+            vec!["2002:7f00:1::1"],
+            vec![],
+        ] {
             let g = guard(&bad, &[]);
             assert!(g.resolve_checked("idp.example.com").await.is_err(), "{bad:?}");
         }
