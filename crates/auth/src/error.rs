@@ -34,7 +34,8 @@ pub enum VerifyError {
     LifetimeTooLong,
     #[error("The token does not name a valid workspace or user: {0}")]
     BadPrincipal(String),
-    #[error("The issuer's keys could not be fetched: {0}")]
+    /// The detail (which URL, what failed) is for the log, never for the caller.
+    #[error("The issuer's keys could not be fetched; try again later")]
     KeysUnavailable(String),
 }
 

@@ -41,38 +41,12 @@ impl UrlGuard {
     }
 
     fn allowlisted(&self, host: &str) -> bool {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-        self.allow_hosts.iter().any(|allowed| allowed.trim_start_matches('[').trim_end_matches(']') == host)
+        allowlisted(&self.allow_hosts, host)
     }
 
     /// Checks a URL's shape before anything is resolved or fetched.
     pub fn check_url(&self, url: &Url) -> Result<(), String> {
-        let host = url.host_str().ok_or("the URL has no host")?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err("credentials in the URL are refused".into());
-        }
-        let allowlisted = self.allowlisted(host);
-        match url.scheme() {
-            "https" => {}
-            "http" if allowlisted => {}
-            scheme => return Err(format!("{scheme}:// is refused; key URLs must be https")),
-        }
-        let literal = match url.host() {
-            Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            // Decimal, octal or hex spellings of an address (`2130706433`, `0x7f.1`) are never names.
-            Some(Host::Domain(domain)) if looks_numeric(domain) => {
-                return Err(format!("{domain} spells an address; use the plain form"));
-            }
-            _ => None,
-        };
-        if let Some(ip) = literal
-            && !allowlisted
-            && !is_public(ip)
-        {
-            return Err(format!("{ip} is not a public address"));
-        }
-        Ok(())
+        check_url_shape(url, &self.allow_hosts)
     }
 
     /// Resolves `host`, refusing it when any address is not public (unless allowlisted).
@@ -99,6 +73,67 @@ impl reqwest::dns::Resolve for UrlGuard {
             Ok(Box::new(sockets.into_iter()) as reqwest::dns::Addrs)
         })
     }
+}
+
+fn allowlisted(allow_hosts: &[String], host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    allow_hosts
+        .iter()
+        .any(|allowed| allowed.trim().trim_start_matches('[').trim_end_matches(']').eq_ignore_ascii_case(&host))
+}
+
+/// Checks the text of a key or discovery URL as `rules add` receives it: a URL
+/// whose shape passes [`check_url_shape`].
+pub fn check_key_url(text: &str, allow_hosts: &[String]) -> Result<(), String> {
+    let url = Url::parse(text).map_err(|error| format!("not a valid URL ({error})"))?;
+    check_url_shape(&url, allow_hosts)
+}
+
+/// A URL's shape, before anything is resolved or fetched: `https` (plain
+/// `http` only for an allowlisted host), a host, no credentials, and no
+/// literal private address or `localhost` name unless the host is allowlisted.
+pub fn check_url_shape(url: &Url, allow_hosts: &[String]) -> Result<(), String> {
+    let scheme = url.scheme();
+    if scheme != "https" && scheme != "http" {
+        return Err(format!("{scheme}: URLs are refused; key URLs must be https"));
+    }
+    let host = url.host_str().filter(|host| !host.is_empty()).ok_or("the URL has no host")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in the URL are refused".into());
+    }
+    let allowlisted = allowlisted(allow_hosts, host);
+    if scheme == "http" && !allowlisted {
+        return Err(format!(
+            "http:// is refused for {host}; key URLs must be https (or the host allowlisted in jwks_allow_hosts)"
+        ));
+    }
+    if allowlisted {
+        return Ok(());
+    }
+    let literal = match url.host() {
+        Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        // Decimal, octal or hex spellings of an address (`2130706433`, `0x7f.1`) are never names.
+        Some(Host::Domain(domain)) if looks_numeric(domain) => {
+            return Err(format!("{domain} spells an address; use the plain form"));
+        }
+        Some(Host::Domain(domain)) if is_localhost(domain) => {
+            return Err(format!("{domain} is a loopback name; allowlist it in jwks_allow_hosts to use it"));
+        }
+        _ => None,
+    };
+    if let Some(ip) = literal
+        && !is_public(ip)
+    {
+        return Err(format!("{ip} is not a public address; allowlist it in jwks_allow_hosts to use it"));
+    }
+    Ok(())
+}
+
+/// `localhost` and its subdomains always mean loopback (RFC 6761).
+fn is_localhost(domain: &str) -> bool {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    domain == "localhost" || domain.ends_with(".localhost")
 }
 
 fn looks_numeric(host: &str) -> bool {
@@ -291,6 +326,32 @@ mod tests {
         }
         assert!(g.check_url(&url("http://127.0.0.1:8080/jwks")).is_ok(), "allowlisted loopback");
         assert!(g.check_url(&url("http://localhost:8080/jwks")).is_ok());
+        for loopback_name in ["https://localhost/jwks", "https://LOCALHOST./jwks", "https://idp.localhost/jwks"] {
+            assert!(guard(&[], &[]).check_url(&url(loopback_name)).is_err(), "{loopback_name}");
+        }
+    }
+
+    #[test]
+    fn key_urls_as_typed() {
+        let allow = ["127.0.0.1".to_owned(), "IdP.Internal".to_owned()];
+        assert!(check_key_url("https://idp.example.com/.well-known/jwks.json", &[]).is_ok());
+        assert!(check_key_url("http://127.0.0.1:9000/jwks", &allow).is_ok());
+        assert!(check_key_url("http://idp.internal/jwks", &allow).is_ok());
+        for (bad, reason) in [
+            ("file:///etc/passwd", "https"),
+            ("not a url", "not a valid URL"),
+            ("gopher://idp.example.com/", "https"),
+            ("http://idp.example.com/jwks", "jwks_allow_hosts"),
+            ("http://10.0.0.1/jwks", "jwks_allow_hosts"),
+            ("https://10.0.0.1/jwks", "not a public address"),
+            ("https://localhost:8443/jwks", "loopback"),
+            ("https://user:pw@idp.example.com/jwks", "credentials"),
+            ("https://[64:ff9b::7f00:1]/jwks", "not a public address"),
+            ("https://", "not a valid URL"),
+        ] {
+            let error = check_key_url(bad, &[]).expect_err(bad);
+            assert!(error.contains(reason), "{bad}: {error}");
+        }
     }
 
     #[tokio::test]

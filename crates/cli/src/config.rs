@@ -237,10 +237,20 @@ impl Settings {
             attachments: self.attachment_backend()?,
             token_exchange: self.token_exchange,
             retention_days: self.retention_days,
-            auth_rules: self.rules.iter().enumerate().map(|(i, rule)| rule.build(i)).collect::<anyhow::Result<_>>()?,
-            jwks_allow_hosts: split_list(&self.jwks_allow_hosts),
+            auth_rules: self
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, rule)| rule.build(i, &self.jwks_allow_hosts()))
+                .collect::<anyhow::Result<_>>()?,
+            jwks_allow_hosts: self.jwks_allow_hosts(),
             ..ServerConfig::default()
         })
+    }
+
+    /// Hosts whose key URLs may be private or plain `http`.
+    pub fn jwks_allow_hosts(&self) -> Vec<String> {
+        split_list(&self.jwks_allow_hosts)
     }
 
     fn attachment_backend(&self) -> anyhow::Result<AttachmentBackend> {
@@ -325,8 +335,8 @@ impl ConfiguredRule {
         })
     }
 
-    fn build(&self, index: usize) -> anyhow::Result<threadhold_domain::model::AuthRule> {
-        threadhold_auth::rules::build_rule(self.input()?, format!("config-{index}"), &self.project, 0)
+    fn build(&self, index: usize, jwks_allow_hosts: &[String]) -> anyhow::Result<threadhold_domain::model::AuthRule> {
+        threadhold_auth::rules::build_rule(self.input()?, format!("config-{index}"), &self.project, 0, jwks_allow_hosts)
             .map_err(|message| anyhow::anyhow!("rules[{index}]: {message}"))
     }
 }

@@ -227,6 +227,51 @@ fn bad_settings_fail_with_a_message() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("No project nope"));
 }
 
+#[test]
+fn rules_add_refuses_key_urls_the_server_would_never_fetch() {
+    let dir = tempfile::tempdir().expect("dir");
+    let add = |jwks_url: &str, env: &[(&str, &str)]| {
+        Command::new(BIN)
+            .args([
+                "rules",
+                "add",
+                "--provider",
+                "clerk",
+                "--issuer",
+                "https://clerk.example.com",
+                "--jwks-url",
+                jwks_url,
+            ])
+            .arg("--data")
+            .arg(dir.path())
+            .env_remove("THREADHOLD_JWKS_ALLOW_HOSTS")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run")
+    };
+    for (url, reason) in [
+        ("file:///etc/passwd", "must be https"),
+        ("not a url", "not a valid URL"),
+        ("gopher://clerk.example.com/keys", "must be https"),
+        ("http://10.0.0.8/jwks", "jwks_allow_hosts"),
+        ("https://169.254.169.254/latest", "not a public address"),
+        ("http://localhost:8080/jwks", "jwks_allow_hosts"),
+        ("https://user:pw@clerk.example.com/jwks", "credentials"),
+    ] {
+        let output = add(url, &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{url} was accepted");
+        assert!(stderr.contains("jwks_url") && stderr.contains(reason), "{url}: {stderr}");
+        assert!(!stderr.contains("backtrace"), "{stderr}");
+    }
+    let listed = admin(dir.path(), &["rules", "list"]);
+    assert_eq!(listed.lines().count(), 1, "nothing was stored: {listed}");
+    // An allowlisted on-premises host may be private and plain http.
+    let output = add("http://localhost:8080/jwks", &[("THREADHOLD_JWKS_ALLOW_HOSTS", "localhost")]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(add("https://clerk.example.com/.well-known/jwks.json", &[]).status.success());
+}
+
 fn base64_url_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut bits = 0u32;

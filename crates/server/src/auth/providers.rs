@@ -47,11 +47,10 @@ impl ProviderVerifier {
         {
             return Ok(rules);
         }
-        let mut rules = self
-            .store
-            .list_auth_rules(Some(project_id))
-            .await
-            .map_err(|error| VerifyError::KeysUnavailable(format!("reading auth rules: {error}")))?;
+        let mut rules = self.store.list_auth_rules(Some(project_id)).await.map_err(|error| {
+            tracing::warn!(project_id, %error, "reading auth rules failed");
+            VerifyError::KeysUnavailable(format!("reading auth rules: {error}"))
+        })?;
         rules.extend(self.configured.iter().filter(|rule| rule.project_id == project_id).cloned());
         let rules = Arc::new(rules);
         if let Ok(mut cache) = self.rules.write() {
@@ -83,6 +82,9 @@ impl ProviderVerifier {
                 Ok(_) => {
                     tracing::debug!(rule = %rule.name, "provider token accepted");
                     break;
+                }
+                Err(VerifyError::KeysUnavailable(detail)) => {
+                    tracing::warn!(rule = %rule.name, %detail, "provider token not checked: the rule's keys are unavailable")
                 }
                 Err(error) => tracing::info!(rule = %rule.name, reason = error.code(), "provider token refused"),
             }
