@@ -10,6 +10,10 @@ pub const MESSAGE_PAGE_MAX: u32 = 200;
 pub const TEXT_ID_MAX: usize = 255;
 /// Serialized message `content` (the larger of the two documented hosted limits).
 pub const MESSAGE_CONTENT_MAX_BYTES: usize = 1_048_576;
+/// Nesting of arrays and objects in message `content` and thread `metadata`. Below serde_json's
+/// recursion limit (127 levels) with room for the response envelopes, so every stored document
+/// can be read back as a tree by the format converters and by serde-based clients.
+pub const JSON_DEPTH_MAX: usize = 100;
 /// Serialized thread `metadata`.
 pub const THREAD_METADATA_MAX_BYTES: usize = 65_536;
 /// Ids in one `DELETE …/messages`.

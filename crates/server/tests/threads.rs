@@ -120,6 +120,39 @@ async fn bad_create_bodies_get_400() {
 }
 
 #[tokio::test]
+async fn deeply_nested_metadata_is_refused() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let nested = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+    for levels in [101, 30_000] {
+        let body = format!(r#"{{"metadata":{}}}"#, nested(levels));
+        let reply = common::Reply::read(
+            ws.request(reqwest::Method::POST, "/v1/threads").body(body).send().await.expect("send"),
+        )
+        .await;
+        reply.expect_error(400, "json_too_deep");
+    }
+    assert!(ws.thread_ids("").await.is_empty());
+    let thread = ws
+        .create_thread(json!({"metadata": serde_json::from_str::<serde_json::Value>(&nested(90)).expect("json")}))
+        .await;
+    let update = ws
+        .request(reqwest::Method::PUT, &format!("/v1/threads/{thread}"))
+        .body(format!(r#"{{"metadata":{}}}"#, nested(101)))
+        .send()
+        .await
+        .expect("send");
+    common::Reply::read(update).await.expect_error(400, "json_too_deep");
+    let update = ws
+        .request(reqwest::Method::PUT, &format!("/v1/threads/{thread}"))
+        .body(format!(r#"{{"metadata":{}}}"#, nested(100)))
+        .send()
+        .await
+        .expect("send");
+    common::Reply::read(update).await.expect(200);
+}
+
+#[tokio::test]
 async fn list_is_newest_first_and_pages_without_gaps_through_same_millisecond_ties() {
     let server = TestServer::start().await;
     let ws = server.workspace("ws");

@@ -18,7 +18,7 @@ use threadhold_domain::runs::END_REASONS;
 use threadhold_domain::title::{message_role, message_text, title_from_text};
 use threadhold_store::ReadScope;
 
-use super::{ListQuery, page_limit, text_field};
+use super::{ListQuery, json_depth, page_limit, text_field};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
@@ -130,6 +130,7 @@ fn checked_content(raw: &RawValue) -> ApiResult<String> {
             message: format!("content must be at most {MESSAGE_CONTENT_MAX_BYTES} bytes of JSON"),
         });
     }
+    json_depth("content", text)?;
     Ok(text.to_owned())
 }
 
