@@ -68,6 +68,9 @@ pub async fn create(
     if let Some(external_id) = &body.external_id {
         text_field("external_id", external_id)?;
     }
+    if let Some(parent_external_id) = &body.parent_external_id {
+        text_field("parent_external_id", parent_external_id)?;
+    }
     let content = checked_content(&body.content)?;
     let parsed: serde_json::Value = serde_json::from_str(&content).unwrap_or_default();
     let role = message_role(&parsed).map(str::to_owned);
