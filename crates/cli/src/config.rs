@@ -31,6 +31,8 @@ pub struct Settings {
     pub log_level: String,
     /// Lifetime of workspace tokens minted by `POST /v1/auth/tokens`.
     pub workspace_token_ttl_secs: u64,
+    /// Longest lifetime of threadhold's own tokens accepted (at least the configured TTLs).
+    pub token_max_lifetime_secs: u64,
     /// Server-wide switch for anonymous mode (projects can also switch it off).
     pub anonymous_enabled: bool,
     /// Lifetime of anonymous access tokens.
@@ -92,6 +94,7 @@ pub enum LogFormat {
 
 impl Default for Settings {
     fn default() -> Self {
+        let server = ServerConfig::default();
         Settings {
             listen: "127.0.0.1:8787".into(),
             data: PathBuf::from("./threadhold-data"),
@@ -99,6 +102,7 @@ impl Default for Settings {
             log_format: LogFormat::Human,
             log_level: "info".into(),
             workspace_token_ttl_secs: 300,
+            token_max_lifetime_secs: server.token_max_lifetime_secs,
             anonymous_enabled: true,
             anonymous_token_ttl_secs: 300,
             refresh_token_ttl_secs: 30 * 86_400,
@@ -207,8 +211,9 @@ impl Settings {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let secs_to_ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        Ok(ServerConfig {
+        let config = ServerConfig {
             workspace_token_ttl_secs: self.workspace_token_ttl_secs,
+            token_max_lifetime_secs: self.token_max_lifetime_secs,
             anonymous: AnonymousConfig {
                 enabled: self.anonymous_enabled,
                 access_token_ttl_secs: self.anonymous_token_ttl_secs,
@@ -245,7 +250,9 @@ impl Settings {
                 .collect::<anyhow::Result<_>>()?,
             jwks_allow_hosts: self.jwks_allow_hosts(),
             ..ServerConfig::default()
-        })
+        };
+        config.check().map_err(anyhow::Error::msg)?;
+        Ok(config)
     }
 
     /// Hosts whose key URLs may be private or plain `http`.

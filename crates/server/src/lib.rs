@@ -45,6 +45,9 @@ pub use state::AppState;
 pub struct ServerConfig {
     /// Lifetime of tokens minted by `POST /v1/auth/tokens`, in seconds.
     pub workspace_token_ttl_secs: u64,
+    /// threadhold's own tokens (workspace, anonymous, exchanged) valid for longer than this are
+    /// refused however well signed; at least every configured token lifetime.
+    pub token_max_lifetime_secs: u64,
     /// Seconds a project's settings (CORS origins, anonymous switch) are cached.
     pub project_cache_secs: u64,
     pub anonymous: AnonymousConfig,
@@ -73,10 +76,29 @@ pub enum AttachmentBackend {
     S3(S3Settings),
 }
 
+impl ServerConfig {
+    /// Refuses settings that contradict each other.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, ttl) in [
+            ("workspace_token_ttl_secs", self.workspace_token_ttl_secs),
+            ("anonymous_token_ttl_secs", self.anonymous.access_token_ttl_secs),
+        ] {
+            if ttl > self.token_max_lifetime_secs {
+                return Err(format!(
+                    "{name} ({ttl}) is longer than token_max_lifetime_secs ({}): such tokens would be refused",
+                    self.token_max_lifetime_secs
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             workspace_token_ttl_secs: 300,
+            token_max_lifetime_secs: 3600,
             project_cache_secs: 30,
             anonymous: AnonymousConfig::default(),
             client_ip: ClientIpPolicy::default(),
