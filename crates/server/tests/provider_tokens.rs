@@ -530,6 +530,19 @@ async fn accepted_provider_tokens_are_exchanged_for_threadhold_tokens() {
     assert_eq!(browser.headers()["access-control-expose-headers"], "Authorization");
     assert!(browser.headers().contains_key("authorization"));
 
+    // Only a request that succeeds gets one: a refusal or a failure after the token was accepted does not.
+    let provider = f.server.bearer(&f.keys.token("RS256", &f.clerk_claims()));
+    let refused = provider.get("/v1/projects/threads").await;
+    refused.expect_error(403, "api_key_required");
+    assert!(refused.headers.get("authorization").is_none(), "a refused request carries no token");
+    let bad_body = provider.post("/v1/threads", json!({"title": ""})).await;
+    bad_body.expect(400);
+    assert!(bad_body.headers.get("authorization").is_none(), "a 400 carries no token");
+    let missing = provider.get("/v1/threads/thread_missing").await;
+    missing.expect_error(404, "thread_not_found");
+    assert!(missing.headers.get("authorization").is_none(), "a 404 carries no token");
+    provider.post("/v1/threads", json!({})).await.expect(201);
+
     let quiet = TestServer::start_with(ServerConfig { token_exchange: false, ..config() }).await;
     rule(
         &quiet,
