@@ -1,8 +1,9 @@
 //! Per-client-IP rate limits (token buckets), for the anonymous routes that
-//! anyone on the internet can call.
+//! anyone on the internet can call. An IPv6 client is its /64 network (one
+//! host commonly holds all of it), an IPv4 client its address.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,7 @@ impl RateLimiter {
         if self.per_minute == 0 {
             return Ok(());
         }
+        let client = client_key(client);
         let capacity = f64::from(self.per_minute);
         let per_second = capacity / 60.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -53,6 +55,14 @@ impl RateLimiter {
         } else {
             Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
         }
+    }
+}
+
+/// The bucket of an address: IPv4 (also when written as IPv6) as is, IPv6 by its /64.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        v4 => v4,
     }
 }
 
@@ -75,6 +85,20 @@ mod tests {
         assert!(limiter.check_at(B, start).is_ok(), "clients are limited separately");
         assert!(limiter.check_at(A, start + Duration::from_secs(2)).is_ok(), "refills over time");
         assert!(limiter.check_at(A, start + Duration::from_secs(2)).is_err());
+    }
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_their_64() {
+        let limiter = RateLimiter::per_minute(2);
+        let now = Instant::now();
+        let ip = |text: &str| text.parse::<IpAddr>().expect("ip");
+        assert!(limiter.check_at(ip("2001:db8::1"), now).is_ok());
+        assert!(limiter.check_at(ip("2001:db8::ffff:1"), now).is_ok());
+        assert!(limiter.check_at(ip("2001:db8::abcd:ef01:2345:6789"), now).is_err());
+        assert!(limiter.check_at(ip("2001:db8:0:1::1"), now).is_ok());
+        assert!(limiter.check_at(ip("192.0.2.1"), now).is_ok());
+        assert!(limiter.check_at(ip("::ffff:192.0.2.1"), now).is_ok());
+        assert!(limiter.check_at(ip("192.0.2.1"), now).is_err(), "mapped IPv4 is the IPv4 client");
     }
 
     #[test]
