@@ -211,6 +211,11 @@ impl Settings {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let secs_to_ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let allowed_types = split_list(&self.attachment_content_types);
+        for pattern in &allowed_types {
+            threadhold_domain::attachments::check_type_pattern(pattern)
+                .map_err(|reason| anyhow::anyhow!("attachment_content_types: {reason}"))?;
+        }
         let config = ServerConfig {
             workspace_token_ttl_secs: self.workspace_token_ttl_secs,
             token_max_lifetime_secs: self.token_max_lifetime_secs,
@@ -236,7 +241,7 @@ impl Settings {
             files: FilesConfig {
                 max_bytes: self.attachment_max_bytes,
                 url_ttl: Duration::from_secs(self.attachment_url_ttl_secs.max(1)),
-                allowed_types: split_list(&self.attachment_content_types),
+                allowed_types,
                 public_url: self.public_url.clone(),
             },
             attachments: self.attachment_backend()?,
@@ -403,5 +408,9 @@ mod tests {
         assert_eq!(config.client_ip.trusted_proxies.len(), 2);
         let bad = Settings { trusted_proxies: "10.0.0.0/8, nonsense".into(), ..Settings::default() };
         assert!(bad.server_config().is_err());
+        let types = |list: &str| Settings { attachment_content_types: list.into(), ..Settings::default() };
+        assert!(types("image/*, application/pdf, text/plain").server_config().is_ok());
+        let error = types("image/*, images").server_config().expect_err("not a MIME type").to_string();
+        assert!(error.contains("attachment_content_types"), "{error}");
     }
 }
