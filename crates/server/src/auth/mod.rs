@@ -156,6 +156,20 @@ pub async fn exchange_tokens(State(state): State<AppState>, mut request: Request
     response
 }
 
+/// The project a request's credential belongs to, read without verifying it
+/// (for CORS, which must follow the project the request would act on; a
+/// forged credential is refused later anyway): an API key's project, or the
+/// project of one of threadhold's own tokens. `None` without a credential, or
+/// for an identity provider's token (which acts in the addressed project).
+pub fn credential_project(headers: &HeaderMap) -> Option<String> {
+    let bearer = bearer_token(headers).ok()?;
+    if api_keys::looks_like_api_key(bearer) {
+        return api_keys::project_of(bearer).map(str::to_owned);
+    }
+    let token = compact::parse(bearer).ok()?;
+    token.issuer()?.strip_prefix(tokens::ISSUER_PREFIX).map(str::to_owned)
+}
+
 /// The token of `Authorization: Bearer <token>` (scheme compared case-insensitively).
 fn bearer_token(headers: &HeaderMap) -> ApiResult<&str> {
     let value = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| ApiError::Unauthenticated {
