@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cache;
 pub mod client_ip;
 mod cors;
 pub mod error;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use threadhold_store::Store;
 
@@ -52,7 +53,9 @@ impl AppState {
             }
             AttachmentBackend::S3(settings) => Arc::new(S3Files::new(settings, config.files.url_ttl)?),
         };
+        let projects = Arc::new(ProjectCache::new(Duration::from_secs(config.project_cache_secs)));
         Ok(AppState {
+            projects,
             blobs,
             mint_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.mints_per_minute)),
             refresh_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.refreshes_per_minute)),
@@ -60,7 +63,6 @@ impl AppState {
             verifier: Arc::new(ProviderVerifier::new(Arc::clone(&store), jwks, config.auth_rules.clone())),
             store,
             config: Arc::new(config),
-            projects: Arc::default(),
             draining: Arc::new(AtomicBool::new(false)),
         })
     }
