@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::LeasePolicy;
 use threadhold_server::client_ip::IpNet;
-use threadhold_server::{AnonymousConfig, AttachmentBackend, ClientIpPolicy, FilesConfig, S3Settings, ServerConfig};
+use threadhold_server::{
+    AnonymousConfig, AttachmentBackend, ClientIpPolicy, ConnectionLimits, FilesConfig, S3Settings, ServerConfig,
+};
 
 pub const ENV_PREFIX: &str = "THREADHOLD_";
 
@@ -83,6 +85,14 @@ pub struct Settings {
     pub client_ip_header: Option<String>,
     /// Comma-separated addresses or CIDR networks whose `client_ip_header` is believed.
     pub trusted_proxies: String,
+    /// Longest time to send a request's headers (from the connection's start or the request's first byte).
+    pub http_header_timeout_secs: u64,
+    /// A connection with no request in progress is closed after this many seconds.
+    pub http_keep_alive_secs: u64,
+    /// Longest pause while a request body arrives, or while a response waits to be read.
+    pub http_body_timeout_secs: u64,
+    /// Connections served at once (lowered to fit the open-file limit); more wait in the backlog.
+    pub http_max_connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -130,6 +140,10 @@ impl Default for Settings {
             rules: Vec::new(),
             client_ip_header: None,
             trusted_proxies: "127.0.0.0/8, ::1".into(),
+            http_header_timeout_secs: server.connections.header_timeout.as_secs(),
+            http_keep_alive_secs: server.connections.keep_alive.as_secs(),
+            http_body_timeout_secs: server.connections.body_timeout.as_secs(),
+            http_max_connections: server.connections.max_connections,
         }
     }
 }
@@ -254,6 +268,12 @@ impl Settings {
                 .map(|(i, rule)| rule.build(i, &self.jwks_allow_hosts()))
                 .collect::<anyhow::Result<_>>()?,
             jwks_allow_hosts: self.jwks_allow_hosts(),
+            connections: ConnectionLimits {
+                header_timeout: Duration::from_secs(self.http_header_timeout_secs.max(1)),
+                keep_alive: Duration::from_secs(self.http_keep_alive_secs.max(1)),
+                body_timeout: Duration::from_secs(self.http_body_timeout_secs.max(1)),
+                max_connections: self.http_max_connections.max(1),
+            },
             ..ServerConfig::default()
         };
         config.check().map_err(anyhow::Error::msg)?;

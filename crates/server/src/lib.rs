@@ -17,18 +17,16 @@ mod observe;
 pub mod projects;
 mod rate_limit;
 mod router;
+pub mod serve;
 pub mod service;
 pub mod state;
 pub mod transfer;
 mod views;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use axum::ServiceExt;
-use axum::extract::Request;
 pub use threadhold_auth::jwks::CachePolicy;
 use threadhold_domain::model::AuthRule;
 use threadhold_domain::refresh::RefreshPolicy;
@@ -39,6 +37,7 @@ use tower::Layer;
 pub use client_ip::ClientIpPolicy;
 pub use files::{FilesConfig, S3Settings};
 pub use router::router;
+pub use serve::ConnectionLimits;
 pub use state::AppState;
 
 /// Settings of the HTTP server itself (the CLI layers them from flags, env and file).
@@ -67,6 +66,8 @@ pub struct ServerConfig {
     pub auth_rules: Vec<AuthRule>,
     /// Threads whose last message is older than this many days are deleted, with their files.
     pub retention_days: Option<u64>,
+    /// Timeouts and the cap for client connections.
+    pub connections: ConnectionLimits,
 }
 
 /// Where attachment bytes are kept.
@@ -112,6 +113,7 @@ impl Default for ServerConfig {
             jwks: CachePolicy::default(),
             auth_rules: Vec::new(),
             retention_days: None,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -152,16 +154,16 @@ pub async fn launch(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let draining = state.draining.clone();
+    let limits = state.config.connections.clone();
     let collector = tokio::spawn(admin::maintain_periodically(state.clone()));
     // The project prefix is stripped before routing, so every route also answers under it.
     let app = axum::middleware::from_fn(projects::strip_project_prefix).layer(router(state));
-    let served = axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            draining.store(true, Ordering::Relaxed);
-            tracing::info!("shutting down: draining in-flight requests");
-        })
-        .await;
+    let served = serve::serve(listener, app, limits, async move {
+        shutdown.await;
+        draining.store(true, Ordering::Relaxed);
+        tracing::info!("shutting down: draining in-flight requests");
+    })
+    .await;
     collector.abort();
     served
 }
