@@ -185,6 +185,9 @@ enum Phase {
 struct State {
     phase: Phase,
     since: Instant,
+    /// When a write last made progress: a response is still on its way after
+    /// hyper took its last frame, so idleness counts from here too.
+    last_write: Instant,
     /// Since when a write has been waiting for the client to read.
     write_blocked: Option<Instant>,
 }
@@ -197,7 +200,8 @@ struct Activity {
 
 impl Activity {
     fn new() -> Arc<Self> {
-        let state = State { phase: Phase::Receiving, since: Instant::now(), write_blocked: None };
+        let now = Instant::now();
+        let state = State { phase: Phase::Receiving, since: now, last_write: now, write_blocked: None };
         Arc::new(Activity { state: Mutex::new(state), changed: Notify::new() })
     }
 
@@ -228,31 +232,32 @@ impl Activity {
     }
 
     fn write_progress(&self, blocked: bool) {
-        let changed = self.with(|state| match (blocked, state.write_blocked) {
-            (true, None) => {
-                state.write_blocked = Some(Instant::now());
-                true
-            }
-            (false, Some(_)) => {
+        let newly_blocked = self.with(|state| {
+            if !blocked {
+                state.last_write = Instant::now();
                 state.write_blocked = None;
-                false
+                return false;
             }
-            _ => false,
+            let newly = state.write_blocked.is_none();
+            state.write_blocked.get_or_insert_with(Instant::now);
+            newly
         });
-        if changed {
+        if newly_blocked {
             self.changed.notify_one();
         }
     }
 
-    fn is_waiting(&self) -> bool {
-        self.with(|state| state.phase == Phase::Waiting)
+    /// Between requests with nothing left to write.
+    fn is_idle(&self) -> bool {
+        self.with(|state| state.phase == Phase::Waiting && state.write_blocked.is_none())
     }
 
     /// When the connection has to go unless something happens first.
     fn deadline(&self, limits: &ConnectionLimits) -> Option<Instant> {
         self.with(|state| {
             let phase = match state.phase {
-                Phase::Waiting => Some(state.since + limits.keep_alive),
+                Phase::Waiting if state.write_blocked.is_some() => None,
+                Phase::Waiting => Some(state.since.max(state.last_write) + limits.keep_alive),
                 Phase::Receiving => Some(state.since + limits.header_timeout),
                 Phase::Busy => None,
             };
@@ -334,7 +339,7 @@ async fn serve_connection<S>(
                 }
             }
             () = pressure.notified() => {
-                if activity.is_waiting() {
+                if activity.is_idle() {
                     return;
                 }
             }

@@ -282,3 +282,70 @@ async fn shutdown_finishes_requests_in_flight_and_closes_idle_connections() {
     tokio::time::timeout(Duration::from_secs(5), server).await.expect("drained").expect("task").expect("served");
     assert!(TcpStream::connect(address).await.is_err(), "no longer listening");
 }
+
+/// A thread with about 18 MB of messages (far more than the socket buffers on both sides
+/// hold) and the raw request that lists them.
+async fn large_listing(server: &TestServer) -> String {
+    let ws = server.workspace("ws");
+    let thread = ws.new_thread().await;
+    let text = "x".repeat(300_000);
+    for _ in 0..60 {
+        ws.add_message(&thread, None, "user", &text).await;
+    }
+    format!(
+        "GET /v1/threads/{thread}/messages HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nAui-Workspace-Id: ws\r\n\r\n",
+        server.api_key
+    )
+}
+
+/// Reads until the server closes (or `pause` between reads), returning the byte count.
+async fn read_all(stream: &mut TcpStream, pause: Duration, until: usize) -> usize {
+    let mut received = 0usize;
+    let mut buffer = vec![0u8; 1 << 16];
+    while received < until {
+        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await {
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(n)) => received += n,
+            Err(_) => panic!("the server neither sent nor closed"),
+        }
+        tokio::time::sleep(pause).await;
+    }
+    received
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_response_is_dropped() {
+    let server = TestServer::start_with(ServerConfig {
+        connections: ConnectionLimits { body_timeout: Duration::from_millis(600), ..ConnectionLimits::default() },
+        ..ServerConfig::default()
+    })
+    .await;
+    let request = large_listing(&server).await;
+    let mut stream = TcpStream::connect(address(&server)).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    // Read nothing for a while, then everything that comes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let received = read_all(&mut stream, Duration::ZERO, usize::MAX).await;
+    assert!(received < 18_000_000, "the stalled response was cut off: {received} bytes arrived");
+}
+
+#[tokio::test]
+async fn a_slow_but_steady_reader_gets_the_whole_response() {
+    // The keep-alive timer must not run while a response is still being written.
+    let server = TestServer::start_with(ServerConfig {
+        connections: ConnectionLimits {
+            keep_alive: Duration::from_millis(300),
+            header_timeout: Duration::from_millis(300),
+            ..ConnectionLimits::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    let request = large_listing(&server).await;
+    let mut stream = TcpStream::connect(address(&server)).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let started = Instant::now();
+    let received = read_all(&mut stream, Duration::from_millis(5), 18_000_000).await;
+    assert!(received >= 18_000_000, "only {received} bytes arrived in {:?}", started.elapsed());
+    assert!(started.elapsed() > Duration::from_millis(300), "the reading took longer than the keep-alive time");
+}
