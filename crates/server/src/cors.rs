@@ -1,10 +1,10 @@
 //! CORS for browser clients, and the `Cache-Control` of workspace data.
 //!
-//! The allowed-origins list of the project a request acts on decides: the
-//! project in the path (`/projects/<id>/…`; a credential of another project is
-//! refused there), else the project of the credential (an API key's, or one of
-//! threadhold's own tokens'), else the project in an attachment's key, else the
-//! default project. An empty list allows every origin (`*`, the client never
+//! The allowed-origins list of the project a request acts on decides: for an
+//! attachment URL the project in its key, else the project in the path
+//! (`/projects/<id>/…`; a credential of another project is refused there), else
+//! the project of the credential (an API key's, or one of threadhold's own
+//! tokens'), else the default project. An empty list allows every origin (`*`, the client never
 //! sends credentials), otherwise the request's origin is reflected when it
 //! matches an entry. `https://*.example.com` matches strictly deeper subdomains
 //! on the same scheme and port.
@@ -64,13 +64,14 @@ fn split_port(host_port: &str) -> (&str, Option<&str>) {
 
 /// The project whose allowed origins govern a browser request (see the module doc).
 fn governing_project(request: &Request) -> String {
-    if let Some(PathProject(project)) = request.extensions().get::<PathProject>() {
-        return project.clone();
-    }
+    // An attachment belongs to the project in its key, whichever path reaches it.
     let path = request.uri().path();
     let file_key = path.strip_prefix("/files/upload/").or_else(|| path.strip_prefix(FILES_PATH));
     if let Some(project) = file_key.and_then(project_of_key) {
         return project.to_owned();
+    }
+    if let Some(PathProject(project)) = request.extensions().get::<PathProject>() {
+        return project.clone();
     }
     auth::credential_project(request.headers()).unwrap_or_else(|| DEFAULT_PROJECT_ID.to_owned())
 }

@@ -270,6 +270,11 @@ async fn attachments_follow_the_origins_of_their_project() {
     assert_eq!(own.headers()["access-control-allow-origin"], ACME_APP);
     // An <img> without crossorigin sends no Origin and still loads.
     assert_eq!(server.http.get(public_url).send().await.expect("get").status(), 200);
+    // The file is acme's whichever project's path reaches it.
+    let key = presigned["key"].as_str().expect("key");
+    let via_default = format!("{}/projects/default/files/{key}", server.url);
+    let foreign = server.http.get(&via_default).header("origin", EVIL).send().await.expect("get");
+    assert_eq!(foreign.status(), 403);
 }
 
 #[tokio::test]
