@@ -26,6 +26,8 @@ pub enum VerifyError {
     BadSignature,
     #[error("The token lacks the {0} claim, or it has the wrong type")]
     MissingClaim(&'static str),
+    #[error("The token's {0} claim is not a valid time (seconds since 1970, before the year 10000)")]
+    InvalidTime(&'static str),
     #[error("The token's audience is not accepted")]
     WrongAudience,
     #[error("The token's authorized party is not accepted")]
@@ -34,7 +36,8 @@ pub enum VerifyError {
     LifetimeTooLong,
     #[error("The token does not name a valid workspace or user: {0}")]
     BadPrincipal(String),
-    #[error("The issuer's keys could not be fetched: {0}")]
+    /// The detail (which URL, what failed) is for the log, never for the caller.
+    #[error("The issuer's keys could not be fetched; try again later")]
     KeysUnavailable(String),
 }
 
@@ -60,6 +63,7 @@ impl VerifyError {
             VerifyError::UnknownKey => "token_key_unknown",
             VerifyError::BadSignature => "token_signature_invalid",
             VerifyError::MissingClaim(_) => "token_claim_missing",
+            VerifyError::InvalidTime(_) => "token_claim_invalid",
             VerifyError::WrongAudience => "token_audience_invalid",
             VerifyError::WrongAuthorizedParty => "token_azp_invalid",
             VerifyError::LifetimeTooLong => "token_lifetime_too_long",

@@ -243,8 +243,11 @@ impl JwksCache {
         {
             return Ok(url);
         }
-        let document_url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-        let unavailable = |error: String| VerifyError::KeysUnavailable(format!("discovery: {error}"));
+        let document_url = crate::rules::discovery_url(issuer);
+        let unavailable = |error: String| {
+            tracing::warn!(issuer, %error, "OIDC discovery failed");
+            VerifyError::KeysUnavailable(format!("discovery: {error}"))
+        };
         let (body, _) = self.get(&document_url).await.map_err(unavailable)?;
         let document: Value = serde_json::from_slice(&body).map_err(|e| unavailable(format!("not JSON: {e}")))?;
         if document.get("issuer").and_then(Value::as_str) != Some(issuer) {

@@ -10,6 +10,7 @@ use threadhold_domain::model::AuthRule;
 
 use crate::VerifyError;
 use crate::keys::{algorithm, is_hmac};
+use crate::ssrf::check_key_url;
 use crate::verify::Policy;
 
 pub const PROVIDERS: [&str; 5] = ["clerk", "auth0", "supabase", "firebase", "oidc"];
@@ -39,7 +40,15 @@ pub struct RuleInput {
 }
 
 /// Builds a rule with the provider's defaults filled in, or says what is wrong.
-pub fn build_rule(input: RuleInput, id: String, project_id: &str, now: Millis) -> Result<AuthRule, String> {
+/// The URL its keys will be fetched from must pass the SSRF guard's shape
+/// check, with `allow_hosts` (the `jwks_allow_hosts` setting) as the allowlist.
+pub fn build_rule(
+    input: RuleInput,
+    id: String,
+    project_id: &str,
+    now: Millis,
+    allow_hosts: &[String],
+) -> Result<AuthRule, String> {
     let provider = input.provider.to_ascii_lowercase();
     if !PROVIDERS.contains(&provider.as_str()) {
         return Err(format!("provider must be one of {}", PROVIDERS.join(", ")));
@@ -92,13 +101,26 @@ pub fn build_rule(input: RuleInput, id: String, project_id: &str, now: Millis) -
         "auth0" if audiences.is_empty() => return Err("Auth0 access tokens carry an audience: give --audience".into()),
         _ => {}
     }
+    let given_jwks_url = input.jwks_url.is_some();
     let (jwks_url, discovery) = match (input.jwks_url, provider.as_str()) {
-        (Some(url), _) => (Some(url), false),
+        (Some(url), _) => (Some(url.trim().to_owned()), false),
         (None, _) if secret.is_some() => (None, false),
         (None, "firebase") => (Some(FIREBASE_JWKS.to_owned()), false),
         (None, "oidc") => (None, true),
         (None, _) => (Some(format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'))), false),
     };
+    match (&jwks_url, discovery) {
+        (Some(url), _) if given_jwks_url => {
+            check_key_url(url, allow_hosts).map_err(|reason| format!("jwks_url {url:?} is refused: {reason}"))?;
+        }
+        (Some(url), _) => check_key_url(url, allow_hosts).map_err(|reason| {
+            format!("the keys would come from {url:?} (after the issuer), which is refused: {reason}; give jwks_url")
+        })?,
+        (None, true) => check_key_url(&discovery_url(&issuer), allow_hosts).map_err(|reason| {
+            format!("the issuer must be the URL of an OIDC provider (discovery reads <issuer>/.well-known/openid-configuration): {reason}")
+        })?,
+        (None, false) => {}
+    }
     let clock_skew_secs = input.clock_skew_secs.unwrap_or(DEFAULT_SKEW_SECS);
     if !(0..=MAX_SKEW_SECS).contains(&clock_skew_secs) {
         return Err(format!("the clock skew must be 0 to {MAX_SKEW_SECS} seconds"));
@@ -152,6 +174,11 @@ pub enum KeySource {
     Jwks(String),
     Discovery(String),
     Shared(Vec<u8>),
+}
+
+/// Where an OIDC issuer publishes its discovery document.
+pub fn discovery_url(issuer: &str) -> String {
+    format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))
 }
 
 pub fn key_source(rule: &AuthRule) -> KeySource {
@@ -246,28 +273,28 @@ mod tests {
 
     #[test]
     fn provider_defaults() {
-        let clerk = build_rule(input("clerk", "https://clerk.example.com"), "r".into(), "p", 0).expect("clerk");
+        let clerk = build_rule(input("clerk", "https://clerk.example.com"), "r".into(), "p", 0, &[]).expect("clerk");
         assert_eq!(clerk.algorithms, ["RS256"]);
         assert_eq!(clerk.jwks_url.as_deref(), Some("https://clerk.example.com/.well-known/jwks.json"));
-        let firebase =
-            build_rule(input("firebase", "https://securetoken.google.com/my-app"), "r".into(), "p", 0).expect("fb");
+        let firebase = build_rule(input("firebase", "https://securetoken.google.com/my-app"), "r".into(), "p", 0, &[])
+            .expect("fb");
         assert_eq!(firebase.audiences, ["my-app"]);
         assert_eq!(firebase.jwks_url.as_deref(), Some(FIREBASE_JWKS));
         let supabase =
-            build_rule(input("supabase", "https://ref.supabase.co/auth/v1"), "r".into(), "p", 0).expect("sb");
+            build_rule(input("supabase", "https://ref.supabase.co/auth/v1"), "r".into(), "p", 0, &[]).expect("sb");
         assert_eq!(supabase.audiences, ["authenticated"]);
         assert_eq!(supabase.algorithms, ["ES256", "RS256"]);
         assert_eq!(supabase.jwks_url.as_deref(), Some("https://ref.supabase.co/auth/v1/.well-known/jwks.json"));
         let legacy =
             RuleInput { shared_secret: Some(vec![7; 32]), ..input("supabase", "https://ref.supabase.co/auth/v1") };
-        let legacy = build_rule(legacy, "r".into(), "p", 0).expect("legacy");
+        let legacy = build_rule(legacy, "r".into(), "p", 0, &[]).expect("legacy");
         assert_eq!((legacy.algorithms.as_slice(), legacy.jwks_url.as_deref()), (["HS256".to_owned()].as_slice(), None));
-        let oidc = build_rule(input("oidc", "https://idp.example.com"), "r".into(), "p", 0).expect("oidc");
+        let oidc = build_rule(input("oidc", "https://idp.example.com"), "r".into(), "p", 0, &[]).expect("oidc");
         assert!(oidc.discovery && oidc.jwks_url.is_none());
         assert_eq!(key_source(&oidc), KeySource::Discovery("https://idp.example.com".into()));
         let auth0 = RuleInput { audiences: vec!["https://api".into()], ..input("auth0", "https://t.auth0.com/") };
         assert_eq!(
-            build_rule(auth0, "r".into(), "p", 0).expect("a0").jwks_url.as_deref(),
+            build_rule(auth0, "r".into(), "p", 0, &[]).expect("a0").jwks_url.as_deref(),
             Some("https://t.auth0.com/.well-known/jwks.json")
         );
     }
@@ -297,8 +324,40 @@ mod tests {
             RuleInput { workspace: Some("{a b}".into()), ..input("clerk", "https://x") },
         ];
         for case in bad {
-            assert!(build_rule(case.clone(), "r".into(), "p", 0).is_err(), "{case:?}");
+            assert!(build_rule(case.clone(), "r".into(), "p", 0, &[]).is_err(), "{case:?}");
         }
+    }
+
+    #[test]
+    fn key_urls_are_checked_when_the_rule_is_added() {
+        let jwks = |url: &str| RuleInput { jwks_url: Some(url.into()), ..input("clerk", "https://clerk.example.com") };
+        for (case, reason) in [
+            (jwks("file:///etc/passwd"), "https"),
+            (jwks("not a url"), "not a valid URL"),
+            (jwks("gopher://clerk.example.com/keys"), "https"),
+            (jwks("http://10.0.0.8/jwks"), "jwks_allow_hosts"),
+            (jwks("https://192.168.1.1/jwks"), "not a public address"),
+            (jwks("https://localhost/jwks"), "loopback"),
+            (jwks("https://user:pw@clerk.example.com/jwks"), "credentials"),
+            (input("clerk", "not a url"), "give jwks_url"),
+            (input("clerk", "http://127.0.0.1:3000"), "give jwks_url"),
+            (input("oidc", "idp.example.com"), "OIDC provider"),
+            (input("oidc", "https://127.0.0.1"), "OIDC provider"),
+        ] {
+            let error = build_rule(case.clone(), "r".into(), "p", 0, &[]).expect_err("refused");
+            assert!(error.contains(reason), "{case:?}: {error}");
+        }
+        let allow = ["127.0.0.1".to_owned(), "localhost".to_owned()];
+        for case in [
+            jwks("http://127.0.0.1:9000/jwks"),
+            input("clerk", "http://127.0.0.1:3000"),
+            input("oidc", "http://localhost:4000"),
+        ] {
+            assert!(build_rule(case.clone(), "r".into(), "p", 0, &allow).is_ok(), "{case:?}");
+        }
+        // Shared secrets fetch nothing; their issuer is only compared.
+        let legacy = RuleInput { shared_secret: Some(vec![7; 32]), ..input("supabase", "supabase") };
+        assert!(build_rule(legacy, "r".into(), "p", 0, &[]).is_ok());
     }
 
     #[test]
@@ -309,14 +368,14 @@ mod tests {
             name_claim: Some("name".into()),
             ..input("clerk", "https://x")
         };
-        let rule = build_rule(rule, "r".into(), "p", 0).expect("rule");
+        let rule = build_rule(rule, "r".into(), "p", 0, &[]).expect("rule");
         let in_org = claims(json!({"sub": "user_1", "o": {"id": "org_9", "rol": "admin"}, "name": "Ada"}));
         assert_eq!(workspace_for(&rule, &in_org).expect("ws"), "org_9_user_1");
         assert_eq!(display_name(&rule, &in_org).as_deref(), Some("Ada"));
         let personal = claims(json!({"sub": "user_1"}));
         assert_eq!(workspace_for(&rule, &personal).expect("ws"), "user_1");
         let no_fallback = RuleInput { workspace: Some("{org_id}".into()), ..input("clerk", "https://x") };
-        let no_fallback = build_rule(no_fallback, "r".into(), "p", 0).expect("rule");
+        let no_fallback = build_rule(no_fallback, "r".into(), "p", 0, &[]).expect("rule");
         assert!(workspace_for(&no_fallback, &personal).is_err());
         let spaced = claims(json!({"sub": "user 1"}));
         assert!(workspace_for(&rule, &spaced).is_err(), "workspace ids are validated");

@@ -124,15 +124,26 @@ fn check_claims(token: &Compact, policy: &Policy, now: i64) -> Result<Verified, 
     Ok(Verified { subject, claims: claims.clone() })
 }
 
-/// A NumericDate claim: absent, or a finite number (fractions allowed, truncated).
-fn numeric_date(claims: &BTreeMap<String, Value>, name: &'static str) -> Result<Option<i64>, VerifyError> {
+/// The latest time a token may name: 9999-12-31T23:59:59Z.
+const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
+
+/// A NumericDate claim: absent, or a number of seconds from 0 to the end of
+/// the year 9999 (fractions allowed, truncated). Anything else is refused as
+/// what it is, an invalid time, rather than clamped.
+pub fn numeric_date(claims: &BTreeMap<String, Value>, name: &'static str) -> Result<Option<i64>, VerifyError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(number)) => {
-            let seconds = number.as_i64().or_else(|| number.as_f64().filter(|f| f.is_finite()).map(|f| f as i64));
+            let seconds = match number.as_i64() {
+                Some(seconds) => Some(seconds),
+                None => number
+                    .as_f64()
+                    .filter(|f| f.is_finite() && (0.0..=MAX_NUMERIC_DATE as f64).contains(f))
+                    .map(|f| f as i64),
+            };
             match seconds {
-                Some(seconds) if seconds >= 0 => Ok(Some(seconds)),
-                _ => Err(VerifyError::MissingClaim(name)),
+                Some(seconds) if (0..=MAX_NUMERIC_DATE).contains(&seconds) => Ok(Some(seconds)),
+                _ => Err(VerifyError::InvalidTime(name)),
             }
         }
         Some(_) => Err(VerifyError::MissingClaim(name)),

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::LeasePolicy;
 use threadhold_server::client_ip::IpNet;
-use threadhold_server::{AnonymousConfig, AttachmentBackend, ClientIpPolicy, FilesConfig, S3Settings, ServerConfig};
+use threadhold_server::{
+    AnonymousConfig, AttachmentBackend, ClientIpPolicy, ConnectionLimits, FilesConfig, S3Settings, ServerConfig,
+};
 use threadhold_store::{Durability, PgOptions, SqliteOptions};
 
 pub const ENV_PREFIX: &str = "THREADHOLD_";
@@ -37,6 +39,8 @@ pub struct Settings {
     pub log_level: String,
     /// Lifetime of workspace tokens minted by `POST /v1/auth/tokens`.
     pub workspace_token_ttl_secs: u64,
+    /// Longest lifetime of threadhold's own tokens accepted (at least the configured TTLs).
+    pub token_max_lifetime_secs: u64,
     /// Server-wide switch for anonymous mode (projects can also switch it off).
     pub anonymous_enabled: bool,
     /// Lifetime of anonymous access tokens.
@@ -87,6 +91,14 @@ pub struct Settings {
     pub client_ip_header: Option<String>,
     /// Comma-separated addresses or CIDR networks whose `client_ip_header` is believed.
     pub trusted_proxies: String,
+    /// Longest time to send a request's headers (from the connection's start or the request's first byte).
+    pub http_header_timeout_secs: u64,
+    /// A connection with no request in progress is closed after this many seconds.
+    pub http_keep_alive_secs: u64,
+    /// Longest pause while a request body arrives, or while a response waits to be read.
+    pub http_body_timeout_secs: u64,
+    /// Connections served at once (lowered to fit the open-file limit); more wait in the backlog.
+    pub http_max_connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +117,7 @@ pub enum LogFormat {
 
 impl Default for Settings {
     fn default() -> Self {
+        let server = ServerConfig::default();
         Settings {
             listen: "127.0.0.1:8787".into(),
             data: PathBuf::from("./threadhold-data"),
@@ -114,6 +127,7 @@ impl Default for Settings {
             log_format: LogFormat::Human,
             log_level: "info".into(),
             workspace_token_ttl_secs: 300,
+            token_max_lifetime_secs: server.token_max_lifetime_secs,
             anonymous_enabled: true,
             anonymous_token_ttl_secs: 300,
             refresh_token_ttl_secs: 30 * 86_400,
@@ -141,6 +155,10 @@ impl Default for Settings {
             rules: Vec::new(),
             client_ip_header: None,
             trusted_proxies: "127.0.0.0/8, ::1".into(),
+            http_header_timeout_secs: server.connections.header_timeout.as_secs(),
+            http_keep_alive_secs: server.connections.keep_alive.as_secs(),
+            http_body_timeout_secs: server.connections.body_timeout.as_secs(),
+            http_max_connections: server.connections.max_connections,
         }
     }
 }
@@ -234,8 +252,14 @@ impl Settings {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let secs_to_ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        Ok(ServerConfig {
+        let allowed_types = split_list(&self.attachment_content_types);
+        for pattern in &allowed_types {
+            threadhold_domain::attachments::check_type_pattern(pattern)
+                .map_err(|reason| anyhow::anyhow!("attachment_content_types: {reason}"))?;
+        }
+        let config = ServerConfig {
             workspace_token_ttl_secs: self.workspace_token_ttl_secs,
+            token_max_lifetime_secs: self.token_max_lifetime_secs,
             anonymous: AnonymousConfig {
                 enabled: self.anonymous_enabled,
                 access_token_ttl_secs: self.anonymous_token_ttl_secs,
@@ -258,16 +282,34 @@ impl Settings {
             files: FilesConfig {
                 max_bytes: self.attachment_max_bytes,
                 url_ttl: Duration::from_secs(self.attachment_url_ttl_secs.max(1)),
-                allowed_types: split_list(&self.attachment_content_types),
+                allowed_types,
                 public_url: self.public_url.clone(),
             },
             attachments: self.attachment_backend()?,
             token_exchange: self.token_exchange,
             retention_days: self.retention_days,
-            auth_rules: self.rules.iter().enumerate().map(|(i, rule)| rule.build(i)).collect::<anyhow::Result<_>>()?,
-            jwks_allow_hosts: split_list(&self.jwks_allow_hosts),
+            auth_rules: self
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, rule)| rule.build(i, &self.jwks_allow_hosts()))
+                .collect::<anyhow::Result<_>>()?,
+            jwks_allow_hosts: self.jwks_allow_hosts(),
+            connections: ConnectionLimits {
+                header_timeout: Duration::from_secs(self.http_header_timeout_secs.max(1)),
+                keep_alive: Duration::from_secs(self.http_keep_alive_secs.max(1)),
+                body_timeout: Duration::from_secs(self.http_body_timeout_secs.max(1)),
+                max_connections: self.http_max_connections.max(1),
+            },
             ..ServerConfig::default()
-        })
+        };
+        config.check().map_err(anyhow::Error::msg)?;
+        Ok(config)
+    }
+
+    /// Hosts whose key URLs may be private or plain `http`.
+    pub fn jwks_allow_hosts(&self) -> Vec<String> {
+        split_list(&self.jwks_allow_hosts)
     }
 
     fn attachment_backend(&self) -> anyhow::Result<AttachmentBackend> {
@@ -352,8 +394,8 @@ impl ConfiguredRule {
         })
     }
 
-    fn build(&self, index: usize) -> anyhow::Result<threadhold_domain::model::AuthRule> {
-        threadhold_auth::rules::build_rule(self.input()?, format!("config-{index}"), &self.project, 0)
+    fn build(&self, index: usize, jwks_allow_hosts: &[String]) -> anyhow::Result<threadhold_domain::model::AuthRule> {
+        threadhold_auth::rules::build_rule(self.input()?, format!("config-{index}"), &self.project, 0, jwks_allow_hosts)
             .map_err(|message| anyhow::anyhow!("rules[{index}]: {message}"))
     }
 }
@@ -413,5 +455,9 @@ mod tests {
         assert_eq!(config.client_ip.trusted_proxies.len(), 2);
         let bad = Settings { trusted_proxies: "10.0.0.0/8, nonsense".into(), ..Settings::default() };
         assert!(bad.server_config().is_err());
+        let types = |list: &str| Settings { attachment_content_types: list.into(), ..Settings::default() };
+        assert!(types("image/*, application/pdf, text/plain").server_config().is_ok());
+        let error = types("image/*, images").server_config().expect_err("not a MIME type").to_string();
+        assert!(error.contains("attachment_content_types"), "{error}");
     }
 }

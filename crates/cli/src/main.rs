@@ -312,8 +312,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             keys(store.as_ref(), command).await
         }
         Command::Rules { command, storage } => {
-            let store = open_store(&settings_for(&storage)?).await?;
-            rules(store.as_ref(), command).await
+            let settings = settings_for(&storage)?;
+            let store = open_store(&settings).await?;
+            rules(store.as_ref(), command, &settings.jwks_allow_hosts()).await
         }
         Command::EraseUser { user_id, project, storage } => {
             let settings = settings_for(&storage)?;
@@ -522,7 +523,7 @@ fn origins_label(origins: &[String]) -> String {
     if origins.is_empty() { "every origin (*)".to_owned() } else { origins.join(" ") }
 }
 
-async fn rules(store: &dyn Store, command: RulesCommand) -> anyhow::Result<()> {
+async fn rules(store: &dyn Store, command: RulesCommand, jwks_allow_hosts: &[String]) -> anyhow::Result<()> {
     match command {
         RulesCommand::Add(args) => {
             let args = *args;
@@ -545,7 +546,7 @@ async fn rules(store: &dyn Store, command: RulesCommand) -> anyhow::Result<()> {
                 token_type: args.token_type,
             }
             .input()?;
-            let rule = admin::add_auth_rule(store, &project, input).await?;
+            let rule = admin::add_auth_rule(store, &project, input, jwks_allow_hosts).await?;
             let keys = match (&rule.jwks_url, rule.discovery) {
                 (Some(url), _) => url.clone(),
                 (None, true) => "OIDC discovery".to_owned(),

@@ -227,6 +227,119 @@ fn bad_settings_fail_with_a_message() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("No project nope"));
 }
 
+#[test]
+fn rules_add_refuses_key_urls_the_server_would_never_fetch() {
+    let dir = tempfile::tempdir().expect("dir");
+    let add = |jwks_url: &str, env: &[(&str, &str)]| {
+        Command::new(BIN)
+            .args([
+                "rules",
+                "add",
+                "--provider",
+                "clerk",
+                "--issuer",
+                "https://clerk.example.com",
+                "--jwks-url",
+                jwks_url,
+            ])
+            .arg("--data")
+            .arg(dir.path())
+            .env_remove("THREADHOLD_JWKS_ALLOW_HOSTS")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run")
+    };
+    for (url, reason) in [
+        ("file:///etc/passwd", "must be https"),
+        ("not a url", "not a valid URL"),
+        ("gopher://clerk.example.com/keys", "must be https"),
+        ("http://10.0.0.8/jwks", "jwks_allow_hosts"),
+        ("https://169.254.169.254/latest", "not a public address"),
+        ("http://localhost:8080/jwks", "jwks_allow_hosts"),
+        ("https://user:pw@clerk.example.com/jwks", "credentials"),
+    ] {
+        let output = add(url, &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{url} was accepted");
+        assert!(stderr.contains("jwks_url") && stderr.contains(reason), "{url}: {stderr}");
+        assert!(!stderr.contains("backtrace"), "{stderr}");
+    }
+    let listed = admin(dir.path(), &["rules", "list"]);
+    assert_eq!(listed.lines().count(), 1, "nothing was stored: {listed}");
+    // An allowlisted on-premises host may be private and plain http.
+    let output = add("http://localhost:8080/jwks", &[("THREADHOLD_JWKS_ALLOW_HOSTS", "localhost")]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(add("https://clerk.example.com/.well-known/jwks.json", &[]).status.success());
+}
+
+/// CPU seconds (user + system) the process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let fields: Vec<&str> = stat.rsplit_once(") ").expect("comm").1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    ticks as f64 / 100.0
+}
+
+#[test]
+fn running_out_of_descriptors_backs_off_and_recovers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+    let address = line.trim().trim_start_matches("threadhold listening on http://").to_owned();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().expect("log").push_str(&(line + "\n"));
+        }
+    });
+    let pid = child.id();
+    let up = Command::new(BIN).args(["healthcheck", "--url", &format!("http://{address}")]).output().expect("run");
+    assert!(up.status.success(), "serving");
+    // Leave the running server (its connection cap already set) only a few descriptors beyond its own.
+    let limited =
+        Command::new("prlimit").args(["--pid", &pid.to_string(), "--nofile=48:48"]).status().expect("prlimit");
+    assert!(limited.success());
+    let before = cpu_seconds(pid);
+    let clients: Vec<std::net::TcpStream> =
+        (0..80).map(|_| std::net::TcpStream::connect(&address).expect("the backlog takes it")).collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_seconds(pid) - before;
+    let failures =
+        log.lock().expect("log").lines().filter(|l| l.contains("accept failed") || l.contains("accept error")).count();
+    assert_eq!(failures, 1, "logged once per episode, not on every attempt:\n{}", log.lock().expect("log"));
+    assert!(used < 0.5, "no busy loop while out of descriptors: {used} s of CPU in 3 s");
+    // The clients leave: the server accepts again by itself.
+    drop(clients);
+    let started = Instant::now();
+    let healthy = loop {
+        let answer = Command::new(BIN)
+            .args(["healthcheck", "--url", &format!("http://{address}")])
+            .output()
+            .expect("healthcheck");
+        if answer.status.success() {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(healthy, "not serving again: {}", log.lock().expect("log"));
+    assert!(log.lock().expect("log").contains("accepting again"));
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill").success());
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
+}
+
 fn base64_url_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut bits = 0u32;

@@ -81,17 +81,104 @@ pub fn content_type_for(filename: &str) -> &'static str {
     }
 }
 
-/// True when `content_type` matches one of `allowed` (`type/subtype`, `type/*`
-/// or `*`); an empty list allows everything.
-pub fn type_allowed(content_type: &str, allowed: &[String]) -> bool {
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    allowed.is_empty()
-        || allowed.iter().any(|pattern| {
-            let pattern = pattern.trim().to_ascii_lowercase();
-            pattern == "*"
-                || pattern == essence
-                || pattern.strip_suffix("/*").is_some_and(|t| essence.split('/').next() == Some(t))
-        })
+/// Types served inline (displayed by the browser): raster images, PDF and plain
+/// text. Every other type is served as a download (`Content-Disposition: attachment`).
+pub const INLINE_TYPES: [&str; 8] =
+    ["image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp", "application/pdf", "text/plain"];
+
+/// The longest content type accepted.
+const CONTENT_TYPE_MAX: usize = 255;
+
+/// The catch-all type of bytes nothing more is known about.
+pub const OCTET_STREAM: &str = "application/octet-stream";
+
+/// An attachment's content type, parsed as a MIME type (RFC 9110 §8.3.1):
+/// a concrete `type/subtype` and, if given, its charset; lowercase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentType {
+    essence: String,
+    charset: Option<String>,
+}
+
+impl ContentType {
+    /// Parses one media type; lists (`a/b, c/d`), wildcards, control characters
+    /// and stray whitespace are refused. Parameters other than `charset` are dropped.
+    pub fn parse(text: &str) -> Result<ContentType, String> {
+        if text.len() > CONTENT_TYPE_MAX {
+            return Err(format!("a content type has at most {CONTENT_TYPE_MAX} characters"));
+        }
+        let mime: mime::Mime = text.parse().map_err(|error| format!("{text:?} is not a MIME type ({error})"))?;
+        let (kind, subtype) = (mime.type_().as_str(), mime.subtype().as_str());
+        if kind.is_empty() || subtype.is_empty() || kind == "*" || subtype == "*" {
+            return Err(format!("{text:?} is not a concrete type/subtype"));
+        }
+        let charset = mime.get_param(mime::CHARSET).map(|charset| charset.as_str().to_ascii_lowercase());
+        if charset
+            .as_deref()
+            .is_some_and(|c| c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:+".contains(&b)))
+        {
+            return Err(format!("{text:?} has an invalid charset"));
+        }
+        Ok(ContentType { essence: mime.essence_str().to_ascii_lowercase(), charset })
+    }
+
+    /// A stored type; one that does not parse (stored before types were
+    /// checked) counts as generic bytes.
+    pub fn stored(text: &str) -> ContentType {
+        ContentType::parse(text).unwrap_or_else(|_| ContentType { essence: OCTET_STREAM.to_owned(), charset: None })
+    }
+
+    /// `type/subtype`, lowercase.
+    pub fn essence(&self) -> &str {
+        &self.essence
+    }
+
+    /// The form stored and sent in `Content-Type`: the essence and its charset.
+    pub fn header_value(&self) -> String {
+        match &self.charset {
+            Some(charset) => format!("{}; charset={charset}", self.essence),
+            None => self.essence.clone(),
+        }
+    }
+
+    /// True for the types a browser may display inline ([`INLINE_TYPES`]).
+    pub fn is_inline_safe(&self) -> bool {
+        INLINE_TYPES.contains(&self.essence.as_str())
+    }
+
+    /// True when one of `patterns` (`type/subtype`, `type/*`, `*/*` or `*`)
+    /// matches; an empty list allows everything. Patterns that do not parse match nothing.
+    pub fn allowed_by(&self, patterns: &[String]) -> bool {
+        patterns.is_empty() || patterns.iter().any(|pattern| pattern_matches(pattern, &self.essence))
+    }
+}
+
+/// Checks an allowlist entry (`image/*`, `application/pdf`, `*`).
+pub fn check_type_pattern(pattern: &str) -> Result<(), String> {
+    let pattern = pattern.trim();
+    if pattern == "*" {
+        return Ok(());
+    }
+    let mime: mime::Mime = pattern.parse().map_err(|error| format!("{pattern:?} is not a MIME type ({error})"))?;
+    if mime.type_() == "*" && mime.subtype() != "*"
+        || mime.subtype().as_str().is_empty()
+        || mime.params().next().is_some()
+    {
+        return Err(format!("{pattern:?} is not type/subtype, type/* or */*"));
+    }
+    Ok(())
+}
+
+fn pattern_matches(pattern: &str, essence: &str) -> bool {
+    let pattern = pattern.trim();
+    if pattern == "*" {
+        return true;
+    }
+    let Ok(pattern) = pattern.parse::<mime::Mime>() else { return false };
+    let Some((kind, subtype)) = essence.split_once('/') else { return false };
+    (pattern.type_() == "*" || pattern.type_().as_str().eq_ignore_ascii_case(kind))
+        && (pattern.subtype() == "*" || pattern.subtype().as_str().eq_ignore_ascii_case(subtype))
+        && !(pattern.type_() == "*" && pattern.subtype() != "*")
 }
 
 #[cfg(test)]
@@ -128,15 +215,75 @@ mod tests {
         assert!(keys_in(r#"{"text":"no files here"}"#).is_empty());
     }
 
+    fn parsed(text: &str) -> ContentType {
+        ContentType::parse(text).unwrap_or_else(|error| panic!("{text}: {error}"))
+    }
+
     #[test]
     fn content_types() {
         assert_eq!(content_type_for("x.PNG"), "image/png");
-        assert_eq!(content_type_for("noext"), "application/octet-stream");
+        assert_eq!(content_type_for("noext"), OCTET_STREAM);
+        for name in ["a.png", "a.svg", "a.md", "a.csv", "a.json", "a.mp4", "a"] {
+            assert!(ContentType::parse(content_type_for(name)).is_ok(), "{name}");
+        }
         let allowed = vec!["image/*".to_owned(), "application/pdf".to_owned()];
-        assert!(type_allowed("image/png", &allowed));
-        assert!(type_allowed("application/pdf; charset=binary", &allowed));
-        assert!(!type_allowed("text/html", &allowed));
-        assert!(type_allowed("text/html", &[]));
-        assert!(type_allowed("text/html", &["*".to_owned()]));
+        assert!(parsed("image/png").allowed_by(&allowed));
+        assert!(parsed("IMAGE/PNG").allowed_by(&allowed));
+        assert!(parsed("application/pdf; charset=binary").allowed_by(&allowed));
+        assert!(!parsed("text/html").allowed_by(&allowed));
+        assert!(parsed("text/html").allowed_by(&[]));
+        assert!(parsed("text/html").allowed_by(&["*".to_owned()]));
+        assert!(parsed("text/html").allowed_by(&["*/*".to_owned()]));
+        assert!(!parsed("text/html").allowed_by(&["nonsense".to_owned()]));
+    }
+
+    #[test]
+    fn content_types_are_parsed_strictly() {
+        for bad in [
+            "text/plain\r\nX-Injected: yes",
+            "text/plain\0",
+            "image/png, text/html",
+            "image/gif,image/svg+xml",
+            "image/svg+xml ",
+            " image/png",
+            "image/*",
+            "*/*",
+            "image/",
+            "image",
+            "",
+            "text/plain; charset=\"a b\"",
+        ] {
+            assert!(ContentType::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(ContentType::parse(&format!("application/{}", "x".repeat(250))).is_err());
+        assert_eq!(ContentType::stored("text/plain\r\nX: y").header_value(), OCTET_STREAM);
+        assert_eq!(ContentType::stored("text/plain").header_value(), "text/plain");
+        let svg = parsed("image/SVG+xml; Charset=UTF-8; foo=bar");
+        assert_eq!((svg.essence(), svg.header_value().as_str()), ("image/svg+xml", "image/svg+xml; charset=utf-8"));
+        assert!(!svg.is_inline_safe());
+        for inline in ["image/png", "image/jpeg", "application/pdf", "text/plain; charset=utf-8"] {
+            assert!(parsed(inline).is_inline_safe(), "{inline}");
+        }
+        for download in [
+            "text/html",
+            "image/svg+xml",
+            "application/xhtml+xml",
+            "text/xml",
+            "audio/mpeg",
+            "video/mp4",
+            "application/octet-stream",
+        ] {
+            assert!(!parsed(download).is_inline_safe(), "{download}");
+        }
+    }
+
+    #[test]
+    fn allowlist_patterns() {
+        for good in ["image/*", "application/pdf", "*", "*/*", " text/plain "] {
+            assert!(check_type_pattern(good).is_ok(), "{good}");
+        }
+        for bad in ["image", "*/png", "image/png; charset=utf-8", "image/png, text/html", ""] {
+            assert!(check_type_pattern(bad).is_err(), "{bad}");
+        }
     }
 }

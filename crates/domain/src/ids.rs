@@ -118,24 +118,29 @@ pub enum IdentifierError {
     TooLong { max: usize },
     #[error("must not contain whitespace or control characters")]
     BadCharacter,
+    #[error("must not contain control characters (NUL, line breaks, …)")]
+    ControlCharacter,
 }
 
 /// User and workspace ids: 1–255 characters, no whitespace or control characters.
 pub fn validate_principal_id(value: &str) -> Result<(), IdentifierError> {
-    validate_text_id(value, 255)?;
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(IdentifierError::BadCharacter);
     }
-    Ok(())
+    validate_text_id(value, 255)
 }
 
-/// Length rule shared by external ids, formats and titles (counted in characters).
+/// The rule shared by external ids, formats, titles and file names: 1 to `max`
+/// characters, none of them a control character (C0, DEL, C1).
 pub fn validate_text_id(value: &str, max: usize) -> Result<(), IdentifierError> {
     if value.is_empty() {
         return Err(IdentifierError::Empty);
     }
     if value.chars().count() > max {
         return Err(IdentifierError::TooLong { max });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(IdentifierError::ControlCharacter);
     }
     Ok(())
 }
@@ -188,6 +193,14 @@ mod tests {
         assert_eq!(validate_principal_id("a b"), Err(IdentifierError::BadCharacter));
         assert_eq!(validate_principal_id("a\u{7}b"), Err(IdentifierError::BadCharacter));
         assert_eq!(validate_principal_id("a\u{a0}b"), Err(IdentifierError::BadCharacter));
+    }
+
+    #[test]
+    fn text_ids_refuse_control_characters() {
+        assert!(validate_text_id("A title with spaces, ünïcode and emoji 🎉", 255).is_ok());
+        for bad in ["nul\0byte", "line\nbreak", "tab\there", "del\u{7f}", "c1\u{85}", "\r"] {
+            assert_eq!(validate_text_id(bad, 255), Err(IdentifierError::ControlCharacter), "{bad:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod attachments;
 pub mod formats;
 pub mod ids;
+pub mod json;
 pub mod limits;
 pub mod model;
 pub mod refresh;

@@ -10,6 +10,10 @@ pub const MESSAGE_PAGE_MAX: u32 = 200;
 pub const TEXT_ID_MAX: usize = 255;
 /// Serialized message `content` (the larger of the two documented hosted limits).
 pub const MESSAGE_CONTENT_MAX_BYTES: usize = 1_048_576;
+/// Nesting of arrays and objects in message `content` and thread `metadata`. Below serde_json's
+/// recursion limit (127 levels) with room for the response envelopes, so every stored document
+/// can be read back as a tree by the format converters and by serde-based clients.
+pub const JSON_DEPTH_MAX: usize = 100;
 /// Serialized thread `metadata`.
 pub const THREAD_METADATA_MAX_BYTES: usize = 65_536;
 /// Ids in one `DELETE …/messages`.
@@ -20,3 +24,14 @@ pub const EVENTS_PER_REQUEST_MAX: usize = 50;
 pub const REQUEST_BODY_MAX_BYTES: usize = 2 * 1_048_576;
 /// Score names.
 pub const SCORE_NAME_MAX: usize = 64;
+
+/// In-memory caches keyed by what clients send (project ids in paths, client
+/// addresses) hold at most this many entries each, dropping the least recently used.
+/// Projects found in the database:
+pub const PROJECT_CACHE_ENTRIES: usize = 4096;
+/// Project ids that do not exist (a flood of random ids evicts only these):
+pub const MISSING_PROJECT_CACHE_ENTRIES: usize = 1024;
+/// Projects' auth rules (projects with rules, and separately projects without any):
+pub const RULES_CACHE_ENTRIES: usize = 1024;
+/// Clients tracked by each per-IP rate limit:
+pub const RATE_LIMIT_CLIENTS: usize = 65_536;

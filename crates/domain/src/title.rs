@@ -36,6 +36,8 @@ pub fn title_from_messages<'a>(messages: impl IntoIterator<Item = &'a Value>) ->
 /// A short title from free text: the first line, at most eight words or about
 /// sixty characters, without markdown decoration or trailing punctuation.
 pub fn title_from_text(text: &str) -> Option<String> {
+    // Titles never hold control characters: a NUL or tab in the text separates words.
+    let text: String = text.chars().map(|c| if c.is_control() && c != '\n' { ' ' } else { c }).collect();
     let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
     let line = line.trim_start_matches(|c: char| matches!(c, '#' | '>' | '*' | '-' | '`' | '_') || c.is_whitespace());
     let mut title = String::new();
@@ -84,6 +86,8 @@ mod tests {
     fn markdown_and_blank_lines() {
         assert_eq!(title_from_text("\n\n  ## Fix my *Rust* code\nmore").as_deref(), Some("Fix my *Rust* code"));
         assert_eq!(title_from_text("   \n "), None);
+        assert_eq!(title_from_text("hello\0world\tagain").as_deref(), Some("Hello world again"));
+        assert_eq!(title_from_text("\0\u{7}\n\u{85}"), None);
         assert_eq!(title_from_text("???"), None);
     }
 

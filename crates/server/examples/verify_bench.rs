@@ -63,7 +63,9 @@ async fn main() {
         jwks_url: Some(jwks_server.url.clone()),
         ..RuleInput::default()
     };
-    admin::add_auth_rule(server.store.as_ref(), "default", input).await.expect("rule");
+    admin::add_auth_rule(server.store.as_ref(), "default", input, &server.state.config.jwks_allow_hosts)
+        .await
+        .expect("rule");
     let provider_claims = json!({"iss": jwks_server.base, "sub": "user_1", "exp": now + 3600, "iat": now});
     let provider_token = signer.token("RS256", &provider_claims);
     let exchanged = server.bearer(&provider_token).get("/v1/threads").await;

@@ -156,12 +156,18 @@ pub async fn maintain_periodically(state: AppState) {
     }
 }
 
-/// Adds an auth rule to an existing project (provider defaults filled in).
-pub async fn add_auth_rule(store: &dyn Store, project_id: &str, input: RuleInput) -> Result<AuthRule, ApiError> {
+/// Adds an auth rule to an existing project (provider defaults filled in). Its
+/// key URL must be `https` and public unless its host is in `jwks_allow_hosts`.
+pub async fn add_auth_rule(
+    store: &dyn Store,
+    project_id: &str,
+    input: RuleInput,
+    jwks_allow_hosts: &[String],
+) -> Result<AuthRule, ApiError> {
     if store.get_project(project_id).await?.is_none() {
         return Err(ApiError::NotFound { code: "project_not_found", message: format!("No project {project_id}") });
     }
-    let rule = build_rule(input, new_id(IdKind::AuthRule), project_id, now_ms())
+    let rule = build_rule(input, new_id(IdKind::AuthRule), project_id, now_ms(), jwks_allow_hosts)
         .map_err(|message| ApiError::InvalidRequest { code: "invalid_rule", message })?;
     store.insert_auth_rule(&rule).await?;
     Ok(rule)

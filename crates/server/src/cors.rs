@@ -1,17 +1,34 @@
 //! CORS for browser clients, and the `Cache-Control` of workspace data.
 //!
-//! The addressed project's allowed-origins list decides: empty allows every origin (`*`,
-//! the client never sends credentials), otherwise the request's origin is
-//! reflected when it matches an entry. `https://*.example.com` matches strictly
-//! deeper subdomains on the same scheme and port. A refused origin simply gets
-//! no `Access-Control-Allow-Origin`.
+//! The allowed-origins list of the project a request acts on decides: for an
+//! attachment URL the project in its key, else the project in the path
+//! (`/projects/<id>/…`; a credential of another project is refused there), else
+//! the project of the credential (an API key's, or one of threadhold's own
+//! tokens'), else the default project. An empty list allows every origin (`*`, the client never
+//! sends credentials), otherwise the request's origin is reflected when it
+//! matches an entry. `https://*.example.com` matches strictly deeper subdomains
+//! on the same scheme and port.
+//!
+//! A request whose `Origin` the list refuses is answered `403 origin_not_allowed`
+//! before it runs (a browser would hide the answer, but must not cause the
+//! effect). A preflight carries no credential, so it follows its path alone: at
+//! the root the default project's list (the attachment's project for a file
+//! URL), under `/projects/<id>/` that project's; refused, it gets no
+//! `Access-Control-Allow-Origin`. A root preflight passed that way lets nothing
+//! through: the request after it is checked against its credential's project.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::projects;
+use threadhold_domain::attachments::{FILES_PATH, KEY_PREFIX};
+use threadhold_domain::ids::validate_project_id;
+use threadhold_domain::model::DEFAULT_PROJECT_ID;
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::projects::PathProject;
 use crate::state::AppState;
 
 const ALLOW_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
@@ -45,32 +62,83 @@ fn split_port(host_port: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// The project whose allowed origins govern a browser request (see the module doc).
+fn governing_project(request: &Request) -> String {
+    // An attachment belongs to the project in its key, whichever path reaches it.
+    let path = request.uri().path();
+    let file_key = path.strip_prefix("/files/upload/").or_else(|| path.strip_prefix(FILES_PATH));
+    if let Some(project) = file_key.and_then(project_of_key) {
+        return project.to_owned();
+    }
+    if let Some(PathProject(project)) = request.extensions().get::<PathProject>() {
+        return project.clone();
+    }
+    auth::credential_project(request.headers()).unwrap_or_else(|| DEFAULT_PROJECT_ID.to_owned())
+}
+
+/// `attachments/<project>/…` → `<project>`.
+fn project_of_key(key: &str) -> Option<&str> {
+    let project = key.strip_prefix(KEY_PREFIX)?.split('/').next()?;
+    validate_project_id(project).ok().map(|()| project)
+}
+
+/// What the allowed origins say about a request's `Origin`.
+enum Verdict {
+    /// No `Origin`: not a cross-origin browser request.
+    NoOrigin,
+    Allowed {
+        allow_origin: HeaderValue,
+        varies: bool,
+    },
+    Refused,
+    /// The list could not be read: the request fails closed.
+    Unknown(ApiError),
+}
+
+async fn verdict(state: &AppState, project_id: &str, origin: Option<&HeaderValue>) -> Verdict {
+    let Some(origin) = origin else { return Verdict::NoOrigin };
+    let origins = match state.projects.get(state, project_id).await {
+        Ok(project) => project.map(|p| p.allowed_origins.clone()).unwrap_or_default(),
+        Err(error) => {
+            tracing::warn!(%error, "could not load allowed origins");
+            return Verdict::Unknown(error);
+        }
+    };
+    if origins.is_empty() {
+        return Verdict::Allowed { allow_origin: HeaderValue::from_static("*"), varies: false };
+    }
+    let text = origin.to_str().unwrap_or_default();
+    if origins.iter().any(|pattern| origin_matches(pattern, text)) {
+        Verdict::Allowed { allow_origin: origin.clone(), varies: true }
+    } else {
+        Verdict::Refused
+    }
+}
+
 pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
     let preflight =
         request.method() == Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    // `Vary: Origin` whenever the answer depends on the origin (a restricted list).
-    let (allow_origin, varies) = match &origin {
-        None => (None, false),
-        Some(origin) => {
-            let project_id = projects::addressed(request.extensions());
-            let origins = match state.projects.get(&state, project_id).await {
-                Ok(project) => project.map(|p| p.allowed_origins.clone()).unwrap_or_default(),
-                Err(error) => {
-                    // Fail closed: without the list, no origin is allowed.
-                    tracing::warn!(%error, "could not load allowed origins");
-                    vec![String::new()]
-                }
-            };
-            if origins.is_empty() {
-                (Some(HeaderValue::from_static("*")), false)
-            } else {
-                let text = origin.to_str().unwrap_or_default();
-                (origins.iter().any(|pattern| origin_matches(pattern, text)).then(|| origin.clone()), true)
-            }
-        }
+    // A preflight never carries a credential, so it is governed by its path alone.
+    let verdict = verdict(&state, &governing_project(&request), origin.as_ref()).await;
+    let (allow_origin, varies) = match &verdict {
+        Verdict::Allowed { allow_origin, varies } => (Some(allow_origin.clone()), *varies),
+        Verdict::Refused => (None, true),
+        Verdict::NoOrigin | Verdict::Unknown(_) => (None, false),
     };
-    let mut response = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
+    let mut response = match verdict {
+        Verdict::Unknown(error) => error.into_response(),
+        _ if preflight => StatusCode::NO_CONTENT.into_response(),
+        Verdict::Refused => {
+            let origin = origin.as_ref().and_then(|o| o.to_str().ok()).unwrap_or("(not text)");
+            ApiError::Forbidden {
+                code: "origin_not_allowed",
+                message: format!("Requests from {origin} are not allowed for this project"),
+            }
+            .into_response()
+        }
+        Verdict::NoOrigin | Verdict::Allowed { .. } => next.run(request).await,
+    };
     let headers = response.headers_mut();
     if let Some(allow_origin) = allow_origin {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);

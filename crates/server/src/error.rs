@@ -33,6 +33,9 @@ pub enum ApiError {
     /// 429: too many requests from this client; retry after the given seconds.
     #[error("Too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// 408: the client stopped sending the request body.
+    #[error("The request body did not arrive in time")]
+    RequestTimeout,
     /// 413: the body is larger than this route accepts.
     #[error("The request body is too large (the limit is {limit} bytes)")]
     PayloadTooLarge { limit: usize },
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Token(error) => StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN),
@@ -92,6 +96,7 @@ impl ApiError {
             | ApiError::Conflict { code, .. } => code,
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Token(error) => error.code(),

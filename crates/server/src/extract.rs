@@ -59,6 +59,8 @@ pub fn with_body_limit<S: Clone + Send + Sync + 'static>(
 fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge { limit }
+    } else if crate::serve::is_body_timeout(&rejection) {
+        ApiError::RequestTimeout
     } else {
         ApiError::invalid(format!("Could not read the request body: {rejection}"))
     }

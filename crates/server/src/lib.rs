@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cache;
 pub mod client_ip;
 mod cors;
 pub mod error;
@@ -16,17 +17,15 @@ mod observe;
 pub mod projects;
 mod rate_limit;
 mod router;
+pub mod serve;
 pub mod service;
 pub mod state;
 mod views;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use axum::ServiceExt;
-use axum::extract::Request;
 pub use threadhold_auth::jwks::CachePolicy;
 use threadhold_domain::model::AuthRule;
 use threadhold_domain::refresh::RefreshPolicy;
@@ -37,6 +36,7 @@ use tower::Layer;
 pub use client_ip::ClientIpPolicy;
 pub use files::{FilesConfig, S3Settings};
 pub use router::router;
+pub use serve::ConnectionLimits;
 pub use state::AppState;
 
 /// Settings of the HTTP server itself (the CLI layers them from flags, env and file).
@@ -44,6 +44,9 @@ pub use state::AppState;
 pub struct ServerConfig {
     /// Lifetime of tokens minted by `POST /v1/auth/tokens`, in seconds.
     pub workspace_token_ttl_secs: u64,
+    /// threadhold's own tokens (workspace, anonymous, exchanged) valid for longer than this are
+    /// refused however well signed; at least every configured token lifetime.
+    pub token_max_lifetime_secs: u64,
     /// Seconds a project's settings (CORS origins, anonymous switch) are cached.
     pub project_cache_secs: u64,
     pub anonymous: AnonymousConfig,
@@ -62,6 +65,8 @@ pub struct ServerConfig {
     pub auth_rules: Vec<AuthRule>,
     /// Threads whose last message is older than this many days are deleted, with their files.
     pub retention_days: Option<u64>,
+    /// Timeouts and the cap for client connections.
+    pub connections: ConnectionLimits,
 }
 
 /// Where attachment bytes are kept.
@@ -72,10 +77,29 @@ pub enum AttachmentBackend {
     S3(S3Settings),
 }
 
+impl ServerConfig {
+    /// Refuses settings that contradict each other.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, ttl) in [
+            ("workspace_token_ttl_secs", self.workspace_token_ttl_secs),
+            ("anonymous_token_ttl_secs", self.anonymous.access_token_ttl_secs),
+        ] {
+            if ttl > self.token_max_lifetime_secs {
+                return Err(format!(
+                    "{name} ({ttl}) is longer than token_max_lifetime_secs ({}): such tokens would be refused",
+                    self.token_max_lifetime_secs
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             workspace_token_ttl_secs: 300,
+            token_max_lifetime_secs: 3600,
             project_cache_secs: 30,
             anonymous: AnonymousConfig::default(),
             client_ip: ClientIpPolicy::default(),
@@ -88,6 +112,7 @@ impl Default for ServerConfig {
             jwks: CachePolicy::default(),
             auth_rules: Vec::new(),
             retention_days: None,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -128,16 +153,16 @@ pub async fn launch(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let draining = state.draining.clone();
+    let limits = state.config.connections.clone();
     let collector = tokio::spawn(admin::maintain_periodically(state.clone()));
     // The project prefix is stripped before routing, so every route also answers under it.
     let app = axum::middleware::from_fn(projects::strip_project_prefix).layer(router(state));
-    let served = axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            draining.store(true, Ordering::Relaxed);
-            tracing::info!("shutting down: draining in-flight requests");
-        })
-        .await;
+    let served = serve::serve(listener, app, limits, async move {
+        shutdown.await;
+        draining.store(true, Ordering::Relaxed);
+        tracing::info!("shutting down: draining in-flight requests");
+    })
+    .await;
     collector.abort();
     served
 }

@@ -5,9 +5,8 @@
 //! under `/projects/<id>/…`, which the router strips before routing, leaving
 //! a [`PathProject`] behind.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use std::convert::Infallible;
 
@@ -17,8 +16,10 @@ use axum::http::{Extensions, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
 use threadhold_domain::ids::validate_project_id;
+use threadhold_domain::limits::{MISSING_PROJECT_CACHE_ENTRIES, PROJECT_CACHE_ENTRIES};
 use threadhold_domain::model::{DEFAULT_PROJECT_ID, Project};
 
+use crate::cache::BoundedCache;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -71,26 +72,36 @@ fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
     Uri::from_parts(parts).ok()
 }
 
-/// Projects by id, each kept for the configured number of seconds.
-/// A project as loaded at some instant (`None`: it did not exist).
-type CachedProject = (Instant, Option<Arc<Project>>);
-
-#[derive(Default)]
+/// Projects by id, each kept for the configured number of seconds; projects
+/// found and ids that do not exist are kept apart, each in a bounded cache, so
+/// a flood of made-up ids neither grows memory nor evicts real projects.
 pub struct ProjectCache {
-    entries: RwLock<HashMap<String, CachedProject>>,
+    found: BoundedCache<String, Arc<Project>>,
+    missing: BoundedCache<String, ()>,
 }
 
 impl ProjectCache {
+    pub fn new(ttl: Duration) -> Self {
+        ProjectCache {
+            found: BoundedCache::new(PROJECT_CACHE_ENTRIES, ttl),
+            missing: BoundedCache::new(MISSING_PROJECT_CACHE_ENTRIES, ttl),
+        }
+    }
+
     pub async fn get(&self, state: &AppState, id: &str) -> ApiResult<Option<Arc<Project>>> {
-        let ttl = Duration::from_secs(state.config.project_cache_secs);
-        if let Some((at, project)) = self.entries.read().ok().and_then(|e| e.get(id).cloned())
-            && at.elapsed() < ttl
-        {
-            return Ok(project);
+        if let Some(project) = self.found.get(id) {
+            return Ok(Some(project));
+        }
+        if self.missing.get(id).is_some() {
+            return Ok(None);
         }
         let project = state.store.get_project(id).await?.map(Arc::new);
-        if let Ok(mut entries) = self.entries.write() {
-            entries.insert(id.to_owned(), (Instant::now(), project.clone()));
+        match &project {
+            Some(project) => {
+                self.missing.remove(id);
+                self.found.insert(id.to_owned(), Arc::clone(project));
+            }
+            None => self.missing.insert(id.to_owned(), ()),
         }
         Ok(project)
     }
@@ -100,6 +111,11 @@ impl ProjectCache {
         self.get(state, id)
             .await?
             .ok_or_else(|| ApiError::NotFound { code: "project_not_found", message: "Project not found".into() })
+    }
+
+    /// Entries held: (projects found, ids that do not exist).
+    pub fn entries(&self) -> (usize, usize) {
+        (self.found.len(), self.missing.len())
     }
 }
 

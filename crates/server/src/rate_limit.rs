@@ -1,17 +1,20 @@
 //! Per-client-IP rate limits (token buckets), for the anonymous routes that
-//! anyone on the internet can call.
+//! anyone on the internet can call. An IPv6 client is its /64 network (one
+//! host commonly holds all of it), an IPv4 client its address.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Above this many tracked clients, buckets that have refilled are dropped.
-const PRUNE_ABOVE: usize = 10_000;
+use hashlink::LruCache;
+use threadhold_domain::limits::RATE_LIMIT_CLIENTS;
 
+/// Buckets of at most [`RATE_LIMIT_CLIENTS`] clients; the one seen least recently
+/// is forgotten first (a forgotten client starts over with a full bucket, which
+/// is what a client idle that long would have anyway).
 pub struct RateLimiter {
     per_minute: u32,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<LruCache<IpAddr, Bucket>>,
 }
 
 #[derive(Clone, Copy)]
@@ -23,7 +26,7 @@ struct Bucket {
 impl RateLimiter {
     /// `per_minute` requests a minute per client, in bursts of up to that many; 0 disables the limit.
     pub fn per_minute(per_minute: u32) -> Self {
-        RateLimiter { per_minute, buckets: Mutex::default() }
+        RateLimiter { per_minute, buckets: Mutex::new(LruCache::new(RATE_LIMIT_CLIENTS)) }
     }
 
     /// Takes one request from the client's budget, or says how long to wait.
@@ -35,15 +38,14 @@ impl RateLimiter {
         if self.per_minute == 0 {
             return Ok(());
         }
+        let client = client_key(client);
         let capacity = f64::from(self.per_minute);
         let per_second = capacity / 60.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if buckets.len() > PRUNE_ABOVE {
-            buckets.retain(|_, bucket| {
-                bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * per_second < capacity
-            });
+        if !buckets.contains_key(&client) {
+            buckets.insert(client, Bucket { tokens: capacity, updated: now });
         }
-        let bucket = buckets.entry(client).or_insert(Bucket { tokens: capacity, updated: now });
+        let Some(bucket) = buckets.get_mut(&client) else { return Ok(()) };
         let refilled = bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * per_second;
         bucket.tokens = refilled.min(capacity);
         bucket.updated = now;
@@ -53,6 +55,14 @@ impl RateLimiter {
         } else {
             Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
         }
+    }
+}
+
+/// The bucket of an address: IPv4 (also when written as IPv6) as is, IPv6 by its /64.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        v4 => v4,
     }
 }
 
@@ -78,6 +88,20 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_clients_are_grouped_by_their_64() {
+        let limiter = RateLimiter::per_minute(2);
+        let now = Instant::now();
+        let ip = |text: &str| text.parse::<IpAddr>().expect("ip");
+        assert!(limiter.check_at(ip("2001:db8::1"), now).is_ok());
+        assert!(limiter.check_at(ip("2001:db8::ffff:1"), now).is_ok());
+        assert!(limiter.check_at(ip("2001:db8::abcd:ef01:2345:6789"), now).is_err());
+        assert!(limiter.check_at(ip("2001:db8:0:1::1"), now).is_ok());
+        assert!(limiter.check_at(ip("192.0.2.1"), now).is_ok());
+        assert!(limiter.check_at(ip("::ffff:192.0.2.1"), now).is_ok());
+        assert!(limiter.check_at(ip("192.0.2.1"), now).is_err(), "mapped IPv4 is the IPv4 client");
+    }
+
+    #[test]
     fn zero_disables() {
         let limiter = RateLimiter::per_minute(0);
         let now = Instant::now();
@@ -85,14 +109,19 @@ mod tests {
     }
 
     #[test]
-    fn prunes_refilled_buckets() {
+    fn tracks_a_bounded_number_of_clients() {
         let limiter = RateLimiter::per_minute(10);
         let start = Instant::now();
-        for i in 0..=PRUNE_ABOVE as u32 {
-            let ip = IpAddr::V4(std::net::Ipv4Addr::from(i));
-            limiter.check_at(ip, start).expect("first request");
+        for _ in 0..10 {
+            limiter.check_at(A, start).expect("A's burst");
         }
-        limiter.check_at(A, start + Duration::from_secs(120)).expect("later");
-        assert!(limiter.buckets.lock().expect("lock").len() < 10);
+        for i in 0..(RATE_LIMIT_CLIENTS as u32 * 2) {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(i.wrapping_add(1 << 28)));
+            limiter.check_at(ip, start).expect("first request");
+            if i % 1000 == 0 {
+                assert!(limiter.check_at(A, start).is_err(), "A, seen recently, keeps its empty bucket");
+            }
+        }
+        assert_eq!(limiter.buckets.lock().expect("lock").len(), RATE_LIMIT_CLIENTS);
     }
 }

@@ -46,7 +46,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(REQUEST_BODY_MAX_BYTES))
-        .layer(from_fn(auth::exchange_tokens))
+        .layer(from_fn_with_state(state.clone(), auth::exchange_tokens))
         .layer(from_fn_with_state(state.clone(), cors::cors))
         .layer(from_fn(observe::access_log))
         .with_state(state)

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use threadhold_store::Store;
 
@@ -41,6 +42,7 @@ impl AppState {
     /// Builds the shared state: loads (or creates) the secrets and opens the attachment storage.
     pub async fn new(store: Arc<dyn Store>, config: ServerConfig) -> ApiResult<Self> {
         threadhold_auth::install_crypto_provider();
+        config.check().map_err(ApiError::Internal)?;
         let guard = UrlGuard::new(config.jwks_allow_hosts.clone(), Arc::new(SystemResolver));
         let jwks = JwksCache::new(guard, config.jwks.clone()).map_err(ApiError::Internal)?;
         let blobs: Arc<dyn BlobStore> = match &config.attachments {
@@ -51,15 +53,16 @@ impl AppState {
             }
             AttachmentBackend::S3(settings) => Arc::new(S3Files::new(settings, config.files.url_ttl)?),
         };
+        let projects = Arc::new(ProjectCache::new(Duration::from_secs(config.project_cache_secs)));
         Ok(AppState {
+            projects,
             blobs,
             mint_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.mints_per_minute)),
             refresh_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.refreshes_per_minute)),
-            keys: Arc::new(ProjectKeys::new(Arc::clone(&store))),
+            keys: Arc::new(ProjectKeys::new(Arc::clone(&store), config.token_max_lifetime_secs)),
             verifier: Arc::new(ProviderVerifier::new(Arc::clone(&store), jwks, config.auth_rules.clone())),
             store,
             config: Arc::new(config),
-            projects: Arc::default(),
             draining: Arc::new(AtomicBool::new(false)),
         })
     }

@@ -166,6 +166,14 @@ async fn a_trusted_proxy_header_separates_clients() {
     assert_eq!(from("198.51.100.2").await.expect("send").status(), 200, "another client behind the proxy");
     // The client cannot pick its own bucket: only the rightmost (proxy-written) entry counts.
     assert_eq!(from("198.51.100.9, 198.51.100.2").await.expect("send").status(), 429);
+    // IPv6 clients count per /64: one host easily owns the whole network.
+    assert_eq!(from("2001:db8:1:2::1").await.expect("send").status(), 200);
+    for same_network in ["2001:db8:1:2::2", "2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:DB8:1:2:0:0:0:9"] {
+        assert_eq!(from(same_network).await.expect("send").status(), 429, "{same_network}");
+    }
+    assert_eq!(from("2001:db8:1:3::1").await.expect("send").status(), 200, "the next /64 is another client");
+    // An IPv4 address written as IPv6 is the IPv4 client.
+    assert_eq!(from("::ffff:198.51.100.2").await.expect("send").status(), 429);
 }
 
 #[tokio::test]

@@ -121,7 +121,7 @@ async fn size_and_type_limits() {
     let disguised = presign(&ws, json!({"filename": "a.png"})).await;
     put(&server, disguised["signedUrl"].as_str().expect("u"), "text/html", b"<script>".to_vec())
         .await
-        .expect_error(400, "content_type_not_allowed");
+        .expect_error(400, "content_type_mismatch");
 }
 
 #[tokio::test]
@@ -135,6 +135,107 @@ async fn risky_types_are_served_as_downloads_in_a_sandbox() {
     let served = fetch(&server, presigned["publicUrl"].as_str().expect("u")).await;
     assert!(served.headers()["content-disposition"].to_str().expect("h").starts_with("attachment"));
     assert!(served.headers()["content-security-policy"].to_str().expect("h").contains("sandbox"));
+}
+
+#[tokio::test]
+async fn content_types_are_parsed_and_refused_when_invalid() {
+    let files = FilesConfig { allowed_types: vec!["image/*".into(), "text/plain".into()], ..FilesConfig::default() };
+    let server = TestServer::start_with(config(files)).await;
+    let ws = server.workspace("ws");
+    let url = "/v1/files/attachments/generate-presigned-upload-url";
+    for bad in [
+        "text/plain\r\nX-Injected: yes",
+        "text/plain\u{0}",
+        "image/png, text/html",
+        "image/gif,image/svg+xml",
+        "image/svg+xml ",
+        "image/*",
+        "image/",
+        "png",
+    ] {
+        let reply = ws.post(url, json!({"filename": "a.png", "content_type": bad})).await;
+        reply.expect_error(400, "invalid_content_type");
+    }
+    // The allowlist compares the parsed type, parameters aside.
+    presign(&ws, json!({"filename": "a.txt", "content_type": "text/plain; charset=utf-8"})).await;
+    presign(&ws, json!({"filename": "a.png", "content_type": "IMAGE/PNG"})).await;
+    ws.post(url, json!({"filename": "a.html", "content_type": "text/html; charset=utf-8"}))
+        .await
+        .expect_error(400, "content_type_not_allowed");
+
+    // The upload must carry the presigned type (or none); a list of types is not a type.
+    let png = presign(&ws, json!({"filename": "a.png"})).await;
+    let signed = png["signedUrl"].as_str().expect("url");
+    for (declared, code) in [
+        ("image/png, text/html", "invalid_content_type"),
+        ("text/plain", "content_type_mismatch"),
+        ("image/gif", "content_type_mismatch"),
+        ("image/svg+xml", "content_type_mismatch"),
+    ] {
+        put(&server, signed, declared, PNG.to_vec()).await.expect_error(400, code);
+    }
+    put(&server, signed, "image/png; charset=binary", PNG.to_vec()).await.expect(200);
+    let served = fetch(&server, png["publicUrl"].as_str().expect("url")).await;
+    assert_eq!(served.headers()["content-type"], "image/png");
+}
+
+#[tokio::test]
+async fn only_raster_images_pdf_and_plain_text_are_shown_inline() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let cases = [
+        ("a.png", "image/png", "image/png", true),
+        ("a.jpg", "image/jpeg", "image/jpeg", true),
+        ("a.webp", "image/webp", "image/webp", true),
+        ("a.pdf", "application/pdf", "application/pdf", true),
+        ("a.txt", "text/plain; charset=UTF-8", "text/plain; charset=utf-8", true),
+        ("a.svg", "image/svg+xml; charset=utf-8", "image/svg+xml; charset=utf-8", false),
+        ("a.svg", "image/svg+xml", "image/svg+xml", false),
+        ("a.html", "text/html", "text/html", false),
+        ("a.xhtml", "application/xhtml+xml", "application/xhtml+xml", false),
+        ("a.xml", "text/xml", "text/xml", false),
+        ("a.mp3", "audio/mpeg", "audio/mpeg", false),
+        ("a.mp4", "video/mp4", "video/mp4", false),
+        ("a.bin", "application/octet-stream", "application/octet-stream", false),
+    ];
+    for (filename, declared, served_type, inline) in cases {
+        let presigned = presign(&ws, json!({"filename": filename, "content_type": declared})).await;
+        put(&server, presigned["signedUrl"].as_str().expect("url"), declared, b"<svg onload=alert(1)>".to_vec())
+            .await
+            .expect(200);
+        let served = fetch(&server, presigned["publicUrl"].as_str().expect("url")).await;
+        assert_eq!(served.status(), 200, "{filename}");
+        let headers = served.headers();
+        assert_eq!(headers["content-type"], served_type, "{declared}");
+        let disposition = headers["content-disposition"].to_str().expect("header");
+        assert_eq!(disposition.starts_with("inline"), inline, "{declared}: {disposition}");
+        assert_eq!(disposition.starts_with("attachment"), !inline, "{declared}: {disposition}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert!(headers["content-security-policy"].to_str().expect("header").contains("sandbox"));
+    }
+    // A file presigned as generic bytes takes the type its upload declares, and is served by it.
+    let unknown = presign(&ws, json!({"filename": "report.docx"})).await;
+    let docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+    put(&server, unknown["signedUrl"].as_str().expect("url"), docx, b"PK".to_vec()).await.expect(200);
+    let served = fetch(&server, unknown["publicUrl"].as_str().expect("url")).await;
+    assert_eq!(served.headers()["content-type"], docx);
+    assert!(served.headers()["content-disposition"].to_str().expect("h").starts_with("attachment"));
+}
+
+#[tokio::test]
+async fn a_stored_type_that_does_not_parse_is_served_as_a_download() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let presigned = presign(&ws, json!({"filename": "a.txt"})).await;
+    put(&server, presigned["signedUrl"].as_str().expect("url"), "text/plain", b"hello".to_vec()).await.expect(200);
+    // As written by an older version that stored the type unchecked.
+    let key = presigned["key"].as_str().expect("key");
+    server.store.complete_attachment(key, 5, "text/plain\r\nX-Injected: yes").await.expect("complete");
+    let served = fetch(&server, presigned["publicUrl"].as_str().expect("url")).await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.headers()["content-type"], "application/octet-stream");
+    assert!(served.headers()["content-disposition"].to_str().expect("h").starts_with("attachment"));
+    assert!(served.headers().get("x-injected").is_none());
 }
 
 #[tokio::test]

@@ -274,6 +274,52 @@ async fn tampered_forged_and_expired_tokens_are_refused() {
 }
 
 #[tokio::test]
+async fn own_tokens_live_no_longer_than_the_configured_cap() {
+    let server =
+        TestServer::start_with(threadhold_server::ServerConfig { token_max_lifetime_secs: 600, ..Default::default() })
+            .await;
+    server.workspace("ws").new_thread().await;
+    let now = now_ms() / 1000;
+    let server = &server;
+    let sign = |exp: i64| async move {
+        sign_with_project_key(server, "default", &token_claims("default", "ws", now, exp)).await
+    };
+    // A properly signed token that would stay valid until the year 3000.
+    let year_3000 = sign(32_503_680_000).await;
+    server.bearer(&year_3000).get("/v1/threads").await.expect_error(403, "token_lifetime_too_long");
+    let too_long = sign(now + 3600).await;
+    server.bearer(&too_long).get("/v1/threads").await.expect_error(403, "token_lifetime_too_long");
+    let within = sign(now + 600).await;
+    assert_eq!(server.bearer(&within).thread_ids("").await.len(), 1);
+    // The tokens the server mints itself stay within the cap.
+    let minted = mint(&server.workspace("ws")).await;
+    assert_eq!(server.bearer(&minted).thread_ids("").await.len(), 1);
+}
+
+#[tokio::test]
+async fn out_of_range_times_are_named_as_such() {
+    let server = TestServer::start().await;
+    let now = now_ms() / 1000;
+    for (claim, value) in [("exp", json!(1e300)), ("exp", json!(-5)), ("nbf", json!(1e19)), ("iat", json!(f64::MAX))] {
+        let mut claims = token_claims("default", "ws", now, now + 60);
+        claims[claim] = value.clone();
+        let token = sign_with_project_key(&server, "default", &claims).await;
+        let reply = server.bearer(&token).get("/v1/threads").await;
+        reply.expect_error(403, "token_claim_invalid");
+        let message = reply.json["message"].as_str().expect("message");
+        assert!(message.contains(claim) && !message.contains("workspace_id"), "{claim}={value}: {message}");
+    }
+}
+
+#[test]
+fn token_lifetimes_longer_than_the_cap_are_a_configuration_error() {
+    let config = threadhold_server::ServerConfig { workspace_token_ttl_secs: 7200, ..Default::default() };
+    let error = config.check().expect_err("refused");
+    assert!(error.contains("workspace_token_ttl_secs") && error.contains("token_max_lifetime_secs"), "{error}");
+    assert!(threadhold_server::ServerConfig::default().check().is_ok());
+}
+
+#[tokio::test]
 async fn projects_are_isolated_from_each_other() {
     let server = TestServer::start().await;
     admin::create_project(server.store.as_ref(), "acme", "Acme", vec![]).await.expect("project");

@@ -311,6 +311,37 @@ async fn bad_message_bodies_are_refused_without_writing() {
         .expect_error(404, "thread_not_found");
 }
 
+/// `{"a": [ … ]}` nesting `levels` arrays and objects in all.
+fn nested(levels: usize) -> String {
+    format!("{{\"a\":{}{}}}", "[".repeat(levels - 1), "]".repeat(levels - 1))
+}
+
+#[tokio::test]
+async fn deeply_nested_content_is_refused() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let thread = ws.new_thread().await;
+    let path = format!("/v1/threads/{thread}/messages");
+    let body = |content: &str| format!(r#"{{"parent_id":null,"format":"aui/v0","content":{content}}}"#);
+    let send = |body: String| {
+        let request = ws.request(reqwest::Method::POST, &path).body(body);
+        async move { common::Reply::read(request.send().await.expect("send")).await }
+    };
+    for levels in [101, 1_000, 500_000] {
+        send(body(&nested(levels))).await.expect_error(400, "json_too_deep");
+    }
+    assert!(ws.message_ids(&thread, "").await.is_empty());
+    send(body(&nested(100))).await.expect(201);
+    let id = ws.message_ids(&thread, "").await.remove(0);
+    let update = ws
+        .request(reqwest::Method::PUT, &format!("{path}/{id}"))
+        .body(format!(r#"{{"content":{}}}"#, nested(101)))
+        .send()
+        .await
+        .expect("send");
+    common::Reply::read(update).await.expect_error(400, "json_too_deep");
+}
+
 #[tokio::test]
 async fn update_replaces_content_and_keeps_the_tree() {
     let server = TestServer::start().await;

@@ -47,7 +47,9 @@ fn config() -> ServerConfig {
 }
 
 async fn rule(server: &TestServer, input: RuleInput) {
-    admin::add_auth_rule(server.store.as_ref(), "default", input).await.expect("rule");
+    admin::add_auth_rule(server.store.as_ref(), "default", input, &server.state.config.jwks_allow_hosts)
+        .await
+        .expect("rule");
 }
 
 async fn fixture() -> Fixture {
@@ -321,8 +323,10 @@ fn corpus(f: &Fixture) -> Vec<(String, String, u16, &'static str)> {
     add("exp missing", clerk(json!({"exp": null})), 403, "token_claim_missing");
     add("exp past the skew", clerk(json!({"exp": f.now - 120})), 401, "token_expired");
     add("exp as a string", clerk(json!({"exp": (f.now + 60).to_string()})), 403, "token_claim_missing");
-    add("exp negative", clerk(json!({"exp": -1})), 403, "token_claim_missing");
-    add("exp 1e20", clerk(json!({"exp": 1e20})), 403, "token_lifetime_too_long");
+    add("exp negative", clerk(json!({"exp": -1})), 403, "token_claim_invalid");
+    add("exp 1e20", clerk(json!({"exp": 1e20})), 403, "token_claim_invalid");
+    add("exp 1e300", clerk(json!({"exp": 1e300})), 403, "token_claim_invalid");
+    add("iat past the year 9999", clerk(json!({"iat": 253_402_300_800_i64})), 403, "token_claim_invalid");
     add("exp in ten years", clerk(json!({"exp": f.now + 315_360_000})), 403, "token_lifetime_too_long");
     add("nbf in the future", clerk(json!({"nbf": f.now + 600})), 401, "token_not_yet_valid");
     add("iat in the future", clerk(json!({"iat": f.now + 600})), 401, "token_not_yet_valid");
@@ -526,6 +530,19 @@ async fn accepted_provider_tokens_are_exchanged_for_threadhold_tokens() {
     assert_eq!(browser.headers()["access-control-expose-headers"], "Authorization");
     assert!(browser.headers().contains_key("authorization"));
 
+    // Only a request that succeeds gets one: a refusal or a failure after the token was accepted does not.
+    let provider = f.server.bearer(&f.keys.token("RS256", &f.clerk_claims()));
+    let refused = provider.get("/v1/projects/threads").await;
+    refused.expect_error(403, "api_key_required");
+    assert!(refused.headers.get("authorization").is_none(), "a refused request carries no token");
+    let bad_body = provider.post("/v1/threads", json!({"title": ""})).await;
+    bad_body.expect(400);
+    assert!(bad_body.headers.get("authorization").is_none(), "a 400 carries no token");
+    let missing = provider.get("/v1/threads/thread_missing").await;
+    missing.expect_error(404, "thread_not_found");
+    assert!(missing.headers.get("authorization").is_none(), "a 404 carries no token");
+    provider.post("/v1/threads", json!({})).await.expect(201);
+
     let quiet = TestServer::start_with(ServerConfig { token_exchange: false, ..config() }).await;
     rule(
         &quiet,
@@ -578,7 +595,9 @@ async fn rules_from_the_configuration_file_are_trusted_too() {
         jwks_url: Some(jwks.url.clone()),
         ..RuleInput::default()
     };
-    let configured = threadhold_auth::rules::build_rule(input, "config-0".into(), "default", 0).expect("rule");
+    let configured =
+        threadhold_auth::rules::build_rule(input, "config-0".into(), "default", 0, &["127.0.0.1".to_owned()])
+            .expect("rule");
     let server = TestServer::start_with(ServerConfig { auth_rules: vec![configured], ..config() }).await;
     let now = threadhold_domain::now_ms() / 1000;
     let token = keys.token("RS256", &json!({"iss": jwks.base, "sub": "user_9", "exp": now + 60}));
@@ -595,6 +614,36 @@ async fn an_unreachable_key_endpoint_is_a_server_error_not_a_refusal() {
     f.jwks.set(|b| b.status = 500);
     let reply = f.call(&f.keys.token("RS256", &f.clerk_claims())).await;
     reply.expect_error(503, "jwks_unavailable");
+}
+
+#[tokio::test]
+async fn callers_never_see_why_keys_could_not_be_fetched() {
+    let f = fixture().await;
+    // Rules stored before add-time checks existed (or written to the database by hand) still
+    // meet the guard at fetch time; the caller learns only that the keys are unavailable.
+    let allow = ["localhost".to_owned(), "10.0.0.1".to_owned(), "127.0.0.2".to_owned()];
+    let urls = ["https://localhost:1/jwks", "https://10.0.0.1/jwks", "http://127.0.0.2:1/jwks"];
+    for (index, url) in urls.iter().enumerate() {
+        let input = RuleInput {
+            provider: "clerk".into(),
+            issuer: format!("https://legacy-{index}.example.com"),
+            jwks_url: Some((*url).into()),
+            ..RuleInput::default()
+        };
+        let stored = threadhold_auth::rules::build_rule(input, format!("rule_legacy{index}"), "default", 0, &allow)
+            .expect("rule");
+        f.server.store.insert_auth_rule(&stored).await.expect("insert");
+    }
+    for (index, url) in urls.iter().enumerate() {
+        let issuer = format!("https://legacy-{index}.example.com");
+        let token = f.keys.token("RS256", &f.with(f.clerk_claims(), json!({"iss": issuer})));
+        let reply = f.call(&token).await;
+        reply.expect_error(503, "jwks_unavailable");
+        let message = reply.json["message"].as_str().expect("message");
+        for internal in ["localhost", "127.0.0", "10.0.0.1", "resolves", "public address", "loopback", "http"] {
+            assert!(!message.contains(internal), "{url}: the message shows internals: {message}");
+        }
+    }
 }
 
 fn rand_kid() -> String {

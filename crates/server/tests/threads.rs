@@ -120,6 +120,65 @@ async fn bad_create_bodies_get_400() {
 }
 
 #[tokio::test]
+async fn titles_and_external_ids_refuse_control_characters() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    for bad in ["nul\u{0}byte", "line\nbreak", "bell\u{7}", "del\u{7f}", "c1\u{85}"] {
+        ws.post("/v1/threads", json!({"title": bad})).await.expect_error(400, "invalid_request");
+        ws.post("/v1/threads", json!({"external_id": bad})).await.expect_error(400, "invalid_request");
+    }
+    assert!(ws.thread_ids("").await.is_empty());
+    let thread = ws.new_thread().await;
+    ws.put(&format!("/v1/threads/{thread}"), json!({"title": "a\u{0}b"})).await.expect_error(400, "invalid_request");
+    let messages = format!("/v1/threads/{thread}/messages");
+    let content = json!({"role": "user", "content": [{"type": "text", "text": "hello\u{0}world"}]});
+    for body in [
+        json!({"parent_id": null, "format": "aui/v0", "content": content, "external_id": "x\u{0}"}),
+        json!({"parent_id": null, "format": "aui/\u{0}v0", "content": content}),
+        json!({"parent_external_id": "p\u{0}", "format": "aui/v0", "content": content}),
+    ] {
+        ws.post(&messages, body).await.expect_error(400, "invalid_request");
+    }
+    // The automatic title of a message with a NUL in its text holds no NUL either.
+    ws.post(&messages, json!({"parent_id": null, "format": "aui/v0", "content": content})).await.expect(201);
+    let title = ws.get(&format!("/v1/threads/{thread}")).await.expect(200)["thread"]["title"].clone();
+    assert_eq!(title, "Hello world");
+}
+
+#[tokio::test]
+async fn deeply_nested_metadata_is_refused() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let nested = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+    for levels in [101, 30_000] {
+        let body = format!(r#"{{"metadata":{}}}"#, nested(levels));
+        let reply = common::Reply::read(
+            ws.request(reqwest::Method::POST, "/v1/threads").body(body).send().await.expect("send"),
+        )
+        .await;
+        reply.expect_error(400, "json_too_deep");
+    }
+    assert!(ws.thread_ids("").await.is_empty());
+    let thread = ws
+        .create_thread(json!({"metadata": serde_json::from_str::<serde_json::Value>(&nested(90)).expect("json")}))
+        .await;
+    let update = ws
+        .request(reqwest::Method::PUT, &format!("/v1/threads/{thread}"))
+        .body(format!(r#"{{"metadata":{}}}"#, nested(101)))
+        .send()
+        .await
+        .expect("send");
+    common::Reply::read(update).await.expect_error(400, "json_too_deep");
+    let update = ws
+        .request(reqwest::Method::PUT, &format!("/v1/threads/{thread}"))
+        .body(format!(r#"{{"metadata":{}}}"#, nested(100)))
+        .send()
+        .await
+        .expect("send");
+    common::Reply::read(update).await.expect(200);
+}
+
+#[tokio::test]
 async fn list_is_newest_first_and_pages_without_gaps_through_same_millisecond_ties() {
     let server = TestServer::start().await;
     let ws = server.workspace("ws");

@@ -112,7 +112,7 @@ async fn a_whole_deployment_moves_with_working_keys_tokens_sessions_and_rules() 
         jwks_url: Some("https://tenant.auth0.example/.well-known/jwks.json".into()),
         ..RuleInput::default()
     };
-    admin::add_auth_rule(store, "acme", rule).await.expect("rule");
+    admin::add_auth_rule(store, "acme", rule, &[]).await.expect("rule");
     let alice = source.workspace("alice");
     let thread = alice.new_thread().await;
     let message = alice.add_message(&thread, None, "user", "Hello there").await;

@@ -7,6 +7,7 @@ mod common;
 use common::{Reply, TestServer};
 use reqwest::Method;
 use serde_json::json;
+use threadhold_server::admin;
 
 #[tokio::test]
 async fn empty_bodies_under_json_content_type_are_accepted() {
@@ -172,6 +173,108 @@ async fn cors_follows_the_projects_allowed_origins() {
     assert_eq!(deeper.headers()["access-control-allow-origin"], "https://pr-1.preview.example.com");
     let refused = ask("https://evil.example.org").await.expect("send");
     assert!(refused.headers().get("access-control-allow-origin").is_none());
+}
+
+const ACME_APP: &str = "https://app.acme.example";
+const EVIL: &str = "https://evil.example";
+
+/// Project `acme` allows only its app's origin; the default project allows every origin.
+async fn acme_server() -> (TestServer, common::Client, String) {
+    let server = TestServer::start().await;
+    admin::create_project(server.store.as_ref(), "acme", "Acme", vec![ACME_APP.into()]).await.expect("project");
+    let key = admin::create_api_key(server.store.as_ref(), "acme", "k", None).await.expect("key").secret;
+    let acme =
+        common::Client { auth: common::Auth::ApiKey { key, workspace: "ws".into(), user: None }, ..server.anonymous() };
+    let token = acme.post("/v1/auth/tokens", json!({})).await.expect(200)["token"].as_str().expect("t").to_owned();
+    (server, acme, token)
+}
+
+#[tokio::test]
+async fn a_projects_origins_govern_its_credentials_at_the_root_too() {
+    let (server, acme, token) = acme_server().await;
+    let browser = server.bearer(&token);
+    for base in ["", "/projects/acme"] {
+        let path = format!("{base}/v1/threads");
+        // A foreign origin gets no Access-Control-Allow-Origin, and the request does not run.
+        let reply =
+            Reply::read(browser.request(Method::GET, &path).header("origin", EVIL).send().await.expect("send")).await;
+        reply.expect_error(403, "origin_not_allowed");
+        assert!(reply.headers.get("access-control-allow-origin").is_none(), "{path}");
+        assert_eq!(reply.headers["vary"], "Origin");
+        let write = browser.request(Method::POST, &path).header("origin", EVIL).body("{}").send().await.expect("send");
+        Reply::read(write).await.expect_error(403, "origin_not_allowed");
+        // The API key of the project is governed the same way.
+        let keyed = acme.request(Method::GET, &path).header("origin", EVIL).send().await.expect("send");
+        Reply::read(keyed).await.expect_error(403, "origin_not_allowed");
+        // The project's own app is allowed, by name.
+        let reply =
+            Reply::read(browser.request(Method::GET, &path).header("origin", ACME_APP).send().await.expect("send"))
+                .await;
+        reply.expect(200);
+        assert_eq!(reply.headers["access-control-allow-origin"], ACME_APP);
+    }
+    assert!(acme.thread_ids("").await.is_empty(), "no refused write ran");
+    // Without an Origin (a backend), nothing changes.
+    browser.get("/v1/threads").await.expect(200);
+    // The default project's credentials still follow the default project's (open) list.
+    let default = server.workspace("ws");
+    let reply = default.request(Method::GET, "/v1/threads").header("origin", EVIL).send().await.expect("send");
+    assert_eq!(reply.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
+async fn preflights_follow_their_path() {
+    let (server, _acme, _token) = acme_server().await;
+    let preflight = |path: String, origin: &'static str| {
+        server
+            .http
+            .request(Method::OPTIONS, format!("{}{path}", server.url))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+    };
+    let refused = preflight("/projects/acme/v1/threads".into(), EVIL).await.expect("send");
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    let allowed = preflight("/projects/acme/v1/threads".into(), ACME_APP).await.expect("send");
+    assert_eq!(allowed.headers()["access-control-allow-origin"], ACME_APP);
+    // At the root a preflight carries no credential: the default project's (open) list answers,
+    // and the request after it is checked against its credential's project (see above).
+    let root = preflight("/v1/threads".into(), EVIL).await.expect("send");
+    assert_eq!(root.headers()["access-control-allow-origin"], "*");
+    // An attachment's URL names its project, so its preflight follows that project.
+    let upload = preflight("/files/upload/attachments/acme/abc.png".into(), EVIL).await.expect("send");
+    assert!(upload.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn attachments_follow_the_origins_of_their_project() {
+    let (server, acme, _token) = acme_server().await;
+    let presigned = acme
+        .post("/v1/files/attachments/generate-presigned-upload-url", json!({"filename": "a.png"}))
+        .await
+        .expect(201)
+        .clone();
+    let signed = presigned["signedUrl"].as_str().expect("url");
+    let upload = server.http.put(signed).header("origin", EVIL).header("content-type", "image/png").body("x");
+    Reply::read(upload.send().await.expect("put")).await.expect_error(403, "origin_not_allowed");
+    let upload = server.http.put(signed).header("origin", ACME_APP).header("content-type", "image/png").body("x");
+    Reply::read(upload.send().await.expect("put")).await.expect(200);
+    let public_url = presigned["publicUrl"].as_str().expect("url");
+    assert!(public_url.contains("/files/attachments/acme/"));
+    let foreign = server.http.get(public_url).header("origin", EVIL).send().await.expect("get");
+    assert_eq!(foreign.status(), 403);
+    assert!(foreign.headers().get("access-control-allow-origin").is_none());
+    let own = server.http.get(public_url).header("origin", ACME_APP).send().await.expect("get");
+    assert_eq!(own.status(), 200);
+    assert_eq!(own.headers()["access-control-allow-origin"], ACME_APP);
+    // An <img> without crossorigin sends no Origin and still loads.
+    assert_eq!(server.http.get(public_url).send().await.expect("get").status(), 200);
+    // The file is acme's whichever project's path reaches it.
+    let key = presigned["key"].as_str().expect("key");
+    let via_default = format!("{}/projects/default/files/{key}", server.url);
+    let foreign = server.http.get(&via_default).header("origin", EVIL).send().await.expect("get");
+    assert_eq!(foreign.status(), 403);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ pub mod tokens;
 
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
@@ -111,42 +111,63 @@ async fn caller_from_jwt(state: &AppState, bearer: &str, parts: &Parts) -> ApiRe
     if state.config.token_exchange
         && let Some(slot) = parts.extensions.get::<ExchangeSlot>()
     {
-        match state.keys.mint(&caller.scope, &caller.user_id, None, state.config.workspace_token_ttl_secs).await {
-            Ok(token) => slot.offer(token),
-            Err(error) => tracing::warn!(%error, "could not mint an exchange token"),
-        }
+        slot.offer(&caller);
     }
     Ok(caller)
 }
 
-/// Where the extractor leaves a threadhold token for the response's
-/// `Authorization` header (the client then uses it instead of the provider token).
+/// Where the extractor leaves the caller a provider token proved, so that the
+/// response can carry a threadhold token for it in `Authorization` (the client
+/// then uses it instead of the provider token).
 #[derive(Clone, Default)]
-pub struct ExchangeSlot(Arc<Mutex<Option<String>>>);
+pub struct ExchangeSlot(Arc<Mutex<Option<(WorkspaceScope, String)>>>);
 
 impl ExchangeSlot {
-    fn offer(&self, token: String) {
+    fn offer(&self, caller: &Caller) {
         if let Ok(mut slot) = self.0.lock() {
-            *slot = Some(token);
+            *slot = Some((caller.scope.clone(), caller.user_id.clone()));
         }
     }
 
-    fn take(&self) -> Option<String> {
+    fn take(&self) -> Option<(WorkspaceScope, String)> {
         self.0.lock().ok().and_then(|mut slot| slot.take())
     }
 }
 
-/// Middleware: sends the exchanged token back as `Authorization: Bearer <token>`.
-pub async fn exchange_tokens(mut request: Request, next: Next) -> Response {
+/// Middleware: answers a request a provider token made with
+/// `Authorization: Bearer <threadhold token>`, minted only once the request
+/// succeeded (a refused or failed request never hands out a token).
+pub async fn exchange_tokens(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let slot = ExchangeSlot::default();
     request.extensions_mut().insert(slot.clone());
     let mut response = next.run(request).await;
-    if let Some(token) = slot.take()
-        && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
-    {
-        response.headers_mut().insert(axum::http::header::AUTHORIZATION, value);
+    let Some((scope, user_id)) = slot.take() else { return response };
+    if !response.status().is_success() {
+        return response;
+    }
+    match state.keys.mint(&scope, &user_id, None, state.config.workspace_token_ttl_secs).await {
+        Ok(token) => {
+            if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
+                response.headers_mut().insert(axum::http::header::AUTHORIZATION, value);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "could not mint an exchange token"),
     }
     response
+}
+
+/// The project a request's credential belongs to, read without verifying it
+/// (for CORS, which must follow the project the request would act on; a
+/// forged credential is refused later anyway): an API key's project, or the
+/// project of one of threadhold's own tokens. `None` without a credential, or
+/// for an identity provider's token (which acts in the addressed project).
+pub fn credential_project(headers: &HeaderMap) -> Option<String> {
+    let bearer = bearer_token(headers).ok()?;
+    if api_keys::looks_like_api_key(bearer) {
+        return api_keys::project_of(bearer).map(str::to_owned);
+    }
+    let token = compact::parse(bearer).ok()?;
+    token.issuer()?.strip_prefix(tokens::ISSUER_PREFIX).map(str::to_owned)
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme compared case-insensitively).

@@ -1,9 +1,7 @@
 //! Tokens from identity providers (Clerk, Auth0, Supabase, Firebase, any OIDC
 //! issuer), verified against the addressed project's auth rules.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::sync::Arc;
 
 use threadhold_auth::VerifyError;
 use threadhold_auth::compact::Compact;
@@ -12,8 +10,11 @@ use threadhold_auth::keys::VerifyKey;
 use threadhold_auth::rules::{KeySource, RULES_CACHE_TTL, display_name, key_source, policy, workspace_for};
 use threadhold_auth::verify::{allowed_algorithm, verify};
 use threadhold_domain::ids::validate_principal_id;
+use threadhold_domain::limits::RULES_CACHE_ENTRIES;
 use threadhold_domain::model::AuthRule;
 use threadhold_store::Store;
+
+use crate::cache::BoundedCache;
 
 /// Who a provider token says the caller is.
 #[derive(Debug, Clone)]
@@ -24,38 +25,53 @@ pub struct ProviderIdentity {
     pub display_name: Option<String>,
 }
 
-type CachedRules = (Instant, Arc<Vec<AuthRule>>);
+type Rules = Arc<Vec<AuthRule>>;
 
 pub struct ProviderVerifier {
     store: Arc<dyn Store>,
     pub jwks: JwksCache,
     /// Rules from the configuration file, in addition to those in the database.
     configured: Vec<AuthRule>,
-    rules: RwLock<HashMap<String, CachedRules>>,
+    /// Projects with rules, and apart from them projects (or made-up ids) without any,
+    /// each bounded, so a flood of random project ids cannot grow memory or evict real rules.
+    rules: BoundedCache<String, Rules>,
+    no_rules: BoundedCache<String, Rules>,
 }
 
 impl ProviderVerifier {
     pub fn new(store: Arc<dyn Store>, jwks: JwksCache, configured: Vec<AuthRule>) -> Self {
-        ProviderVerifier { store, jwks, configured, rules: RwLock::default() }
+        ProviderVerifier {
+            store,
+            jwks,
+            configured,
+            rules: BoundedCache::new(RULES_CACHE_ENTRIES, RULES_CACHE_TTL),
+            no_rules: BoundedCache::new(RULES_CACHE_ENTRIES, RULES_CACHE_TTL),
+        }
+    }
+
+    /// Projects whose rules are cached: (with rules, without).
+    pub fn cached_projects(&self) -> (usize, usize) {
+        (self.rules.len(), self.no_rules.len())
     }
 
     /// The project's rules, re-read from the store every few seconds so that
     /// `threadhold rules add|remove` reaches running servers.
     async fn rules(&self, project_id: &str) -> Result<Arc<Vec<AuthRule>>, VerifyError> {
-        if let Some((at, rules)) = self.rules.read().ok().and_then(|r| r.get(project_id).cloned())
-            && at.elapsed() < RULES_CACHE_TTL
-        {
+        if let Some(rules) = self.rules.get(project_id).or_else(|| self.no_rules.get(project_id)) {
             return Ok(rules);
         }
-        let mut rules = self
-            .store
-            .list_auth_rules(Some(project_id))
-            .await
-            .map_err(|error| VerifyError::KeysUnavailable(format!("reading auth rules: {error}")))?;
+        let mut rules = self.store.list_auth_rules(Some(project_id)).await.map_err(|error| {
+            tracing::warn!(project_id, %error, "reading auth rules failed");
+            VerifyError::KeysUnavailable(format!("reading auth rules: {error}"))
+        })?;
         rules.extend(self.configured.iter().filter(|rule| rule.project_id == project_id).cloned());
         let rules = Arc::new(rules);
-        if let Ok(mut cache) = self.rules.write() {
-            cache.insert(project_id.to_owned(), (Instant::now(), Arc::clone(&rules)));
+        if rules.is_empty() {
+            self.rules.remove(project_id);
+            self.no_rules.insert(project_id.to_owned(), Arc::clone(&rules));
+        } else {
+            self.no_rules.remove(project_id);
+            self.rules.insert(project_id.to_owned(), Arc::clone(&rules));
         }
         Ok(rules)
     }
@@ -83,6 +99,9 @@ impl ProviderVerifier {
                 Ok(_) => {
                     tracing::debug!(rule = %rule.name, "provider token accepted");
                     break;
+                }
+                Err(VerifyError::KeysUnavailable(detail)) => {
+                    tracing::warn!(rule = %rule.name, %detail, "provider token not checked: the rule's keys are unavailable")
                 }
                 Err(error) => tracing::info!(rule = %rule.name, reason = error.code(), "provider token refused"),
             }

@@ -2,7 +2,7 @@
 //! backend (`POST /v1/auth/tokens`) and anonymous identities' access tokens. Each project has its own Ed25519 key
 //! pair, generated on first use and stored; public keys are served as a JWKS.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::rand::SystemRandom;
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use threadhold_auth::VerifyError;
 use threadhold_auth::compact::Compact;
 use threadhold_auth::keys::VerifyKey;
-use threadhold_auth::verify::{Policy, verify};
+use threadhold_auth::verify::{Policy, numeric_date, verify};
 use threadhold_domain::ids::{IdKind, new_id, validate_principal_id};
 use threadhold_domain::model::{SigningKey, WorkspaceScope};
 use threadhold_domain::now_ms;
@@ -71,6 +71,27 @@ impl LoadedKey {
     }
 }
 
+/// The claims of a verified token of ours, each named when it is missing or of the wrong type.
+fn workspace_claims(claims: &BTreeMap<String, Value>) -> Result<WorkspaceClaims, VerifyError> {
+    let text = |name: &'static str| claims.get(name).and_then(Value::as_str).ok_or(VerifyError::MissingClaim(name));
+    let time = |name: &'static str| numeric_date(claims, name)?.ok_or(VerifyError::MissingClaim(name));
+    let sid = match claims.get("sid") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(sid)) => Some(sid.clone()),
+        Some(_) => return Err(VerifyError::MissingClaim("sid")),
+    };
+    Ok(WorkspaceClaims {
+        iss: text("iss")?.to_owned(),
+        sub: text("sub")?.to_owned(),
+        workspace_id: text("workspace_id")?.to_owned(),
+        project_id: text("project_id")?.to_owned(),
+        iat: time("iat")?,
+        nbf: time("nbf")?,
+        exp: time("exp")?,
+        sid,
+    })
+}
+
 /// Creates a new signing key for the project and stores it.
 pub async fn create_signing_key(store: &dyn Store, project_id: &str) -> Result<SigningKey, ApiError> {
     let key_error = || ApiError::Internal("could not generate an Ed25519 key".into());
@@ -91,13 +112,16 @@ pub async fn create_signing_key(store: &dyn Store, project_id: &str) -> Result<S
 /// Signing keys of all projects, loaded from the store on first use and kept.
 pub struct ProjectKeys {
     store: Arc<dyn Store>,
+    /// Tokens valid for longer than this (from `iat`) are refused, however well signed.
+    max_lifetime_secs: i64,
     by_kid: RwLock<HashMap<String, Arc<LoadedKey>>>,
     active: RwLock<HashMap<String, Arc<LoadedKey>>>,
 }
 
 impl ProjectKeys {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        ProjectKeys { store, by_kid: RwLock::default(), active: RwLock::default() }
+    pub fn new(store: Arc<dyn Store>, max_lifetime_secs: u64) -> Self {
+        let max_lifetime_secs = i64::try_from(max_lifetime_secs).unwrap_or(i64::MAX);
+        ProjectKeys { store, max_lifetime_secs, by_kid: RwLock::default(), active: RwLock::default() }
     }
 
     fn remember(&self, key: LoadedKey) -> Arc<LoadedKey> {
@@ -173,13 +197,11 @@ impl ProjectKeys {
             audiences: Vec::new(),
             authorized_parties: Vec::new(),
             skew_secs: LEEWAY_SECS,
-            max_lifetime_secs: None,
+            max_lifetime_secs: Some(self.max_lifetime_secs),
             token_type: None,
         };
         let verified = verify(token, std::slice::from_ref(&key.verifying), &policy, now_ms() / 1000)?;
-        let claims: WorkspaceClaims =
-            serde_json::from_value(serde_json::Value::Object(verified.claims.into_iter().collect()))
-                .map_err(|_| VerifyError::MissingClaim("workspace_id"))?;
+        let claims = workspace_claims(&verified.claims)?;
         if claims.project_id != project_id {
             return Err(VerifyError::MissingClaim("project_id").into());
         }

@@ -114,8 +114,13 @@ async fn write_capped(path: &Path, body: Body, max_bytes: u64) -> Result<u64, Up
     let mut stream = body.into_data_stream();
     let mut size: u64 = 0;
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|error| UploadError::Failed(ApiError::invalid(format!("upload broke off: {error}"))))?;
+        let chunk = chunk.map_err(|error| {
+            UploadError::Failed(if crate::serve::is_body_timeout(&error) {
+                ApiError::RequestTimeout
+            } else {
+                ApiError::invalid(format!("upload broke off: {error}"))
+            })
+        })?;
         size += chunk.len() as u64;
         if size > max_bytes {
             // Keep reading (and discarding) a bounded amount, so a client still

@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::response::Response;
 use threadhold_domain::Millis;
+use threadhold_domain::attachments::ContentType;
 use threadhold_domain::model::Attachment;
 
 pub use local::LocalFiles;
@@ -61,18 +62,18 @@ pub trait BlobStore: Send + Sync + 'static {
     }
 }
 
-/// Headers that keep a served file from acting as a page of this origin.
+/// Headers that keep a served file from acting as a page of this origin: the
+/// stored type (one that does not parse counts as generic bytes), displayed
+/// inline only for [`INLINE_TYPES`](threadhold_domain::attachments::INLINE_TYPES)
+/// and downloaded otherwise, never sniffed, and sandboxed.
 pub(crate) fn safe_headers(attachment: &Attachment) -> [(axum::http::HeaderName, String); 4] {
     use axum::http::header;
-    let inline = ["image/", "audio/", "video/", "application/pdf"]
-        .iter()
-        .any(|prefix| attachment.content_type.starts_with(prefix))
-        && attachment.content_type != "image/svg+xml";
-    let disposition = if inline { "inline" } else { "attachment" };
+    let content_type = ContentType::stored(&attachment.content_type);
+    let disposition = if content_type.is_inline_safe() { "inline" } else { "attachment" };
     let filename: String =
         attachment.filename.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\' || *c == ' ').collect();
     [
-        (header::CONTENT_TYPE, attachment.content_type.clone()),
+        (header::CONTENT_TYPE, content_type.header_value()),
         (header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{filename}\"")),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
         (header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox".to_owned()),

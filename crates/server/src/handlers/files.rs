@@ -8,7 +8,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use threadhold_domain::attachments::{self, FILES_PATH, content_type_for, is_valid_key, key_from_url, type_allowed};
+use threadhold_domain::attachments::{
+    self, ContentType, FILES_PATH, OCTET_STREAM, content_type_for, is_valid_key, key_from_url,
+};
 use threadhold_domain::model::Attachment;
 use threadhold_domain::{Millis, format_ms, now_ms};
 
@@ -41,13 +43,10 @@ pub async fn presign_upload(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     text_field("filename", &body.filename)?;
     let config = &state.config.files;
-    let content_type = body.content_type.unwrap_or_else(|| content_type_for(&body.filename).to_owned());
-    if !type_allowed(&content_type, &config.allowed_types) {
-        return Err(ApiError::InvalidRequest {
-            code: "content_type_not_allowed",
-            message: format!("Files of type {content_type} are not accepted"),
-        });
-    }
+    // An empty type (the browser's `file.type` for unknown files) means "from the file name".
+    let declared = body.content_type.as_deref().filter(|text| !text.is_empty());
+    let content_type = content_type(declared.unwrap_or_else(|| content_type_for(&body.filename)))?;
+    check_allowed(&content_type, &config.allowed_types)?;
     if body.content_length.is_some_and(|length| length > config.max_bytes) {
         return Err(too_large(config.max_bytes));
     }
@@ -57,7 +56,7 @@ pub async fn presign_upload(
         key: attachments::new_key(&caller.scope.project_id, &body.filename),
         scope: caller.scope,
         filename: body.filename,
-        content_type,
+        content_type: content_type.header_value(),
         size: None,
         complete: false,
         thread_id: None,
@@ -136,20 +135,10 @@ pub async fn receive_upload(
     if attachment.complete {
         return Err(ApiError::Conflict { code: "already_uploaded", message: "This file was already uploaded".into() });
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-        .filter(|value| !value.is_empty())
-        .unwrap_or(&attachment.content_type)
-        .to_owned();
     let config = &state.config.files;
-    if !type_allowed(&content_type, &config.allowed_types) {
-        return Err(ApiError::InvalidRequest {
-            code: "content_type_not_allowed",
-            message: format!("Files of type {content_type} are not accepted"),
-        });
-    }
+    let content_type = upload_type(&headers, &attachment.content_type)?;
+    check_allowed(&content_type, &config.allowed_types)?;
+    let content_type = content_type.header_value();
     // A declared length over the limit is refused before reading anything (browsers always declare it).
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -194,6 +183,57 @@ pub async fn serve(
         return Err(not_found());
     }
     state.blobs.serve(&attachment).await
+}
+
+/// A content type sent by the client, parsed (400 `invalid_content_type` otherwise).
+fn content_type(text: &str) -> ApiResult<ContentType> {
+    ContentType::parse(text).map_err(|reason| ApiError::InvalidRequest {
+        code: "invalid_content_type",
+        message: format!("content_type: {reason}"),
+    })
+}
+
+fn check_allowed(content_type: &ContentType, allowed: &[String]) -> ApiResult<()> {
+    if content_type.allowed_by(allowed) {
+        return Ok(());
+    }
+    Err(ApiError::InvalidRequest {
+        code: "content_type_not_allowed",
+        message: format!("Files of type {} are not accepted", content_type.essence()),
+    })
+}
+
+/// The type an upload is stored as: the presigned one. The upload's own
+/// `Content-Type` must name the same type (parameters aside), except that a
+/// file presigned as generic bytes (no type given, an unknown extension) takes
+/// the type the browser declares.
+fn upload_type(headers: &HeaderMap, presigned: &str) -> ApiResult<ContentType> {
+    let presigned = ContentType::stored(presigned);
+    let declared = match headers.get(header::CONTENT_TYPE) {
+        None => return Ok(presigned),
+        Some(value) => value.to_str().map(str::trim).map_err(|_| ApiError::InvalidRequest {
+            code: "invalid_content_type",
+            message: "Content-Type is not ASCII".into(),
+        })?,
+    };
+    if declared.is_empty() {
+        return Ok(presigned);
+    }
+    let declared = content_type(declared)?;
+    if declared.essence() == presigned.essence() {
+        return Ok(presigned);
+    }
+    if presigned.essence() == OCTET_STREAM {
+        return Ok(declared);
+    }
+    Err(ApiError::InvalidRequest {
+        code: "content_type_mismatch",
+        message: format!(
+            "The upload is {} but the upload URL was made for {}",
+            declared.essence(),
+            presigned.essence()
+        ),
+    })
 }
 
 fn too_large(max_bytes: u64) -> ApiError {

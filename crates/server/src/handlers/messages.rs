@@ -19,7 +19,7 @@ use threadhold_domain::search::search_text;
 use threadhold_domain::title::{message_role, message_text, title_from_text};
 use threadhold_store::ReadScope;
 
-use super::{ListQuery, page_limit, text_field};
+use super::{ListQuery, json_depth, page_limit, text_field};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery, JsonBody};
@@ -68,6 +68,9 @@ pub async fn create(
     text_field("format", &body.format)?;
     if let Some(external_id) = &body.external_id {
         text_field("external_id", external_id)?;
+    }
+    if let Some(parent_external_id) = &body.parent_external_id {
+        text_field("parent_external_id", parent_external_id)?;
     }
     let content = checked_content(&body.content)?;
     let parsed: serde_json::Value = serde_json::from_str(&content).unwrap_or_default();
@@ -134,6 +137,7 @@ fn checked_content(raw: &RawValue) -> ApiResult<String> {
             message: format!("content must be at most {MESSAGE_CONTENT_MAX_BYTES} bytes of JSON"),
         });
     }
+    json_depth("content", text)?;
     Ok(text.to_owned())
 }
 

@@ -13,7 +13,8 @@ pub mod traces;
 
 use serde::Deserialize;
 use threadhold_domain::ids::validate_text_id;
-use threadhold_domain::limits::TEXT_ID_MAX;
+use threadhold_domain::json::nesting_depth;
+use threadhold_domain::limits::{JSON_DEPTH_MAX, TEXT_ID_MAX};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -34,6 +35,17 @@ pub fn page_limit(limit: Option<&str>, default: u32, max: u32) -> ApiResult<u32>
 /// A 1–255 character text field (external ids, formats, titles).
 pub fn text_field(field: &str, value: &str) -> ApiResult<()> {
     validate_text_id(value, TEXT_ID_MAX).map_err(|error| ApiError::invalid(format!("{field} {error}")))
+}
+
+/// A stored JSON document (`content`, `metadata`) nesting at most [`JSON_DEPTH_MAX`] levels.
+pub fn json_depth(field: &str, text: &str) -> ApiResult<()> {
+    if nesting_depth(text) > JSON_DEPTH_MAX {
+        return Err(ApiError::InvalidRequest {
+            code: "json_too_deep",
+            message: format!("{field} must not nest arrays and objects deeper than {JSON_DEPTH_MAX} levels"),
+        });
+    }
+    Ok(())
 }
 
 /// The query of list routes (`URLSearchParams` form encoding).

@@ -14,7 +14,7 @@ use threadhold_domain::search::QUERY_MAX_CHARS;
 use threadhold_domain::{Millis, now_ms, parse_timestamp};
 use threadhold_store::ReadScope;
 
-use super::{ListQuery, page_limit, text_field};
+use super::{ListQuery, json_depth, page_limit, text_field};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery, JsonBody, present};
@@ -163,6 +163,7 @@ fn metadata_text(raw: &RawValue) -> ApiResult<String> {
     if text.len() > THREAD_METADATA_MAX_BYTES {
         return Err(ApiError::invalid(format!("metadata must be at most {THREAD_METADATA_MAX_BYTES} bytes of JSON")));
     }
+    json_depth("metadata", text)?;
     Ok(text.to_owned())
 }
 
