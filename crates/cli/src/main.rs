@@ -336,7 +336,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             admin::set_anonymous_enabled(store.as_ref(), &project, enabled).await?;
             let state = if enabled { "enabled" } else { "disabled" };
-            println!("Anonymous mode {state} for project {project} (running servers follow within 30 s).");
+            println!("Anonymous mode {state} for project {project} (running servers follow within 2 s).");
             Ok(())
         }
         Command::Projects { command, storage } => {

@@ -441,3 +441,81 @@ async fn export_and_import_move_a_deployment_from_sqlite_to_postgresql() {
     let (exit, _) = moved.terminate();
     assert!(exit.success());
 }
+
+/// Polls `check` every 100 ms until it holds; answers how long that took.
+async fn within<F, Fut>(limit: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if check().await {
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not reached within {limit:?}");
+}
+
+async fn mint_status(url: &str) -> u16 {
+    let response = reqwest::Client::new().post(format!("{url}/v1/auth/tokens/anonymous")).send().await.expect("mint");
+    response.status().as_u16()
+}
+
+/// Administrative changes made with the CLI reach running servers within 2 s:
+/// every node reads the settings counter once a second.
+async fn settings_reach(nodes: &[&Server], cli: &[&str]) {
+    let run = |args: &[&str]| {
+        let output = Command::new(BIN).args(args).args(cli).output().expect("cli");
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    let key = run(&["keys", "create", "--name", "followed"]).lines().last().expect("key").to_owned();
+    for node in nodes {
+        assert_eq!(mint_status(&node.url).await, 200);
+        // Warm every cache: the project, the key.
+        assert_eq!(call(&node.url, &key, reqwest::Method::GET, "/v1/threads", None).await.0, 200);
+    }
+    run(&["anonymous", "disable"]);
+    for node in nodes {
+        within(Duration::from_secs(2), || async { mint_status(&node.url).await == 403 }).await;
+    }
+    let listing = run(&["keys", "list"]);
+    let key_id = listing.lines().find(|line| line.contains("followed")).and_then(|line| line.split_whitespace().next());
+    run(&["keys", "revoke", key_id.expect("key id")]);
+    for node in nodes {
+        within(Duration::from_secs(2), || async {
+            call(&node.url, &key, reqwest::Method::GET, "/v1/threads", None).await.0 == 403
+        })
+        .await;
+    }
+    run(&["anonymous", "enable"]);
+    for node in nodes {
+        within(Duration::from_secs(2), || async { mint_status(&node.url).await == 200 }).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_reach_a_running_sqlite_server_within_two_seconds() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), &[("THREADHOLD_ANONYMOUS_MINTS_PER_MINUTE", "0")]);
+    let data = dir.path().to_str().expect("path");
+    settings_reach(&[&server], &["--data", data]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_reach_every_node_on_postgresql_within_two_seconds() {
+    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL")
+        .expect("set THREADHOLD_TEST_POSTGRES_URL to a PostgreSQL server (scripts/test starts a throwaway one)");
+    let name = format!("threadhold_nodes_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(&admin_url).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&admin).await.expect("drop");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create");
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("database in URL").0);
+    let env = [("THREADHOLD_DATABASE_URL", url.as_str()), ("THREADHOLD_ANONYMOUS_MINTS_PER_MINUTE", "0")];
+    let (one, two) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let first = Server::start(one.path(), &env);
+    let second = Server::start(two.path(), &env);
+    settings_reach(&[&first, &second], &["--database-url", &url]).await;
+}

@@ -35,3 +35,15 @@ pub const MISSING_PROJECT_CACHE_ENTRIES: usize = 1024;
 pub const RULES_CACHE_ENTRIES: usize = 1024;
 /// Clients tracked by each per-IP rate limit:
 pub const RATE_LIMIT_CLIENTS: usize = 65_536;
+/// Tokens verified recently, kept until they expire (at most [`VERIFIED_TOKEN_CACHE_SECS`]):
+pub const VERIFIED_TOKEN_CACHE_ENTRIES: usize = 8192;
+pub const VERIFIED_TOKEN_CACHE_SECS: u64 = 300;
+/// API keys looked up recently; a revocation reaches every node through the
+/// settings watch, this only bounds how long a key is served without it:
+pub const API_KEY_CACHE_ENTRIES: usize = 1024;
+pub const API_KEY_CACHE_SECS: u64 = 60;
+/// Key hashes that matched no key (a flood of made-up keys evicts only these):
+pub const UNKNOWN_API_KEY_CACHE_ENTRIES: usize = 1024;
+pub const UNKNOWN_API_KEY_CACHE_SECS: u64 = 10;
+/// How often every node reads the settings counter (administrative changes reach it within about this long).
+pub const SETTINGS_POLL_MILLIS: u64 = 1000;

@@ -19,6 +19,7 @@ mod rate_limit;
 mod router;
 pub mod serve;
 pub mod service;
+mod settings_watch;
 pub mod state;
 mod views;
 
@@ -155,6 +156,7 @@ pub async fn launch(
     let draining = state.draining.clone();
     let limits = state.config.connections.clone();
     let collector = tokio::spawn(admin::maintain_periodically(state.clone()));
+    let settings = tokio::spawn(settings_watch::follow_settings(state.clone()));
     // The project prefix is stripped before routing, so every route also answers under it.
     let app = axum::middleware::from_fn(projects::strip_project_prefix).layer(router(state));
     let served = serve::serve(listener, app, limits, async move {
@@ -164,5 +166,6 @@ pub async fn launch(
     })
     .await;
     collector.abort();
+    settings.abort();
     served
 }

@@ -89,6 +89,7 @@ impl ProjectCache {
     }
 
     pub async fn get(&self, state: &AppState, id: &str) -> ApiResult<Option<Arc<Project>>> {
+        state.follow_local_settings();
         if let Some(project) = self.found.get(id) {
             return Ok(Some(project));
         }
@@ -111,6 +112,11 @@ impl ProjectCache {
         self.get(state, id)
             .await?
             .ok_or_else(|| ApiError::NotFound { code: "project_not_found", message: "Project not found".into() })
+    }
+
+    pub fn clear(&self) {
+        self.found.clear();
+        self.missing.clear();
     }
 
     /// Entries held: (projects found, ids that do not exist).

@@ -1,7 +1,7 @@
 //! What every handler shares.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use threadhold_store::Store;
@@ -11,6 +11,7 @@ use threadhold_domain::now_ms;
 use threadhold_auth::jwks::JwksCache;
 use threadhold_auth::ssrf::{SystemResolver, UrlGuard};
 
+use crate::auth::credentials::CredentialCache;
 use crate::auth::providers::ProviderVerifier;
 use crate::error::{ApiError, ApiResult};
 use crate::files::{BlobStore, LocalFiles, S3Files};
@@ -30,12 +31,16 @@ pub struct AppState {
     pub verifier: Arc<ProviderVerifier>,
     pub config: Arc<ServerConfig>,
     pub projects: Arc<ProjectCache>,
+    /// Tokens and API keys checked recently.
+    pub credentials: Arc<CredentialCache>,
     pub mint_limiter: Arc<RateLimiter>,
     pub refresh_limiter: Arc<RateLimiter>,
     /// Where attachment bytes live.
     pub blobs: Arc<dyn BlobStore>,
     /// Set when shutdown begins, so `/readyz` turns away new traffic first.
     pub draining: Arc<AtomicBool>,
+    /// The store's local settings epoch the caches were filled under.
+    settings_epoch: Arc<AtomicU64>,
 }
 
 impl AppState {
@@ -54,8 +59,10 @@ impl AppState {
             AttachmentBackend::S3(settings) => Arc::new(S3Files::new(settings, config.files.url_ttl)?),
         };
         let projects = Arc::new(ProjectCache::new(Duration::from_secs(config.project_cache_secs)));
+        let store_epoch = store.local_settings_epoch();
         Ok(AppState {
             projects,
+            credentials: Arc::default(),
             blobs,
             mint_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.mints_per_minute)),
             refresh_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.refreshes_per_minute)),
@@ -64,7 +71,25 @@ impl AppState {
             store,
             config: Arc::new(config),
             draining: Arc::new(AtomicBool::new(false)),
+            settings_epoch: Arc::new(AtomicU64::new(store_epoch)),
         })
+    }
+
+    /// Empties the caches if this process changed settings through the store
+    /// since they were filled (other processes' changes arrive through the
+    /// settings watch). One atomic load on the hot path.
+    pub fn follow_local_settings(&self) {
+        let epoch = self.store.local_settings_epoch();
+        if self.settings_epoch.swap(epoch, Ordering::AcqRel) != epoch {
+            self.forget_settings();
+        }
+    }
+
+    /// Empties every cache of settings and credentials: an administrative change was made.
+    pub fn forget_settings(&self) {
+        self.projects.clear();
+        self.verifier.forget_rules();
+        self.credentials.clear();
     }
 
     pub fn is_draining(&self) -> bool {

@@ -71,6 +71,10 @@ pub trait Store: Send + Sync + 'static {
     /// A counter every administrative change (projects, keys, rules, access
     /// settings) moves; nodes compare it to know when to reload their caches.
     async fn settings_version(&self) -> StoreResult<i64>;
+    /// Moves whenever a change of settings was written through this store
+    /// object, so this process sees its own changes at once (other processes
+    /// see them through [`Store::settings_version`]).
+    fn local_settings_epoch(&self) -> u64;
 
     async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
     /// The project's signing keys, newest first (the first one signs).

@@ -2,6 +2,7 @@
 //! workspace of a project, as an axum extractor.
 
 pub mod api_keys;
+pub mod credentials;
 pub mod providers;
 pub mod tokens;
 
@@ -14,12 +15,13 @@ use axum::middleware::Next;
 use axum::response::Response;
 use threadhold_auth::compact;
 use threadhold_domain::ids::validate_principal_id;
-use threadhold_domain::model::WorkspaceScope;
+use threadhold_domain::model::{ApiKey, WorkspaceScope};
 use threadhold_domain::now_ms;
 
 use crate::error::{ApiError, ApiResult};
 use crate::projects::{self, PathProject};
 use crate::state::AppState;
+use credentials::KnownKey;
 
 /// The user an API-key request acts as when it sends no `Aui-User-Id`.
 pub const SYSTEM_USER_ID: &str = "__SYSTEM__";
@@ -63,6 +65,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        state.follow_local_settings();
         let bearer = bearer_token(&parts.headers)?;
         let caller = if api_keys::looks_like_api_key(bearer) {
             caller_from_api_key(state, bearer, &parts.headers, parts.uri.path()).await?
@@ -90,29 +93,48 @@ impl FromRequestParts<AppState> for Caller {
 /// A JWT: threadhold's own tokens by their `urn:threadhold:` issuer, anything
 /// else through the addressed project's auth rules (then, by default, the
 /// response hands back a cheaper threadhold token for the same caller).
+///
+/// A token verified before for the same project is answered from the
+/// credential cache until it expires.
 async fn caller_from_jwt(state: &AppState, bearer: &str, parts: &Parts) -> ApiResult<Caller> {
-    let token = compact::parse(bearer)?;
-    let issuer = token.issuer().unwrap_or_default();
-    if issuer.starts_with(tokens::ISSUER_PREFIX) {
-        let claims = state.keys.verify(&token).await?;
-        return Ok(Caller {
-            scope: WorkspaceScope { project_id: claims.project_id, workspace_id: claims.workspace_id },
-            user_id: claims.sub,
-            credential: if claims.sid.is_some() { Credential::Anonymous } else { Credential::WorkspaceToken },
-        });
-    }
     let project_id = projects::addressed(&parts.extensions);
-    let identity = state.verifier.verify(project_id, &token, now_ms() / 1000).await?;
-    let caller = Caller {
-        scope: WorkspaceScope { project_id: project_id.to_owned(), workspace_id: identity.workspace_id },
-        user_id: identity.user_id,
-        credential: Credential::Provider,
+    let caller = match state.credentials.token(project_id, bearer) {
+        Some(caller) => caller,
+        None => verify_jwt(state, bearer, project_id).await?,
     };
-    if state.config.token_exchange
+    if caller.credential == Credential::Provider
+        && state.config.token_exchange
         && let Some(slot) = parts.extensions.get::<ExchangeSlot>()
     {
         slot.offer(&caller);
     }
+    Ok(caller)
+}
+
+async fn verify_jwt(state: &AppState, bearer: &str, project_id: &str) -> ApiResult<Caller> {
+    let token = compact::parse(bearer)?;
+    let issuer = token.issuer().unwrap_or_default();
+    let now_secs = now_ms() / 1000;
+    let (caller, exp) = if issuer.starts_with(tokens::ISSUER_PREFIX) {
+        let claims = state.keys.verify(&token).await?;
+        let caller = Caller {
+            scope: WorkspaceScope { project_id: claims.project_id, workspace_id: claims.workspace_id },
+            user_id: claims.sub,
+            credential: if claims.sid.is_some() { Credential::Anonymous } else { Credential::WorkspaceToken },
+        };
+        (caller, claims.exp)
+    } else {
+        let identity = state.verifier.verify(project_id, &token, now_secs).await?;
+        let caller = Caller {
+            scope: WorkspaceScope { project_id: project_id.to_owned(), workspace_id: identity.workspace_id },
+            user_id: identity.user_id,
+            credential: Credential::Provider,
+        };
+        // Verified tokens carry a numeric `exp` (the pipeline requires one).
+        let exp = token.claims.get("exp").and_then(serde_json::Value::as_f64).map_or(0, |exp| exp as i64);
+        (caller, exp)
+    };
+    state.credentials.remember_token(project_id, bearer, &caller, exp, now_secs);
     Ok(caller)
 }
 
@@ -197,7 +219,16 @@ async fn caller_from_api_key(state: &AppState, key: &str, headers: &HeaderMap, p
     let project_id = api_keys::project_of(key)
         .ok_or_else(|| ApiError::Forbidden { code: "invalid_api_key", message: "Invalid API key format".into() })?;
     let unknown = || ApiError::Forbidden { code: "invalid_api_key", message: "Unknown or expired API key".into() };
-    let record = state.store.api_key_by_hash(&api_keys::hash(key)).await?.ok_or_else(unknown)?;
+    let secret_hash = api_keys::hash(key);
+    let record = match state.credentials.api_key(&secret_hash) {
+        KnownKey::Found(record) => record,
+        KnownKey::Unknown => return Err(unknown()),
+        KnownKey::NotCached => {
+            let record = state.store.api_key_by_hash(&secret_hash).await?;
+            state.credentials.remember_api_key(&secret_hash, record.as_ref());
+            record.ok_or_else(unknown)?
+        }
+    };
     let now = now_ms();
     if record.project_id != project_id || !record.is_usable_at(now) {
         return Err(unknown());
@@ -214,6 +245,8 @@ async fn caller_from_api_key(state: &AppState, key: &str, headers: &HeaderMap, p
         .to_owned();
     if record.last_used_at.is_none_or(|used| now - used > 60_000) {
         state.store.touch_api_key(&record.id, now).await?;
+        let touched = ApiKey { last_used_at: Some(now), ..record.clone() };
+        state.credentials.remember_api_key(&secret_hash, Some(&touched));
     }
     Ok(Caller {
         scope: WorkspaceScope { project_id: record.project_id, workspace_id },

@@ -49,6 +49,12 @@ impl ProviderVerifier {
         }
     }
 
+    /// Forgets every project's rules: they changed.
+    pub fn forget_rules(&self) {
+        self.rules.clear();
+        self.no_rules.clear();
+    }
+
     /// Projects whose rules are cached: (with rules, without).
     pub fn cached_projects(&self) -> (usize, usize) {
         (self.rules.len(), self.no_rules.len())

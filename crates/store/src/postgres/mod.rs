@@ -16,6 +16,8 @@ mod threads;
 mod transfer;
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -62,6 +64,7 @@ impl Default for PgOptions {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    settings_epoch: Arc<AtomicU64>,
 }
 
 impl PgStore {
@@ -80,9 +83,14 @@ impl PgStore {
             .connect_with(connect)
             .await?;
         migrate::postgres_migrator().run(&pool).await?;
-        let store = PgStore { pool };
+        let store = PgStore { pool, settings_epoch: Arc::default() };
         store.index_unindexed_messages().await?;
         Ok(store)
+    }
+
+    /// Counts a settings write (also a failed one: a spare cache refill costs little).
+    fn settings_changed(&self) {
+        self.settings_epoch.fetch_add(1, Ordering::Release);
     }
 
     async fn connection(&self) -> StoreResult<PoolConnection<Postgres>> {
@@ -143,11 +151,15 @@ impl Store for PgStore {
     }
 
     async fn ensure_project(&self, id: &str, name: &str, now: Millis) -> StoreResult<Project> {
-        in_transaction!(self, |c| projects::ensure_project(c, id, name, now))
+        let result = in_transaction!(self, |c| projects::ensure_project(c, id, name, now));
+        self.settings_changed();
+        result
     }
 
     async fn create_project(&self, project: &Project) -> StoreResult<()> {
-        in_transaction!(self, |c| projects::create_project(c, project))
+        let result = in_transaction!(self, |c| projects::create_project(c, project));
+        self.settings_changed();
+        result
     }
 
     async fn get_project(&self, id: &str) -> StoreResult<Option<Project>> {
@@ -159,11 +171,19 @@ impl Store for PgStore {
     }
 
     async fn set_allowed_origins(&self, project_id: &str, origins: &[String]) -> StoreResult<bool> {
-        in_transaction!(self, |c| projects::set_allowed_origins(c, project_id, origins))
+        let result = in_transaction!(self, |c| projects::set_allowed_origins(c, project_id, origins));
+        self.settings_changed();
+        result
     }
 
     async fn set_anonymous_enabled(&self, project_id: &str, enabled: bool) -> StoreResult<bool> {
-        in_transaction!(self, |c| projects::set_anonymous_enabled(c, project_id, enabled))
+        let result = in_transaction!(self, |c| projects::set_anonymous_enabled(c, project_id, enabled));
+        self.settings_changed();
+        result
+    }
+
+    fn local_settings_epoch(&self) -> u64 {
+        self.settings_epoch.load(Ordering::Acquire)
     }
 
     async fn settings_version(&self) -> StoreResult<i64> {
@@ -171,7 +191,9 @@ impl Store for PgStore {
     }
 
     async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
-        in_transaction!(self, |c| projects::insert_signing_key(c, key))
+        let result = in_transaction!(self, |c| projects::insert_signing_key(c, key));
+        self.settings_changed();
+        result
     }
 
     async fn signing_keys(&self, project_id: &str) -> StoreResult<Vec<SigningKey>> {
@@ -183,7 +205,9 @@ impl Store for PgStore {
     }
 
     async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
-        in_transaction!(self, |c| projects::insert_api_key(c, key))
+        let result = in_transaction!(self, |c| projects::insert_api_key(c, key));
+        self.settings_changed();
+        result
     }
 
     async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
@@ -195,7 +219,9 @@ impl Store for PgStore {
     }
 
     async fn revoke_api_key(&self, id: &str, now: Millis) -> StoreResult<bool> {
-        in_transaction!(self, |c| projects::revoke_api_key(c, id, now))
+        let result = in_transaction!(self, |c| projects::revoke_api_key(c, id, now));
+        self.settings_changed();
+        result
     }
 
     async fn touch_api_key(&self, id: &str, now: Millis) -> StoreResult<()> {
@@ -386,7 +412,9 @@ impl Store for PgStore {
     }
 
     async fn insert_auth_rule(&self, rule: &AuthRule) -> StoreResult<()> {
-        in_transaction!(self, |c| projects::insert_auth_rule(c, rule))
+        let result = in_transaction!(self, |c| projects::insert_auth_rule(c, rule));
+        self.settings_changed();
+        result
     }
 
     async fn list_auth_rules(&self, project_id: Option<&str>) -> StoreResult<Vec<AuthRule>> {
@@ -394,7 +422,9 @@ impl Store for PgStore {
     }
 
     async fn delete_auth_rule(&self, id: &str) -> StoreResult<bool> {
-        in_transaction!(self, |c| projects::delete_auth_rule(c, id))
+        let result = in_transaction!(self, |c| projects::delete_auth_rule(c, id));
+        self.settings_changed();
+        result
     }
 
     async fn search(
@@ -426,7 +456,9 @@ impl Store for PgStore {
     }
 
     async fn import_row(&self, row: &ExportRow) -> StoreResult<bool> {
-        in_transaction!(self, |c| transfer::import(c, row))
+        let result = in_transaction!(self, |c| transfer::import(c, row));
+        self.settings_changed();
+        result
     }
 
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()> {

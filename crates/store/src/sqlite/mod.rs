@@ -16,6 +16,7 @@ mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use threadhold_domain::Millis;
@@ -40,6 +41,7 @@ const INDEX_BATCH: u32 = 1_000;
 #[derive(Clone)]
 pub struct SqliteStore {
     engine: Arc<Engine>,
+    settings_epoch: Arc<AtomicU64>,
 }
 
 impl SqliteStore {
@@ -59,12 +61,19 @@ impl SqliteStore {
         })
         .await
         .map_err(|error| StoreError::Database(format!("opening the database: {error}")))??;
-        Ok(SqliteStore { engine })
+        Ok(SqliteStore { engine, settings_epoch: Arc::default() })
     }
 
     /// Opens a `sqlite:` URL (`sqlite:///var/lib/threadhold/db.sqlite3`, `sqlite:data/db.sqlite3`).
     pub async fn open_url(url: &str, options: SqliteOptions) -> StoreResult<Self> {
         Self::open_with(&path_of_url(url)?, options).await
+    }
+}
+
+impl SqliteStore {
+    /// Counts a settings write (also a failed one: a spare cache refill costs little).
+    fn settings_changed(&self) {
+        self.settings_epoch.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -109,12 +118,16 @@ impl Store for SqliteStore {
 
     async fn ensure_project(&self, id: &str, name: &str, now: Millis) -> StoreResult<Project> {
         let (id, name) = (id.to_owned(), name.to_owned());
-        self.engine.write(move |c| projects::ensure_project(c, &id, &name, now)).await
+        let result = self.engine.write(move |c| projects::ensure_project(c, &id, &name, now)).await;
+        self.settings_changed();
+        result
     }
 
     async fn create_project(&self, project: &Project) -> StoreResult<()> {
         let project = project.clone();
-        self.engine.write(move |c| projects::create_project(c, &project)).await
+        let result = self.engine.write(move |c| projects::create_project(c, &project)).await;
+        self.settings_changed();
+        result
     }
 
     async fn get_project(&self, id: &str) -> StoreResult<Option<Project>> {
@@ -127,12 +140,20 @@ impl Store for SqliteStore {
 
     async fn set_allowed_origins(&self, project_id: &str, origins: &[String]) -> StoreResult<bool> {
         let (project_id, origins) = (project_id.to_owned(), origins.to_vec());
-        self.engine.write(move |c| projects::set_allowed_origins(c, &project_id, &origins)).await
+        let result = self.engine.write(move |c| projects::set_allowed_origins(c, &project_id, &origins)).await;
+        self.settings_changed();
+        result
     }
 
     async fn set_anonymous_enabled(&self, project_id: &str, enabled: bool) -> StoreResult<bool> {
         let project_id = project_id.to_owned();
-        self.engine.write(move |c| projects::set_anonymous_enabled(c, &project_id, enabled)).await
+        let result = self.engine.write(move |c| projects::set_anonymous_enabled(c, &project_id, enabled)).await;
+        self.settings_changed();
+        result
+    }
+
+    fn local_settings_epoch(&self) -> u64 {
+        self.settings_epoch.load(Ordering::Acquire)
     }
 
     async fn settings_version(&self) -> StoreResult<i64> {
@@ -141,7 +162,9 @@ impl Store for SqliteStore {
 
     async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
         let key = key.clone();
-        self.engine.write(move |c| projects::insert_signing_key(c, &key)).await
+        let result = self.engine.write(move |c| projects::insert_signing_key(c, &key)).await;
+        self.settings_changed();
+        result
     }
 
     async fn signing_keys(&self, project_id: &str) -> StoreResult<Vec<SigningKey>> {
@@ -154,7 +177,9 @@ impl Store for SqliteStore {
 
     async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
         let key = key.clone();
-        self.engine.write(move |c| projects::insert_api_key(c, &key)).await
+        let result = self.engine.write(move |c| projects::insert_api_key(c, &key)).await;
+        self.settings_changed();
+        result
     }
 
     async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
@@ -167,7 +192,9 @@ impl Store for SqliteStore {
 
     async fn revoke_api_key(&self, id: &str, now: Millis) -> StoreResult<bool> {
         let id = id.to_owned();
-        self.engine.write(move |c| projects::revoke_api_key(c, &id, now)).await
+        let result = self.engine.write(move |c| projects::revoke_api_key(c, &id, now)).await;
+        self.settings_changed();
+        result
     }
 
     async fn touch_api_key(&self, id: &str, now: Millis) -> StoreResult<()> {
@@ -396,7 +423,9 @@ impl Store for SqliteStore {
 
     async fn insert_auth_rule(&self, rule: &AuthRule) -> StoreResult<()> {
         let rule = rule.clone();
-        self.engine.write(move |c| projects::insert_auth_rule(c, &rule)).await
+        let result = self.engine.write(move |c| projects::insert_auth_rule(c, &rule)).await;
+        self.settings_changed();
+        result
     }
 
     async fn list_auth_rules(&self, project_id: Option<&str>) -> StoreResult<Vec<AuthRule>> {
@@ -405,7 +434,9 @@ impl Store for SqliteStore {
 
     async fn delete_auth_rule(&self, id: &str) -> StoreResult<bool> {
         let id = id.to_owned();
-        self.engine.write(move |c| projects::delete_auth_rule(c, &id)).await
+        let result = self.engine.write(move |c| projects::delete_auth_rule(c, &id)).await;
+        self.settings_changed();
+        result
     }
 
     async fn search(
@@ -442,7 +473,9 @@ impl Store for SqliteStore {
 
     async fn import_row(&self, row: &ExportRow) -> StoreResult<bool> {
         let row = row.clone();
-        self.engine.write(move |c| transfer::import(c, &row)).await
+        let result = self.engine.write(move |c| transfer::import(c, &row)).await;
+        self.settings_changed();
+        result
     }
 
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()> {
