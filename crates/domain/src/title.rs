@@ -4,6 +4,7 @@
 
 pub mod prompt;
 pub mod settings;
+pub mod state;
 
 use serde_json::Value;
 
