@@ -62,6 +62,8 @@ pub struct ServerConfig {
     pub auth_rules: Vec<AuthRule>,
     /// Threads whose last message is older than this many days are deleted, with their files.
     pub retention_days: Option<u64>,
+    /// How often housekeeping sweeps recent threads for model titles (projects with a title model).
+    pub title_sweep_interval_secs: u64,
 }
 
 /// Where attachment bytes are kept.
@@ -88,6 +90,7 @@ impl Default for ServerConfig {
             jwks: CachePolicy::default(),
             auth_rules: Vec::new(),
             retention_days: None,
+            title_sweep_interval_secs: threadhold_domain::title::settings::SWEEP_INTERVAL_SECS,
         }
     }
 }

@@ -20,6 +20,7 @@ const UPLOAD_SECRET: &str = "attachment-url-key";
 use crate::auth::tokens::ProjectKeys;
 use crate::projects::ProjectCache;
 use crate::rate_limit::RateLimiter;
+use crate::service::titles::Titles;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -35,6 +36,8 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     /// Set when shutdown begins, so `/readyz` turns away new traffic first.
     pub draining: Arc<AtomicBool>,
+    /// Titles written by a model: its client, the projects' settings, the sweep's clock.
+    pub titles: Arc<Titles>,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
             config: Arc::new(config),
             projects: Arc::default(),
             draining: Arc::new(AtomicBool::new(false)),
+            titles: Arc::new(Titles::new().map_err(ApiError::Internal)?),
         })
     }
 
