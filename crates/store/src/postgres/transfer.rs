@@ -5,7 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use threadhold_domain::transfer::{
     AnonymousSessionRow, ApiKeyRow, AttachmentRow, AuthRuleRow, ExportRow, ExportTable, FeedbackRow, ProjectRow,
-    RefreshTokenRow, ScoreRow, ServerSecretRow, SigningKeyRow, TelemetryRow,
+    RefreshTokenRow, ScoreRow, ServerSecretRow, SigningKeyRow, TelemetryRow, TitleSettingsRow,
 };
 
 use crate::StoreResult;
@@ -96,6 +96,28 @@ pub(super) async fn export(
                     name_claim: row.try_get(15)?,
                     token_type: row.try_get(16)?,
                     created_at: row.try_get(17)?,
+                }))
+            },
+        ),
+        ExportTable::TitleSettings => (
+            "SELECT project_id, enabled, base_url, model, api_key_file, api_key_env, api_style, api_version, language, \
+             words, instructions, timeout_ms, updated_at FROM title_settings \
+             WHERE project_id > $1 AND ($2::TEXT IS NULL OR project_id = $2) ORDER BY project_id LIMIT $3",
+            |row| {
+                Ok(ExportRow::TitleSettings(TitleSettingsRow {
+                    project_id: row.try_get(0)?,
+                    enabled: row.try_get(1)?,
+                    base_url: row.try_get(2)?,
+                    model: row.try_get(3)?,
+                    api_key_file: row.try_get(4)?,
+                    api_key_env: row.try_get(5)?,
+                    api_style: row.try_get(6)?,
+                    api_version: row.try_get(7)?,
+                    language: row.try_get(8)?,
+                    words: i64::from(row.try_get::<i32, _>(9)?),
+                    instructions: row.try_get(10)?,
+                    timeout_ms: row.try_get(11)?,
+                    updated_at: row.try_get(12)?,
                 }))
             },
         ),
@@ -286,6 +308,24 @@ pub(super) async fn import(c: &mut PgConnection, row: &ExportRow) -> StoreResult
         .bind(&r.token_type)
         .bind(r.created_at),
         // A secret the target generated itself gives way to the exported one.
+        ExportRow::TitleSettings(r) => sqlx::query(
+            "INSERT INTO title_settings (project_id, enabled, base_url, model, api_key_file, api_key_env, api_style, \
+             api_version, language, words, instructions, timeout_ms, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
+        )
+        .bind(&r.project_id)
+        .bind(r.enabled)
+        .bind(&r.base_url)
+        .bind(&r.model)
+        .bind(&r.api_key_file)
+        .bind(&r.api_key_env)
+        .bind(&r.api_style)
+        .bind(&r.api_version)
+        .bind(&r.language)
+        .bind(i32::try_from(r.words).unwrap_or(i32::MAX))
+        .bind(&r.instructions)
+        .bind(r.timeout_ms)
+        .bind(r.updated_at),
         ExportRow::ServerSecret(r) => sqlx::query(
             "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value, created_at = excluded.created_at \
@@ -375,9 +415,15 @@ pub(super) async fn import(c: &mut PgConnection, row: &ExportRow) -> StoreResult
         .bind(r.updated_at),
     };
     let inserted = query.execute(&mut *c).await?.rows_affected();
-    if matches!(row, ExportRow::Project(_) | ExportRow::SigningKey(_) | ExportRow::ApiKey(_) | ExportRow::AuthRule(_))
-        && inserted == 1
-    {
+    let setting = matches!(
+        row,
+        ExportRow::Project(_)
+            | ExportRow::SigningKey(_)
+            | ExportRow::ApiKey(_)
+            | ExportRow::AuthRule(_)
+            | ExportRow::TitleSettings(_)
+    );
+    if setting && inserted == 1 {
         super::projects::bump_settings(c).await?;
     }
     Ok(inserted == 1)

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, Row, params};
 use threadhold_domain::transfer::{
     AnonymousSessionRow, ApiKeyRow, AttachmentRow, AuthRuleRow, ExportRow, ExportTable, FeedbackRow, ProjectRow,
-    RefreshTokenRow, ScoreRow, ServerSecretRow, SigningKeyRow, TelemetryRow,
+    RefreshTokenRow, ScoreRow, ServerSecretRow, SigningKeyRow, TelemetryRow, TitleSettingsRow,
 };
 
 use super::rows::JsonList;
@@ -89,6 +89,28 @@ pub(super) fn export(
                     name_claim: row.get(15)?,
                     token_type: row.get(16)?,
                     created_at: row.get(17)?,
+                }))
+            },
+        ),
+        ExportTable::TitleSettings => (
+            "SELECT project_id, enabled, base_url, model, api_key_file, api_key_env, api_style, api_version, language, \
+             words, instructions, timeout_ms, updated_at FROM title_settings \
+             WHERE project_id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY project_id LIMIT ?3",
+            |row| {
+                Ok(ExportRow::TitleSettings(TitleSettingsRow {
+                    project_id: row.get(0)?,
+                    enabled: row.get(1)?,
+                    base_url: row.get(2)?,
+                    model: row.get(3)?,
+                    api_key_file: row.get(4)?,
+                    api_key_env: row.get(5)?,
+                    api_style: row.get(6)?,
+                    api_version: row.get(7)?,
+                    language: row.get(8)?,
+                    words: row.get(9)?,
+                    instructions: row.get(10)?,
+                    timeout_ms: row.get(11)?,
+                    updated_at: row.get(12)?,
                 }))
             },
         ),
@@ -277,6 +299,27 @@ pub(super) fn import(c: &Connection, row: &ExportRow) -> StoreResult<bool> {
                 r.created_at
             ])?,
         // A secret the target generated itself (it signed nothing yet that matters) gives way to the exported one.
+        ExportRow::TitleSettings(r) => c
+            .prepare_cached(
+                "INSERT INTO title_settings (project_id, enabled, base_url, model, api_key_file, api_key_env, \
+                 api_style, api_version, language, words, instructions, timeout_ms, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                r.project_id,
+                r.enabled,
+                r.base_url,
+                r.model,
+                r.api_key_file,
+                r.api_key_env,
+                r.api_style,
+                r.api_version,
+                r.language,
+                r.words,
+                r.instructions,
+                r.timeout_ms,
+                r.updated_at
+            ])?,
         ExportRow::ServerSecret(r) => c
             .prepare_cached(
                 "INSERT INTO server_secrets (name, value, created_at) VALUES (?1, ?2, ?3) \
@@ -368,9 +411,15 @@ pub(super) fn import(c: &Connection, row: &ExportRow) -> StoreResult<bool> {
                 r.updated_at
             ])?,
     };
-    if matches!(row, ExportRow::Project(_) | ExportRow::SigningKey(_) | ExportRow::ApiKey(_) | ExportRow::AuthRule(_))
-        && inserted == 1
-    {
+    let setting = matches!(
+        row,
+        ExportRow::Project(_)
+            | ExportRow::SigningKey(_)
+            | ExportRow::ApiKey(_)
+            | ExportRow::AuthRule(_)
+            | ExportRow::TitleSettings(_)
+    );
+    if setting && inserted == 1 {
         super::projects::bump_settings(c)?;
     }
     Ok(inserted == 1)

@@ -810,6 +810,20 @@ pub async fn title_settings_round_trip(store: &dyn Store) {
     let off = store.title_settings("p1").await.expect("get").expect("kept");
     assert!(!off.enabled && off.updated_at == 9 && off.model == "llama3.2", "off keeps the settings");
     assert!(store.settings_version().await.expect("version") > version, "nodes notice the switch");
+
+    // Exported with the deployment (the key's location, never a key) and imported once.
+    let rows = store.export_rows(ExportTable::TitleSettings, Some("p1"), "", 10).await.expect("export");
+    assert_eq!(rows.iter().map(ExportRow::key).collect::<Vec<_>>(), ["p1"]);
+    assert!(store.export_rows(ExportTable::TitleSettings, Some("p2"), "", 10).await.expect("export").is_empty());
+    assert!(!store.import_row(&rows[0]).await.expect("present"), "present rows are skipped");
+    let ExportRow::TitleSettings(mut row) = rows[0].clone() else { panic!("a title settings row") };
+    store.ensure_project("p2", "Two", 1).await.expect("project");
+    row.project_id = "p2".into();
+    let version = store.settings_version().await.expect("version");
+    assert!(store.import_row(&ExportRow::TitleSettings(row)).await.expect("import"));
+    assert!(store.settings_version().await.expect("version") > version, "nodes notice imported settings");
+    let imported = store.title_settings("p2").await.expect("get").expect("imported");
+    assert_eq!(imported, TitleSettings { project_id: "p2".into(), ..off });
 }
 
 pub async fn title_attempts_share_one_budget(store: &dyn Store) {
