@@ -1,7 +1,6 @@
 //! Small helpers both SQL backends use.
 
 use serde_json::Value;
-use threadhold_domain::title::settings::ApiKeySource;
 
 /// A list as the JSON array text it is stored as.
 pub(crate) fn list_json(list: &[String]) -> String {
@@ -24,14 +23,4 @@ pub(crate) fn like_pattern(needle: &str) -> String {
     }
     pattern.push('%');
     pattern
-}
-
-/// Where a title model's key is read, as the two columns that store it
-/// (`api_key_file`, `api_key_env`).
-pub(crate) fn key_columns(source: &ApiKeySource) -> (Option<&str>, Option<&str>) {
-    match source {
-        ApiKeySource::None => (None, None),
-        ApiKeySource::File(path) => (Some(path.as_str()), None),
-        ApiKeySource::Env(name) => (None, Some(name.as_str())),
-    }
 }

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use crate::Millis;
+use crate::transfer::TitleSettingsRow;
 
 /// Title length in words: the range the hosted service accepts, and its default.
 pub const WORDS_MIN: u8 = 2;
@@ -195,6 +196,63 @@ impl TitleSettings {
     }
 }
 
+/// The settings as stored (and exported): the key's source as two columns,
+/// the language as `auto` or a tag.
+impl From<&TitleSettings> for TitleSettingsRow {
+    fn from(settings: &TitleSettings) -> Self {
+        let (api_key_file, api_key_env) = match &settings.api_key {
+            ApiKeySource::None => (None, None),
+            ApiKeySource::File(path) => (Some(path.clone()), None),
+            ApiKeySource::Env(name) => (None, Some(name.clone())),
+        };
+        TitleSettingsRow {
+            project_id: settings.project_id.clone(),
+            enabled: settings.enabled,
+            base_url: settings.base_url.clone(),
+            model: settings.model.clone(),
+            api_key_file,
+            api_key_env,
+            api_style: settings.api_style.as_str().to_owned(),
+            api_version: settings.api_version.clone(),
+            language: settings.language_label().to_owned(),
+            words: i64::from(settings.words),
+            instructions: settings.instructions.clone(),
+            timeout_ms: i64::try_from(settings.timeout_ms).unwrap_or(i64::MAX),
+            updated_at: settings.updated_at,
+        }
+    }
+}
+
+/// A stored row as settings; a row no valid settings could have written is an
+/// error (never a default: a damaged row must not send a key somewhere else).
+impl TryFrom<TitleSettingsRow> for TitleSettings {
+    type Error = String;
+
+    fn try_from(row: TitleSettingsRow) -> Result<Self, String> {
+        let api_key = match (row.api_key_file, row.api_key_env) {
+            (None, None) => ApiKeySource::None,
+            (Some(path), None) => ApiKeySource::File(path),
+            (None, Some(name)) => ApiKeySource::Env(name),
+            (Some(_), Some(_)) => return Err("both a key file and a key variable".into()),
+        };
+        Ok(TitleSettings {
+            api_key,
+            api_style: ApiStyle::parse(&row.api_style)
+                .ok_or_else(|| format!("unknown api_style {:?}", row.api_style))?,
+            api_version: row.api_version,
+            language: (row.language != "auto").then_some(row.language),
+            words: u8::try_from(row.words).map_err(|_| "words out of range".to_owned())?,
+            instructions: row.instructions,
+            timeout_ms: u64::try_from(row.timeout_ms).map_err(|_| "negative timeout".to_owned())?,
+            project_id: row.project_id,
+            enabled: row.enabled,
+            base_url: row.base_url,
+            model: row.model,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
 /// An absolute `http` or `https` URL without credentials, query or fragment,
 /// returned without its trailing slash.
 fn check_base_url(text: &str) -> Result<String, String> {
@@ -355,6 +413,23 @@ mod tests {
         assert!(key(ApiKeySource::File(String::new())).is_err());
         assert!(key(ApiKeySource::File("/run/secrets/openai".into())).is_ok());
         assert!(key(ApiKeySource::None).is_ok());
+    }
+
+    #[test]
+    fn rows_round_trip_and_damaged_ones_are_errors() {
+        for api_key in [ApiKeySource::None, ApiKeySource::File("/k".into()), ApiKeySource::Env("K".into())] {
+            let mut original = TitleSettings { api_key, ..settings() };
+            original.language = Some("de".into());
+            let row = TitleSettingsRow::from(&original);
+            assert_eq!(TitleSettings::try_from(row), Ok(original));
+        }
+        let row = TitleSettingsRow::from(&settings());
+        assert_eq!(row.language, "auto");
+        let both = TitleSettingsRow { api_key_file: Some("/k".into()), api_key_env: Some("K".into()), ..row.clone() };
+        assert!(TitleSettings::try_from(both).is_err());
+        assert!(TitleSettings::try_from(TitleSettingsRow { api_style: "bearer".into(), ..row.clone() }).is_err());
+        assert!(TitleSettings::try_from(TitleSettingsRow { words: 300, ..row.clone() }).is_err());
+        assert!(TitleSettings::try_from(TitleSettingsRow { timeout_ms: -1, ..row }).is_err());
     }
 
     #[test]

@@ -40,6 +40,11 @@ use tokio::task::JoinSet;
 use crate::state::AppState;
 use client::{ModelClient, ModelError};
 
+/// How often a request waiting for another trigger's attempt looks at the thread.
+const WAIT_POLL: Duration = Duration::from_millis(100);
+/// A request waits the settings' budget plus this, for the database work around the calls.
+const WAIT_MARGIN: Duration = Duration::from_secs(1);
+
 /// What starts an attempt (logged, and a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -133,7 +138,7 @@ pub async fn requested_title(
             None => store_builtin(state, scope, &thread.id, messages).await,
         };
     };
-    let deadline = tokio::time::Instant::now() + settings.budget() + Duration::from_secs(1);
+    let deadline = tokio::time::Instant::now() + settings.budget() + WAIT_MARGIN;
     // The request may arrive before the first message is stored: title from its messages first.
     let source = TitleSource::from_messages(messages);
     // Detached, so a client that hangs up does not cancel the model call (its title is kept).
@@ -183,7 +188,7 @@ async fn wait_for_attempt(
         if !running || tokio::time::Instant::now() >= deadline {
             return Ok(current);
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(WAIT_POLL).await;
     }
 }
 

@@ -7,11 +7,11 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use threadhold_domain::Millis;
 use threadhold_domain::model::WorkspaceScope;
-use threadhold_domain::title::settings::{ApiKeySource, ApiStyle, TitleSettings};
+use threadhold_domain::title::settings::TitleSettings;
 use threadhold_domain::title::state::{TitleCandidate, TitleClaim, TitleOrigin, TitleState};
+use threadhold_domain::transfer::TitleSettingsRow;
 
 use super::projects::bump_settings;
-use crate::shared::key_columns;
 use crate::{StoreError, StoreResult};
 
 /// The columns [`settings_row`] reads, as a literal for `concat!`.
@@ -21,33 +21,23 @@ macro_rules! settings_columns {
          instructions, timeout_ms, updated_at"
     };
 }
+pub(super) use settings_columns;
 
-fn settings_row(row: &PgRow) -> StoreResult<TitleSettings> {
-    let corrupt = |what: &str| StoreError::Database(format!("title_settings: {what}"));
-    let key_file: Option<String> = row.try_get(4)?;
-    let key_env: Option<String> = row.try_get(5)?;
-    let api_key = match (key_file, key_env) {
-        (None, None) => ApiKeySource::None,
-        (Some(path), None) => ApiKeySource::File(path),
-        (None, Some(name)) => ApiKeySource::Env(name),
-        (Some(_), Some(_)) => return Err(corrupt("both a key file and a key variable")),
-    };
-    let style: String = row.try_get(6)?;
-    let language: String = row.try_get(8)?;
-    let words: i32 = row.try_get(9)?;
-    let timeout_ms: i64 = row.try_get(11)?;
-    Ok(TitleSettings {
+/// A `title_settings` row as stored (also the export's row).
+pub(super) fn settings_row(row: &PgRow) -> sqlx::Result<TitleSettingsRow> {
+    Ok(TitleSettingsRow {
         project_id: row.try_get(0)?,
         enabled: row.try_get(1)?,
         base_url: row.try_get(2)?,
         model: row.try_get(3)?,
-        api_key,
-        api_style: ApiStyle::parse(&style).ok_or_else(|| corrupt("unknown api_style"))?,
+        api_key_file: row.try_get(4)?,
+        api_key_env: row.try_get(5)?,
+        api_style: row.try_get(6)?,
         api_version: row.try_get(7)?,
-        language: (language != "auto").then_some(language),
-        words: u8::try_from(words).map_err(|_| corrupt("words out of range"))?,
+        language: row.try_get(8)?,
+        words: i64::from(row.try_get::<i32, _>(9)?),
         instructions: row.try_get(10)?,
-        timeout_ms: u64::try_from(timeout_ms).map_err(|_| corrupt("negative timeout"))?,
+        timeout_ms: row.try_get(11)?,
         updated_at: row.try_get(12)?,
     })
 }
@@ -57,7 +47,10 @@ pub(super) async fn settings(c: &mut PgConnection, project_id: &str) -> StoreRes
         .bind(project_id)
         .fetch_optional(c)
         .await?;
-    row.as_ref().map(settings_row).transpose()
+    let Some(row) = row else { return Ok(None) };
+    let settings = TitleSettings::try_from(settings_row(&row)?)
+        .map_err(|error| StoreError::Database(format!("title_settings: {error}")))?;
+    Ok(Some(settings))
 }
 
 pub(super) async fn put_settings(c: &mut PgConnection, settings: &TitleSettings) -> StoreResult<bool> {
@@ -68,7 +61,7 @@ pub(super) async fn put_settings(c: &mut PgConnection, settings: &TitleSettings)
     if exists.is_none() {
         return Ok(false);
     }
-    let (key_file, key_env) = key_columns(&settings.api_key);
+    let r = TitleSettingsRow::from(settings);
     sqlx::query(
         "INSERT INTO title_settings (project_id, enabled, base_url, model, api_key_file, api_key_env, api_style, \
          api_version, language, words, instructions, timeout_ms, updated_at) \
@@ -79,19 +72,19 @@ pub(super) async fn put_settings(c: &mut PgConnection, settings: &TitleSettings)
          words = excluded.words, instructions = excluded.instructions, timeout_ms = excluded.timeout_ms, \
          updated_at = excluded.updated_at",
     )
-    .bind(&settings.project_id)
-    .bind(settings.enabled)
-    .bind(&settings.base_url)
-    .bind(&settings.model)
-    .bind(key_file)
-    .bind(key_env)
-    .bind(settings.api_style.as_str())
-    .bind(&settings.api_version)
-    .bind(settings.language_label())
-    .bind(i32::from(settings.words))
-    .bind(&settings.instructions)
-    .bind(i64::try_from(settings.timeout_ms).unwrap_or(i64::MAX))
-    .bind(settings.updated_at)
+    .bind(&r.project_id)
+    .bind(r.enabled)
+    .bind(&r.base_url)
+    .bind(&r.model)
+    .bind(&r.api_key_file)
+    .bind(&r.api_key_env)
+    .bind(&r.api_style)
+    .bind(&r.api_version)
+    .bind(&r.language)
+    .bind(i32::try_from(r.words).unwrap_or(i32::MAX))
+    .bind(&r.instructions)
+    .bind(r.timeout_ms)
+    .bind(r.updated_at)
     .execute(&mut *c)
     .await?;
     bump_settings(c).await?;

@@ -5,7 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use threadhold_domain::transfer::{
     AnonymousSessionRow, ApiKeyRow, AttachmentRow, AuthRuleRow, ExportRow, ExportTable, FeedbackRow, ProjectRow,
-    RefreshTokenRow, ScoreRow, ServerSecretRow, SigningKeyRow, TelemetryRow, TitleSettingsRow,
+    RefreshTokenRow, ScoreRow, ServerSecretRow, SigningKeyRow, TelemetryRow,
 };
 
 use crate::StoreResult;
@@ -100,26 +100,13 @@ pub(super) async fn export(
             },
         ),
         ExportTable::TitleSettings => (
-            "SELECT project_id, enabled, base_url, model, api_key_file, api_key_env, api_style, api_version, language, \
-             words, instructions, timeout_ms, updated_at FROM title_settings \
-             WHERE project_id > $1 AND ($2::TEXT IS NULL OR project_id = $2) ORDER BY project_id LIMIT $3",
-            |row| {
-                Ok(ExportRow::TitleSettings(TitleSettingsRow {
-                    project_id: row.try_get(0)?,
-                    enabled: row.try_get(1)?,
-                    base_url: row.try_get(2)?,
-                    model: row.try_get(3)?,
-                    api_key_file: row.try_get(4)?,
-                    api_key_env: row.try_get(5)?,
-                    api_style: row.try_get(6)?,
-                    api_version: row.try_get(7)?,
-                    language: row.try_get(8)?,
-                    words: i64::from(row.try_get::<i32, _>(9)?),
-                    instructions: row.try_get(10)?,
-                    timeout_ms: row.try_get(11)?,
-                    updated_at: row.try_get(12)?,
-                }))
-            },
+            concat!(
+                "SELECT ",
+                super::titles::settings_columns!(),
+                " FROM title_settings WHERE project_id > $1 AND ($2::TEXT IS NULL OR project_id = $2) \
+                 ORDER BY project_id LIMIT $3"
+            ),
+            |row| super::titles::settings_row(row).map(ExportRow::TitleSettings),
         ),
         // Server secrets belong to the deployment, not to a project.
         ExportTable::ServerSecrets => (

@@ -5,11 +5,11 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use threadhold_domain::Millis;
 use threadhold_domain::model::WorkspaceScope;
-use threadhold_domain::title::settings::{ApiKeySource, ApiStyle, TitleSettings};
+use threadhold_domain::title::settings::TitleSettings;
 use threadhold_domain::title::state::{TitleCandidate, TitleClaim, TitleOrigin, TitleState};
+use threadhold_domain::transfer::TitleSettingsRow;
 
 use super::projects::bump_settings;
-use crate::shared::key_columns;
 use crate::{StoreError, StoreResult};
 
 /// The columns [`settings_row`] reads, as a literal for `concat!`.
@@ -19,47 +19,36 @@ macro_rules! settings_columns {
          instructions, timeout_ms, updated_at"
     };
 }
+pub(super) use settings_columns;
 
-fn settings_row(row: &Row) -> rusqlite::Result<TitleSettings> {
-    let corrupt = |index: usize, what: &str| {
-        rusqlite::Error::FromSqlConversionFailure(
-            index,
-            rusqlite::types::Type::Text,
-            format!("title_settings: {what}").into(),
-        )
-    };
-    let key_file: Option<String> = row.get(4)?;
-    let key_env: Option<String> = row.get(5)?;
-    let api_key = match (key_file, key_env) {
-        (None, None) => ApiKeySource::None,
-        (Some(path), None) => ApiKeySource::File(path),
-        (None, Some(name)) => ApiKeySource::Env(name),
-        (Some(_), Some(_)) => return Err(corrupt(4, "both a key file and a key variable")),
-    };
-    let style: String = row.get(6)?;
-    let language: String = row.get(8)?;
-    let words: i64 = row.get(9)?;
-    let timeout_ms: i64 = row.get(11)?;
-    Ok(TitleSettings {
+/// A `title_settings` row as stored (also the export's row).
+pub(super) fn settings_row(row: &Row) -> rusqlite::Result<TitleSettingsRow> {
+    Ok(TitleSettingsRow {
         project_id: row.get(0)?,
         enabled: row.get(1)?,
         base_url: row.get(2)?,
         model: row.get(3)?,
-        api_key,
-        api_style: ApiStyle::parse(&style).ok_or_else(|| corrupt(6, "unknown api_style"))?,
+        api_key_file: row.get(4)?,
+        api_key_env: row.get(5)?,
+        api_style: row.get(6)?,
         api_version: row.get(7)?,
-        language: (language != "auto").then_some(language),
-        words: u8::try_from(words).map_err(|_| corrupt(9, "words out of range"))?,
+        language: row.get(8)?,
+        words: row.get(9)?,
         instructions: row.get(10)?,
-        timeout_ms: u64::try_from(timeout_ms).map_err(|_| corrupt(11, "negative timeout"))?,
+        timeout_ms: row.get(11)?,
         updated_at: row.get(12)?,
     })
 }
 
 pub(super) fn settings(c: &Connection, project_id: &str) -> StoreResult<Option<TitleSettings>> {
-    Ok(c.prepare_cached(concat!("SELECT ", settings_columns!(), " FROM title_settings WHERE project_id = ?1"))?
+    let row = c
+        .prepare_cached(concat!("SELECT ", settings_columns!(), " FROM title_settings WHERE project_id = ?1"))?
         .query_row([project_id], settings_row)
-        .optional()?)
+        .optional()?;
+    row.map(|row| {
+        TitleSettings::try_from(row).map_err(|error| StoreError::Database(format!("title_settings: {error}")))
+    })
+    .transpose()
 }
 
 pub(super) fn put_settings(c: &Connection, settings: &TitleSettings) -> StoreResult<bool> {
@@ -67,7 +56,7 @@ pub(super) fn put_settings(c: &Connection, settings: &TitleSettings) -> StoreRes
     if !exists {
         return Ok(false);
     }
-    let (key_file, key_env) = key_columns(&settings.api_key);
+    let r = TitleSettingsRow::from(settings);
     c.prepare_cached(
         "INSERT INTO title_settings (project_id, enabled, base_url, model, api_key_file, api_key_env, api_style, \
          api_version, language, words, instructions, timeout_ms, updated_at) \
@@ -79,19 +68,19 @@ pub(super) fn put_settings(c: &Connection, settings: &TitleSettings) -> StoreRes
          updated_at = excluded.updated_at",
     )?
     .execute(params![
-        settings.project_id,
-        settings.enabled,
-        settings.base_url,
-        settings.model,
-        key_file,
-        key_env,
-        settings.api_style.as_str(),
-        settings.api_version,
-        settings.language_label(),
-        i64::from(settings.words),
-        settings.instructions,
-        i64::try_from(settings.timeout_ms).unwrap_or(i64::MAX),
-        settings.updated_at
+        r.project_id,
+        r.enabled,
+        r.base_url,
+        r.model,
+        r.api_key_file,
+        r.api_key_env,
+        r.api_style,
+        r.api_version,
+        r.language,
+        r.words,
+        r.instructions,
+        r.timeout_ms,
+        r.updated_at
     ])?;
     bump_settings(c)?;
     Ok(true)

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, Row, params};
 use threadhold_domain::transfer::{
     AnonymousSessionRow, ApiKeyRow, AttachmentRow, AuthRuleRow, ExportRow, ExportTable, FeedbackRow, ProjectRow,
-    RefreshTokenRow, ScoreRow, ServerSecretRow, SigningKeyRow, TelemetryRow, TitleSettingsRow,
+    RefreshTokenRow, ScoreRow, ServerSecretRow, SigningKeyRow, TelemetryRow,
 };
 
 use super::rows::JsonList;
@@ -93,26 +93,13 @@ pub(super) fn export(
             },
         ),
         ExportTable::TitleSettings => (
-            "SELECT project_id, enabled, base_url, model, api_key_file, api_key_env, api_style, api_version, language, \
-             words, instructions, timeout_ms, updated_at FROM title_settings \
-             WHERE project_id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY project_id LIMIT ?3",
-            |row| {
-                Ok(ExportRow::TitleSettings(TitleSettingsRow {
-                    project_id: row.get(0)?,
-                    enabled: row.get(1)?,
-                    base_url: row.get(2)?,
-                    model: row.get(3)?,
-                    api_key_file: row.get(4)?,
-                    api_key_env: row.get(5)?,
-                    api_style: row.get(6)?,
-                    api_version: row.get(7)?,
-                    language: row.get(8)?,
-                    words: row.get(9)?,
-                    instructions: row.get(10)?,
-                    timeout_ms: row.get(11)?,
-                    updated_at: row.get(12)?,
-                }))
-            },
+            concat!(
+                "SELECT ",
+                super::titles::settings_columns!(),
+                " FROM title_settings WHERE project_id > ?1 AND (?2 IS NULL OR project_id = ?2) \
+                 ORDER BY project_id LIMIT ?3"
+            ),
+            |row| super::titles::settings_row(row).map(ExportRow::TitleSettings),
         ),
         // Server secrets belong to the deployment, not to a project.
         ExportTable::ServerSecrets => (
