@@ -255,7 +255,15 @@ pub async fn sweep(state: &AppState, now: Millis) -> StoreResult<SweepReport> {
     let permits = Arc::new(Semaphore::new(SWEEP_CONCURRENCY));
     let mut tasks = JoinSet::new();
     for candidate in candidates {
-        let Some(settings) = settings_of(state, &candidate.project_id).await? else { continue };
+        // A failed read skips one thread; the attempts already running go on.
+        let settings = match settings_of(state, &candidate.project_id).await {
+            Ok(Some(settings)) => settings,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "reading the title settings failed");
+                continue;
+            }
+        };
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
         let scope = WorkspaceScope { project_id: candidate.project_id, workspace_id: candidate.workspace_id };
         let task = attempt(state.clone(), settings, scope, candidate.thread_id, Trigger::Sweep, ATTEMPTS_MAX, None);
@@ -341,13 +349,15 @@ async fn attempt(
         }
         Err(failure) => {
             finished?;
-            metrics::counter!("threadhold_model_titles_total", "trigger" => trigger_label, "outcome" => "failed")
-                .increment(1);
             match failure {
                 Failure::NoText => {
+                    metrics::counter!("threadhold_model_titles_total", "trigger" => trigger_label, "outcome" => "no_text")
+                        .increment(1);
                     tracing::debug!(project_id, thread_id, trigger = trigger_label, "no user text to title from");
                 }
                 Failure::Model(error, source) => {
+                    metrics::counter!("threadhold_model_titles_total", "trigger" => trigger_label, "outcome" => "failed")
+                        .increment(1);
                     tracing::warn!(
                         project_id,
                         thread_id,
