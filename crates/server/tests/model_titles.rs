@@ -430,6 +430,13 @@ async fn the_sweep_retitles_recent_threads_with_at_most_three_attempts() {
     assert_eq!(report.attempted, 0, "three attempts, then it gives up");
     assert_eq!(model.calls() - calls, 4, "two sweeps, each a call and its retry");
     assert_eq!(stored_title(&ws, &failing).await, "Compare Postgres and SQLite", "the built-in title stays");
+    let calls = model.calls();
+    assert_eq!(
+        stream_title(&ws, &failing, json!([])).await,
+        "Compare Postgres and SQLite",
+        "spent: the built-in title"
+    );
+    assert_eq!(model.calls(), calls, "a spent budget calls no model");
     assert!(stored_title(&ws, &empty).await.is_null());
 
     // A thread the message trigger failed on is titled by the next sweep once the model answers.

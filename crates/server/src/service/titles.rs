@@ -171,6 +171,8 @@ pub async fn requested_title(
                 _ => store_builtin(state, scope, &thread.id, messages).await,
             }
         }
+        // The budget is spent: the built-in title stays.
+        Outcome::NotStarted(TitleState { title: Some(title), .. }) => Ok(Some(title)),
         Outcome::NotStarted(_) | Outcome::Failed => store_builtin(state, scope, &thread.id, messages).await,
     }
 }
