@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod titles;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -116,6 +117,13 @@ enum Command {
     Projects {
         #[command(subcommand)]
         command: ProjectsCommand,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Titles written by a model (an OpenAI-compatible endpoint) instead of the built-in ones.
+    Titles {
+        #[command(subcommand)]
+        command: titles::TitlesCommand,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -342,6 +350,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projects { command, storage } => {
             let store = open_store(&settings_for(&storage)?).await?;
             projects(store.as_ref(), command).await
+        }
+        Command::Titles { command, storage } => {
+            let store = open_store(&settings_for(&storage)?).await?;
+            titles::run(store.as_ref(), command).await
         }
     }
 }

@@ -519,3 +519,91 @@ async fn settings_reach_every_node_on_postgresql_within_two_seconds() {
     let second = Server::start(two.path(), &env);
     settings_reach(&[&first, &second], &["--database-url", &url]).await;
 }
+
+/// A stand-in for an OpenAI-compatible endpoint: answers every chat completion
+/// with `title` and records the credential it was sent.
+async fn fake_model(title: &'static str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = std::sync::Arc::clone(&seen);
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let recorded = std::sync::Arc::clone(&recorded);
+            async move {
+                let credential = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                recorded.lock().expect("lock").push(credential);
+                axum::Json(json!({"choices": [{"message": {"role": "assistant", "content": title}}]}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/v1", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn titles_commands_configure_the_model_a_running_server_uses() {
+    const MODEL_KEY: &str = "sk-binary-test-7d1e5a";
+    let dir = tempfile::tempdir().expect("dir");
+    let (model_url, seen) = fake_model("\"Lisbon Weekend Plan.\"").await;
+    let server = Server::start(dir.path(), &[("TITLES_TEST_KEY", MODEL_KEY)]);
+    let set = admin(
+        dir.path(),
+        &[
+            "titles",
+            "set",
+            "--base-url",
+            &model_url,
+            "--model",
+            "small",
+            "--api-key-env",
+            "TITLES_TEST_KEY",
+            "--length",
+            "4",
+        ],
+    );
+    assert!(set.contains("now titles threads with small"), "{set}");
+    let shown = admin(dir.path(), &["titles", "show"]);
+    assert!(shown.contains("model titles on") && shown.contains("environment variable TITLES_TEST_KEY"), "{shown}");
+    assert!(shown.contains("at most 4 words") && shown.contains("/v1/chat/completions (openai)"), "{shown}");
+
+    let key = create_key(dir.path());
+    let (_, created) = call(&server.url, &key, reqwest::Method::POST, "/v1/threads", Some(json!({}))).await;
+    let thread = created["thread_id"].as_str().expect("thread").to_owned();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/runs/stream", server.url))
+        .bearer_auth(&key)
+        .header("aui-workspace-id", "ws")
+        .header("accept", "text/plain")
+        .json(&json!({"thread_id": thread, "assistant_id": "system/thread_title", "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Plan a weekend in Lisbon"}]}
+        ]}))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(response.text().await.expect("text"), "Lisbon Weekend Plan");
+    assert_eq!(*seen.lock().expect("lock"), vec![format!("Bearer {MODEL_KEY}")], "the server's variable holds the key");
+
+    let refused = Command::new(BIN)
+        .args(["titles", "set", "--base-url", &model_url, "--model", "m", "--length", "13", "--data"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("2 to 12 words"), "{refused:?}");
+    let unsafe_variable = Command::new(BIN)
+        .args(["titles", "set", "--base-url", &model_url, "--model", "m", "--api-key-env", "THREADHOLD_DATABASE_URL"])
+        .arg("--data")
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!unsafe_variable.status.success(), "threadhold's own secrets never become a model key");
+    admin(dir.path(), &["titles", "off"]);
+    assert!(admin(dir.path(), &["titles", "show"]).contains("model titles off"));
+    let unknown = Command::new(BIN).args(["titles", "show", "--project", "nope", "--data"]).arg(dir.path()).output();
+    assert!(!unknown.expect("run").status.success());
+    let (exit, stderr) = server.terminate();
+    assert!(exit.success(), "{stderr}");
+    assert!(!stderr.contains(MODEL_KEY), "the model key never reaches the log");
+}

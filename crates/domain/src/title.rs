@@ -1,5 +1,10 @@
 //! The built-in thread title generator: no model, just a short, clean title
-//! taken from the first user message.
+//! taken from the first user message. It is the default, and the fallback when
+//! a project's title model fails ([`settings`], [`prompt`]).
+
+pub mod prompt;
+pub mod settings;
+pub mod state;
 
 use serde_json::Value;
 

@@ -16,6 +16,7 @@ pub enum ExportTable {
     SigningKeys,
     ApiKeys,
     AuthRules,
+    TitleSettings,
     ServerSecrets,
     AnonymousSessions,
     RefreshTokens,
@@ -28,11 +29,12 @@ pub enum ExportTable {
 impl ExportTable {
     /// Every table, in import order. Threads and messages come between the
     /// sessions and the attachments; they are exported thread by thread.
-    pub const BEFORE_THREADS: [ExportTable; 7] = [
+    pub const BEFORE_THREADS: [ExportTable; 8] = [
         ExportTable::Projects,
         ExportTable::SigningKeys,
         ExportTable::ApiKeys,
         ExportTable::AuthRules,
+        ExportTable::TitleSettings,
         ExportTable::ServerSecrets,
         ExportTable::AnonymousSessions,
         ExportTable::RefreshTokens,
@@ -49,6 +51,7 @@ pub enum ExportRow {
     SigningKey(SigningKeyRow),
     ApiKey(ApiKeyRow),
     AuthRule(AuthRuleRow),
+    TitleSettings(TitleSettingsRow),
     ServerSecret(ServerSecretRow),
     AnonymousSession(AnonymousSessionRow),
     RefreshToken(RefreshTokenRow),
@@ -66,6 +69,7 @@ impl ExportRow {
             ExportRow::SigningKey(row) => &row.kid,
             ExportRow::ApiKey(row) => &row.id,
             ExportRow::AuthRule(row) => &row.id,
+            ExportRow::TitleSettings(row) => &row.project_id,
             ExportRow::ServerSecret(row) => &row.name,
             ExportRow::AnonymousSession(row) => &row.id,
             ExportRow::RefreshToken(row) => &row.token_hash,
@@ -133,6 +137,24 @@ pub struct AuthRuleRow {
     pub name_claim: Option<String>,
     pub token_type: Option<String>,
     pub created_at: Millis,
+}
+
+/// A project's title model: where its key is read, never the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TitleSettingsRow {
+    pub project_id: String,
+    pub enabled: bool,
+    pub base_url: String,
+    pub model: String,
+    pub api_key_file: Option<String>,
+    pub api_key_env: Option<String>,
+    pub api_style: String,
+    pub api_version: Option<String>,
+    pub language: String,
+    pub words: i64,
+    pub instructions: String,
+    pub timeout_ms: i64,
+    pub updated_at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

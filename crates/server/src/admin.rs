@@ -131,7 +131,8 @@ pub async fn settle_expired_uploads(state: &AppState, now: i64) -> Result<usize,
 }
 
 /// Housekeeping at start and then every `maintenance_interval_secs`: unused
-/// anonymous identities, expired uploads, and threads past the retention period.
+/// anonymous identities, expired uploads, threads past the retention period,
+/// and (every `title_sweep_interval_secs`) the model title sweep.
 pub async fn maintain_periodically(state: AppState) {
     let config = &state.config.anonymous;
     let interval = std::time::Duration::from_secs(state.config.maintenance_interval_secs.max(1));
@@ -153,6 +154,9 @@ pub async fn maintain_periodically(state: AppState) {
             Ok(threads) => tracing::info!(threads, "deleted threads past the retention period"),
             Err(error) => tracing::warn!(%error, "applying the retention period failed"),
         }
+        // Model calls take time: the sweep runs beside housekeeping, not in its way.
+        let sweeping = state.clone();
+        tokio::spawn(async move { crate::service::titles::sweep_when_due(&sweeping).await });
     }
 }
 

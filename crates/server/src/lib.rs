@@ -68,6 +68,8 @@ pub struct ServerConfig {
     pub retention_days: Option<u64>,
     /// Timeouts and the cap for client connections.
     pub connections: ConnectionLimits,
+    /// How often housekeeping sweeps recent threads for model titles (projects with a title model).
+    pub title_sweep_interval_secs: u64,
 }
 
 /// Where attachment bytes are kept.
@@ -114,6 +116,7 @@ impl Default for ServerConfig {
             auth_rules: Vec::new(),
             retention_days: None,
             connections: ConnectionLimits::default(),
+            title_sweep_interval_secs: threadhold_domain::title::settings::SWEEP_INTERVAL_SECS,
         }
     }
 }

@@ -22,6 +22,7 @@ const UPLOAD_SECRET: &str = "attachment-url-key";
 use crate::auth::tokens::ProjectKeys;
 use crate::projects::ProjectCache;
 use crate::rate_limit::RateLimiter;
+use crate::service::titles::Titles;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -41,6 +42,8 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// The store's local settings epoch the caches were filled under.
     settings_epoch: Arc<AtomicU64>,
+    /// Titles written by a model: its client, the projects' settings, the sweep's clock.
+    pub titles: Arc<Titles>,
 }
 
 impl AppState {
@@ -72,6 +75,7 @@ impl AppState {
             config: Arc::new(config),
             draining: Arc::new(AtomicBool::new(false)),
             settings_epoch: Arc::new(AtomicU64::new(store_epoch)),
+            titles: Arc::new(Titles::new().map_err(ApiError::Internal)?),
         })
     }
 
@@ -90,6 +94,7 @@ impl AppState {
         self.projects.clear();
         self.verifier.forget_rules();
         self.credentials.clear();
+        self.titles.forget_settings();
     }
 
     pub fn is_draining(&self) -> bool {

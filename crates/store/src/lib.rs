@@ -20,6 +20,8 @@ use threadhold_domain::model::{
 use threadhold_domain::model::{AuthRule, LeaseTarget};
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::{LeasePolicy, RunLease};
+use threadhold_domain::title::settings::TitleSettings;
+use threadhold_domain::title::state::{TitleCandidate, TitleClaim, TitleState};
 use threadhold_domain::transfer::{ExportRow, ExportTable};
 
 pub use error::StoreError;
@@ -265,4 +267,46 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()>;
     /// Upserts a score per target, author and name; returns the stored score id.
     async fn upsert_score(&self, score: &Score) -> StoreResult<String>;
+
+    /// A project's title model settings, switched on or off.
+    async fn title_settings(&self, project_id: &str) -> StoreResult<Option<TitleSettings>>;
+    /// Stores a project's title settings, replacing any; false when the project does not exist.
+    async fn put_title_settings(&self, settings: &TitleSettings) -> StoreResult<bool>;
+    /// Switches a project's model titles on or off; false when it has no title settings.
+    async fn set_titles_enabled(&self, project_id: &str, enabled: bool, now: Millis) -> StoreResult<bool>;
+    /// A thread's title, who wrote it, and its model attempts; `None` outside the scope.
+    async fn title_state(&self, scope: &WorkspaceScope, thread_id: &str) -> StoreResult<Option<TitleState>>;
+    /// Starts a model attempt on the thread when [`TitleState::may_start`]
+    /// allows it, atomically with the check (so concurrent triggers start one).
+    /// [`StoreError::ThreadNotFound`] outside the scope.
+    async fn claim_title_attempt(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        max_attempts: u32,
+        stale_before: Millis,
+        now: Millis,
+    ) -> StoreResult<TitleClaim>;
+    /// Ends the attempt started at `started_at`. A `title` becomes the model's
+    /// title unless a user or a model titled the thread meanwhile (checked in
+    /// the same statement). Returns the title the thread ends with.
+    async fn finish_title_attempt(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        started_at: Millis,
+        title: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Option<String>>;
+    /// Threads the sweep may title, newest first: created at or after `since`
+    /// in a project whose model titles are on, without a user's or a model's
+    /// title, with fewer than `max_attempts` attempts and none running since
+    /// `stale_before`, and with some message text.
+    async fn title_candidates(
+        &self,
+        since: Millis,
+        max_attempts: u32,
+        stale_before: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<TitleCandidate>>;
 }

@@ -112,6 +112,10 @@ pub async fn create(
     };
     let write = state.store.create_message(&caller.scope, &message).await?;
     link_attachments(&state, &caller, &message.thread_id, &message.content).await?;
+    if message.role.as_deref() == Some("user") && matches!(write, MessageWrite::Created(_)) {
+        // With a title model, it replaces the built-in title in the background.
+        service::titles::user_message_stored(&state, &caller.scope, &message.thread_id).await;
+    }
     let status = if matches!(write, MessageWrite::Created(_)) { StatusCode::CREATED } else { StatusCode::OK };
     // `lease_id` only when a lease was opened: the client treats even `null` as a lease.
     let body = match open_lease {

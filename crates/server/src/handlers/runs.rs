@@ -7,15 +7,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use threadhold_domain::ids::{IdKind, new_id};
-use threadhold_domain::limits::MESSAGE_PAGE_MAX;
 use threadhold_domain::model::TelemetryRecord;
 use threadhold_domain::now_ms;
-use threadhold_domain::title::{message_role, title_from_messages};
 use threadhold_store::ReadScope;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
+use crate::service::titles;
 use crate::state::AppState;
 
 /// Shown when no message has any text to title from; never stored.
@@ -60,7 +59,8 @@ pub struct StreamRequest {
 
 /// `POST /v1/runs/stream` with `assistant_id: "system/thread_title"`: answers the
 /// thread's title as `text/plain`, generating and storing one if the thread
-/// has none. A title a user set is streamed back, never replaced.
+/// has none (by the project's title model, if it has one: [`titles`]). A title
+/// a user set is streamed back, never replaced.
 pub async fn stream(
     State(state): State<AppState>,
     caller: Caller,
@@ -74,29 +74,7 @@ pub async fn stream(
     }
     let scope = ReadScope::from(&caller.scope);
     let thread = state.store.get_thread(&scope, &body.thread_id).await?.ok_or_else(ApiError::thread_not_found)?;
-    let title = match thread.title {
-        Some(title) => Some(title),
-        None => {
-            // The request may arrive before the first message is stored: title from its messages first.
-            let generated = match title_from_messages(&body.messages) {
-                Some(title) => Some(title),
-                None => stored_title_source(&state, &scope, &body.thread_id).await?,
-            };
-            state.store.set_auto_title(&caller.scope, &body.thread_id, generated.as_deref(), now_ms()).await?
-        }
-    };
+    let title = titles::requested_title(&state, &caller.scope, &thread, &body.messages).await?;
     let text = title.unwrap_or_else(|| FALLBACK_TITLE.to_owned());
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
-}
-
-/// A title from the thread's stored messages (oldest user message with text).
-async fn stored_title_source(state: &AppState, scope: &ReadScope, thread_id: &str) -> ApiResult<Option<String>> {
-    let mut messages = state.store.list_messages(scope, thread_id, None, MESSAGE_PAGE_MAX).await?;
-    messages.reverse();
-    let contents: Vec<Value> = messages
-        .iter()
-        .filter_map(|m| serde_json::from_str::<Value>(&m.content).ok())
-        .filter(|content| message_role(content) == Some("user"))
-        .collect();
-    Ok(title_from_messages(&contents))
 }

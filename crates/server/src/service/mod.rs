@@ -2,4 +2,5 @@
 //! handlers, the CLI and the tests. Nothing here knows about HTTP.
 
 pub mod messages;
+pub mod titles;
 pub mod transfer;

@@ -13,6 +13,7 @@ mod rows;
 mod search;
 mod telemetry;
 mod threads;
+mod titles;
 mod transfer;
 
 use std::str::FromStr;
@@ -32,6 +33,8 @@ use threadhold_domain::model::{
 };
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::{LeasePolicy, RunLease};
+use threadhold_domain::title::settings::TitleSettings;
+use threadhold_domain::title::state::{TitleCandidate, TitleClaim, TitleState};
 use threadhold_domain::transfer::{ExportRow, ExportTable};
 
 use crate::migrate;
@@ -467,5 +470,53 @@ impl Store for PgStore {
 
     async fn upsert_score(&self, score: &Score) -> StoreResult<String> {
         in_transaction!(self, |c| telemetry::upsert_score(c, score))
+    }
+
+    async fn title_settings(&self, project_id: &str) -> StoreResult<Option<TitleSettings>> {
+        on_connection!(self, |c| titles::settings(c, project_id))
+    }
+
+    async fn put_title_settings(&self, settings: &TitleSettings) -> StoreResult<bool> {
+        in_transaction!(self, |c| titles::put_settings(c, settings))
+    }
+
+    async fn set_titles_enabled(&self, project_id: &str, enabled: bool, now: Millis) -> StoreResult<bool> {
+        in_transaction!(self, |c| titles::set_enabled(c, project_id, enabled, now))
+    }
+
+    async fn title_state(&self, scope: &WorkspaceScope, thread_id: &str) -> StoreResult<Option<TitleState>> {
+        on_connection!(self, |c| titles::state(c, scope, thread_id))
+    }
+
+    async fn claim_title_attempt(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        max_attempts: u32,
+        stale_before: Millis,
+        now: Millis,
+    ) -> StoreResult<TitleClaim> {
+        in_transaction!(self, |c| titles::claim(c, scope, thread_id, max_attempts, stale_before, now))
+    }
+
+    async fn finish_title_attempt(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        started_at: Millis,
+        title: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Option<String>> {
+        in_transaction!(self, |c| titles::finish(c, scope, thread_id, started_at, title, now))
+    }
+
+    async fn title_candidates(
+        &self,
+        since: Millis,
+        max_attempts: u32,
+        stale_before: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<TitleCandidate>> {
+        on_connection!(self, |c| titles::candidates(c, since, max_attempts, stale_before, limit))
     }
 }

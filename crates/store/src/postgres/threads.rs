@@ -166,6 +166,7 @@ pub(super) async fn update(
         "UPDATE threads SET \
            title = CASE WHEN $4 THEN $5 ELSE title END, \
            title_from_user = CASE WHEN $4 THEN $5 IS NOT NULL ELSE title_from_user END, \
+           title_by_model = CASE WHEN $4 THEN FALSE ELSE title_by_model END, \
            metadata = CASE WHEN $6 THEN $7 ELSE metadata END, \
            is_archived = COALESCE($8, is_archived), \
            last_message_at = COALESCE($9, last_message_at), \

@@ -99,6 +99,15 @@ pub(super) async fn export(
                 }))
             },
         ),
+        ExportTable::TitleSettings => (
+            concat!(
+                "SELECT ",
+                super::titles::settings_columns!(),
+                " FROM title_settings WHERE project_id > $1 AND ($2::TEXT IS NULL OR project_id = $2) \
+                 ORDER BY project_id LIMIT $3"
+            ),
+            |row| super::titles::settings_row(row).map(ExportRow::TitleSettings),
+        ),
         // Server secrets belong to the deployment, not to a project.
         ExportTable::ServerSecrets => (
             "SELECT name, value, created_at FROM server_secrets WHERE name > $1 AND $2 IS NULL ORDER BY name LIMIT $3",
@@ -286,6 +295,24 @@ pub(super) async fn import(c: &mut PgConnection, row: &ExportRow) -> StoreResult
         .bind(&r.token_type)
         .bind(r.created_at),
         // A secret the target generated itself gives way to the exported one.
+        ExportRow::TitleSettings(r) => sqlx::query(
+            "INSERT INTO title_settings (project_id, enabled, base_url, model, api_key_file, api_key_env, api_style, \
+             api_version, language, words, instructions, timeout_ms, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
+        )
+        .bind(&r.project_id)
+        .bind(r.enabled)
+        .bind(&r.base_url)
+        .bind(&r.model)
+        .bind(&r.api_key_file)
+        .bind(&r.api_key_env)
+        .bind(&r.api_style)
+        .bind(&r.api_version)
+        .bind(&r.language)
+        .bind(i32::try_from(r.words).unwrap_or(i32::MAX))
+        .bind(&r.instructions)
+        .bind(r.timeout_ms)
+        .bind(r.updated_at),
         ExportRow::ServerSecret(r) => sqlx::query(
             "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value, created_at = excluded.created_at \
@@ -375,9 +402,15 @@ pub(super) async fn import(c: &mut PgConnection, row: &ExportRow) -> StoreResult
         .bind(r.updated_at),
     };
     let inserted = query.execute(&mut *c).await?.rows_affected();
-    if matches!(row, ExportRow::Project(_) | ExportRow::SigningKey(_) | ExportRow::ApiKey(_) | ExportRow::AuthRule(_))
-        && inserted == 1
-    {
+    let setting = matches!(
+        row,
+        ExportRow::Project(_)
+            | ExportRow::SigningKey(_)
+            | ExportRow::ApiKey(_)
+            | ExportRow::AuthRule(_)
+            | ExportRow::TitleSettings(_)
+    );
+    if setting && inserted == 1 {
         super::projects::bump_settings(c).await?;
     }
     Ok(inserted == 1)

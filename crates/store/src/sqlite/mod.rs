@@ -12,6 +12,7 @@ mod rows;
 mod search;
 mod telemetry;
 mod threads;
+mod titles;
 mod transfer;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,8 @@ use threadhold_domain::model::{
 };
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::{LeasePolicy, RunLease};
+use threadhold_domain::title::settings::TitleSettings;
+use threadhold_domain::title::state::{TitleCandidate, TitleClaim, TitleState};
 use threadhold_domain::transfer::{ExportRow, ExportTable};
 
 pub use engine::{Durability, SqliteOptions};
@@ -486,6 +489,63 @@ impl Store for SqliteStore {
     async fn upsert_score(&self, score: &Score) -> StoreResult<String> {
         let score = score.clone();
         self.engine.write(move |c| telemetry::upsert_score(c, &score)).await
+    }
+
+    async fn title_settings(&self, project_id: &str) -> StoreResult<Option<TitleSettings>> {
+        self.engine.read(|c| titles::settings(c, project_id))
+    }
+
+    async fn put_title_settings(&self, settings: &TitleSettings) -> StoreResult<bool> {
+        let settings = settings.clone();
+        self.engine.write(move |c| titles::put_settings(c, &settings)).await
+    }
+
+    async fn set_titles_enabled(&self, project_id: &str, enabled: bool, now: Millis) -> StoreResult<bool> {
+        let project_id = project_id.to_owned();
+        self.engine.write(move |c| titles::set_enabled(c, &project_id, enabled, now)).await
+    }
+
+    async fn title_state(&self, scope: &WorkspaceScope, thread_id: &str) -> StoreResult<Option<TitleState>> {
+        self.engine.read(|c| titles::state(c, scope, thread_id))
+    }
+
+    async fn claim_title_attempt(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        max_attempts: u32,
+        stale_before: Millis,
+        now: Millis,
+    ) -> StoreResult<TitleClaim> {
+        // Most calls find nothing to do (titled, or the budget spent): answer those from a read.
+        let state = self.engine.read(|c| titles::state(c, scope, thread_id))?.ok_or(StoreError::ThreadNotFound)?;
+        if !state.may_start(max_attempts, stale_before) {
+            return Ok(TitleClaim { started_at: None, state });
+        }
+        let (scope, thread_id) = (scope.clone(), thread_id.to_owned());
+        self.engine.write(move |c| titles::claim(c, &scope, &thread_id, max_attempts, stale_before, now)).await
+    }
+
+    async fn finish_title_attempt(
+        &self,
+        scope: &WorkspaceScope,
+        thread_id: &str,
+        started_at: Millis,
+        title: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<Option<String>> {
+        let (scope, thread_id, title) = (scope.clone(), thread_id.to_owned(), title.map(str::to_owned));
+        self.engine.write(move |c| titles::finish(c, &scope, &thread_id, started_at, title.as_deref(), now)).await
+    }
+
+    async fn title_candidates(
+        &self,
+        since: Millis,
+        max_attempts: u32,
+        stale_before: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<TitleCandidate>> {
+        self.engine.read_blocking(move |c| titles::candidates(c, since, max_attempts, stale_before, limit)).await
     }
 }
 

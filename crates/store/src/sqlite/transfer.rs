@@ -92,6 +92,15 @@ pub(super) fn export(
                 }))
             },
         ),
+        ExportTable::TitleSettings => (
+            concat!(
+                "SELECT ",
+                super::titles::settings_columns!(),
+                " FROM title_settings WHERE project_id > ?1 AND (?2 IS NULL OR project_id = ?2) \
+                 ORDER BY project_id LIMIT ?3"
+            ),
+            |row| super::titles::settings_row(row).map(ExportRow::TitleSettings),
+        ),
         // Server secrets belong to the deployment, not to a project.
         ExportTable::ServerSecrets => (
             "SELECT name, value, created_at FROM server_secrets WHERE name > ?1 AND ?2 IS NULL ORDER BY name LIMIT ?3",
@@ -277,6 +286,27 @@ pub(super) fn import(c: &Connection, row: &ExportRow) -> StoreResult<bool> {
                 r.created_at
             ])?,
         // A secret the target generated itself (it signed nothing yet that matters) gives way to the exported one.
+        ExportRow::TitleSettings(r) => c
+            .prepare_cached(
+                "INSERT INTO title_settings (project_id, enabled, base_url, model, api_key_file, api_key_env, \
+                 api_style, api_version, language, words, instructions, timeout_ms, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                r.project_id,
+                r.enabled,
+                r.base_url,
+                r.model,
+                r.api_key_file,
+                r.api_key_env,
+                r.api_style,
+                r.api_version,
+                r.language,
+                r.words,
+                r.instructions,
+                r.timeout_ms,
+                r.updated_at
+            ])?,
         ExportRow::ServerSecret(r) => c
             .prepare_cached(
                 "INSERT INTO server_secrets (name, value, created_at) VALUES (?1, ?2, ?3) \
@@ -368,9 +398,15 @@ pub(super) fn import(c: &Connection, row: &ExportRow) -> StoreResult<bool> {
                 r.updated_at
             ])?,
     };
-    if matches!(row, ExportRow::Project(_) | ExportRow::SigningKey(_) | ExportRow::ApiKey(_) | ExportRow::AuthRule(_))
-        && inserted == 1
-    {
+    let setting = matches!(
+        row,
+        ExportRow::Project(_)
+            | ExportRow::SigningKey(_)
+            | ExportRow::ApiKey(_)
+            | ExportRow::AuthRule(_)
+            | ExportRow::TitleSettings(_)
+    );
+    if setting && inserted == 1 {
         super::projects::bump_settings(c)?;
     }
     Ok(inserted == 1)

@@ -9,6 +9,8 @@ use threadhold_domain::model::{
 };
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::LeasePolicy;
+use threadhold_domain::title::settings::{ApiKeySource, ApiStyle, TitleSettings};
+use threadhold_domain::title::state::{TitleCandidate, TitleOrigin};
 use threadhold_domain::transfer::{ExportRow, ExportTable, ProjectRow};
 use threadhold_store::{ReadScope, Store, StoreError};
 
@@ -773,6 +775,219 @@ pub async fn export_pages_and_imports_rows(store: &dyn Store) {
     assert_eq!((stored.name.as_str(), stored.anonymous_enabled), ("Renamed", false));
 }
 
+fn title_settings(project: &str) -> TitleSettings {
+    let mut settings = TitleSettings::new(project, "http://127.0.0.1:11434/v1", "llama3.2", ApiKeySource::None);
+    settings.updated_at = 5;
+    settings
+}
+
+pub async fn title_settings_round_trip(store: &dyn Store) {
+    assert_eq!(store.title_settings("p1").await.expect("none"), None);
+    assert!(!store.put_title_settings(&title_settings("nope")).await.expect("no project"), "unknown project");
+    assert!(!store.set_titles_enabled("p1", false, 6).await.expect("no settings"), "nothing to switch");
+    let version = store.settings_version().await.expect("version");
+    let plain = title_settings("p1");
+    assert!(store.put_title_settings(&plain).await.expect("put"));
+    assert_eq!(store.title_settings("p1").await.expect("get"), Some(plain));
+    assert!(store.settings_version().await.expect("version") > version, "nodes notice new title settings");
+    let azure = TitleSettings {
+        api_key: ApiKeySource::Env("AZURE_OPENAI_API_KEY".into()),
+        api_style: ApiStyle::Azure,
+        api_version: Some("2024-10-21".into()),
+        language: Some("pt-BR".into()),
+        words: 12,
+        instructions: "Name the product Acme.".into(),
+        timeout_ms: 300_000,
+        ..title_settings("p1")
+    };
+    assert!(store.put_title_settings(&azure).await.expect("replace"));
+    assert_eq!(store.title_settings("p1").await.expect("get").as_ref(), Some(&azure));
+    let file = TitleSettings { api_key: ApiKeySource::File("/run/secrets/key".into()), ..title_settings("p1") };
+    assert!(store.put_title_settings(&file).await.expect("replace"));
+    assert_eq!(store.title_settings("p1").await.expect("get").map(|s| s.api_key), Some(file.api_key.clone()));
+    let version = store.settings_version().await.expect("version");
+    assert!(store.set_titles_enabled("p1", false, 9).await.expect("off"));
+    let off = store.title_settings("p1").await.expect("get").expect("kept");
+    assert!(!off.enabled && off.updated_at == 9 && off.model == "llama3.2", "off keeps the settings");
+    assert!(store.settings_version().await.expect("version") > version, "nodes notice the switch");
+
+    // Exported with the deployment (the key's location, never a key) and imported once.
+    let rows = store.export_rows(ExportTable::TitleSettings, Some("p1"), "", 10).await.expect("export");
+    assert_eq!(rows.iter().map(ExportRow::key).collect::<Vec<_>>(), ["p1"]);
+    assert!(store.export_rows(ExportTable::TitleSettings, Some("p2"), "", 10).await.expect("export").is_empty());
+    assert!(!store.import_row(&rows[0]).await.expect("present"), "present rows are skipped");
+    let ExportRow::TitleSettings(mut row) = rows[0].clone() else { panic!("a title settings row") };
+    store.ensure_project("p2", "Two", 1).await.expect("project");
+    row.project_id = "p2".into();
+    let version = store.settings_version().await.expect("version");
+    assert!(store.import_row(&ExportRow::TitleSettings(row)).await.expect("import"));
+    assert!(store.settings_version().await.expect("version") > version, "nodes notice imported settings");
+    let imported = store.title_settings("p2").await.expect("get").expect("imported");
+    assert_eq!(imported, TitleSettings { project_id: "p2".into(), ..off });
+}
+
+pub async fn title_attempts_share_one_budget(store: &dyn Store) {
+    let s = scope("w");
+    let t = thread(store, "w", 1).await;
+    let state = store.title_state(&s, &t).await.expect("state").expect("thread");
+    assert_eq!((state.origin, state.attempts, state.running_since), (TitleOrigin::None, 0, None));
+    let claim = store.claim_title_attempt(&s, &t, 1, 50, 100).await.expect("claim");
+    assert_eq!(claim.started_at, Some(100));
+    assert_eq!((claim.state.attempts, claim.state.running_since), (1, Some(100)));
+    let again = store.claim_title_attempt(&s, &t, 3, 50, 101).await.expect("claim");
+    assert_eq!(again.started_at, None, "one attempt runs at a time");
+    let title = store.finish_title_attempt(&s, &t, 100, Some("Model title"), 102).await.expect("finish");
+    assert_eq!(title.as_deref(), Some("Model title"));
+    let state = store.title_state(&s, &t).await.expect("state").expect("thread");
+    assert_eq!((state.origin, state.running_since), (TitleOrigin::Model, None));
+    assert_eq!(store.claim_title_attempt(&s, &t, 3, 200, 300).await.expect("claim").started_at, None, "final");
+
+    // A built-in title is replaced; a failed attempt keeps it and spends the request budget.
+    let builtin = thread(store, "w", 1).await;
+    store.set_auto_title(&s, &builtin, Some("Built in"), 2).await.expect("auto");
+    assert_eq!(store.title_state(&s, &builtin).await.expect("state").expect("t").origin, TitleOrigin::Builtin);
+    let claim = store.claim_title_attempt(&s, &builtin, 1, 0, 10).await.expect("claim");
+    assert_eq!(claim.started_at, Some(10));
+    assert_eq!(
+        store.finish_title_attempt(&s, &builtin, 10, None, 11).await.expect("fail").as_deref(),
+        Some("Built in")
+    );
+    let state = store.title_state(&s, &builtin).await.expect("state").expect("t");
+    assert_eq!((state.origin, state.attempts, state.running_since), (TitleOrigin::Builtin, 1, None));
+    assert_eq!(store.claim_title_attempt(&s, &builtin, 1, 0, 12).await.expect("claim").started_at, None);
+    // The sweep's budget is three; an abandoned attempt does not block the next.
+    assert_eq!(store.claim_title_attempt(&s, &builtin, 3, 0, 20).await.expect("claim").started_at, Some(20));
+    assert_eq!(store.claim_title_attempt(&s, &builtin, 3, 21, 30).await.expect("stale").started_at, Some(30));
+    store.finish_title_attempt(&s, &builtin, 20, None, 31).await.expect("late finish");
+    let state = store.title_state(&s, &builtin).await.expect("state").expect("t");
+    assert_eq!((state.attempts, state.running_since), (3, Some(30)), "a late finish leaves the newer attempt alone");
+    store.finish_title_attempt(&s, &builtin, 30, Some("Third time"), 32).await.expect("finish");
+    assert_eq!(store.claim_title_attempt(&s, &builtin, 9, 100, 40).await.expect("claim").started_at, None);
+    assert_eq!(store.title_state(&s, &builtin).await.expect("s").expect("t").title.as_deref(), Some("Third time"));
+
+    // A user's title set while the model runs wins; clearing it makes the thread untitled again.
+    let renamed = thread(store, "w", 1).await;
+    assert!(store.claim_title_attempt(&s, &renamed, 1, 0, 10).await.expect("claim").started_at.is_some());
+    let rename = ThreadPatch { title: Some(Some("Mine".into())), ..ThreadPatch::default() };
+    store.update_thread(&s, &renamed, &rename, 11).await.expect("rename");
+    let title = store.finish_title_attempt(&s, &renamed, 10, Some("Model"), 12).await.expect("finish");
+    assert_eq!(title.as_deref(), Some("Mine"));
+    let state = store.title_state(&s, &renamed).await.expect("state").expect("t");
+    assert_eq!((state.origin, state.running_since), (TitleOrigin::User, None));
+    assert_eq!(store.claim_title_attempt(&s, &renamed, 3, 0, 20).await.expect("claim").started_at, None);
+    let clear = ThreadPatch { title: Some(None), ..ThreadPatch::default() };
+    store.update_thread(&s, &renamed, &clear, 21).await.expect("clear");
+    assert_eq!(store.title_state(&s, &renamed).await.expect("state").expect("t").origin, TitleOrigin::None);
+    // A user's rename also ends a model title's protection from nothing: it is the user's now.
+    store.update_thread(&s, &t, &rename, 22).await.expect("rename model title");
+    assert_eq!(store.title_state(&s, &t).await.expect("state").expect("t").origin, TitleOrigin::User);
+
+    let other = scope("other");
+    assert_eq!(store.title_state(&other, &t).await.expect("state"), None);
+    assert!(matches!(store.claim_title_attempt(&other, &t, 3, 0, 1).await, Err(StoreError::ThreadNotFound)));
+    assert!(matches!(store.finish_title_attempt(&other, &t, 1, Some("x"), 2).await, Err(StoreError::ThreadNotFound)));
+}
+
+/// Concurrent claims on one thread start one attempt.
+pub async fn concurrent_title_claims_start_one_attempt(store: &dyn Store) {
+    let s = scope("w");
+    let t = thread(store, "w", 1).await;
+    let claims = (0..16).map(|i| store.claim_title_attempt(&s, &t, 3, 0, 100 + i)).collect();
+    let started =
+        join_all(claims).await.into_iter().filter(|claim| claim.as_ref().expect("claim").started_at.is_some());
+    assert_eq!(started.count(), 1);
+    assert_eq!(store.title_state(&s, &t).await.expect("state").expect("t").attempts, 1);
+}
+
+/// Polls every future until all are done (no executor needed beyond the test's).
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(|output| output.expect("ready")).collect()
+}
+
+async fn thread_created_at(store: &dyn Store, workspace: &str, created_at: i64) -> String {
+    let new = NewThread {
+        id: new_id(IdKind::Thread),
+        scope: scope(workspace),
+        title: None,
+        metadata: None,
+        external_id: None,
+        last_message_at: created_at,
+        now: created_at,
+        upsert: false,
+    };
+    store.create_thread(&new).await.expect("thread").0
+}
+
+pub async fn title_candidates_are_recent_untitled_threads_of_enabled_projects(store: &dyn Store) {
+    let s = scope("w");
+    let text = |thread: &str, now: i64| {
+        message(
+            thread,
+            ParentRef::Root,
+            None,
+            r#"{"role":"user","content":[{"type":"text","text":"Bake bread"}]}"#,
+            now,
+        )
+    };
+    let mut threads = Vec::new();
+    for created_at in [1_000, 2_000, 3_000, 4_000] {
+        let t = thread_created_at(store, "w", created_at).await;
+        store.create_message(&s, &text(&t, created_at)).await.expect("message");
+        threads.push(t);
+    }
+    let silent = thread_created_at(store, "w", 5_000).await;
+    let image = r#"{"role":"user","content":[{"type":"image","image":"data:image/png;base64,AA"}]}"#;
+    store.create_message(&s, &message(&silent, ParentRef::Root, None, image, 5_000)).await.expect("message");
+    let old = thread_created_at(store, "w", 10).await;
+    store.create_message(&s, &text(&old, 10)).await.expect("message");
+
+    let ids = |found: Vec<TitleCandidate>| found.into_iter().map(|c| c.thread_id).collect::<Vec<_>>();
+    assert!(store.title_candidates(500, 3, 0, 10).await.expect("none").is_empty(), "no project has titles on");
+    assert!(store.put_title_settings(&title_settings("p1")).await.expect("settings"));
+    let found = store.title_candidates(500, 3, 0, 10).await.expect("candidates");
+    assert_eq!(found.first().map(|c| (c.project_id.as_str(), c.workspace_id.as_str())), Some(("p1", "w")));
+    let newest_first: Vec<_> = threads.iter().rev().cloned().collect();
+    assert_eq!(ids(found), newest_first, "recent threads with text, newest first");
+    assert_eq!(ids(store.title_candidates(500, 3, 0, 2).await.expect("limited")), newest_first[..2].to_vec());
+
+    let [a, b, c, d] = [&threads[0], &threads[1], &threads[2], &threads[3]];
+    store.set_auto_title(&s, a, Some("Built in"), 6_000).await.expect("built-in titles stay candidates");
+    let rename = ThreadPatch { title: Some(Some("Mine".into())), ..ThreadPatch::default() };
+    store.update_thread(&s, b, &rename, 6_000).await.expect("user title");
+    let claim = store.claim_title_attempt(&s, c, 3, 0, 6_000).await.expect("claim");
+    store
+        .finish_title_attempt(&s, c, claim.started_at.expect("started"), Some("By model"), 6_001)
+        .await
+        .expect("model");
+    store.claim_title_attempt(&s, d, 3, 0, 7_000).await.expect("running");
+    assert_eq!(ids(store.title_candidates(500, 3, 6_500, 10).await.expect("candidates")), vec![a.clone()]);
+    assert_eq!(ids(store.title_candidates(500, 3, 7_001, 10).await.expect("stale")), vec![d.clone(), a.clone()]);
+    for now in [8_000, 8_001] {
+        let claim = store.claim_title_attempt(&s, a, 3, now, now).await.expect("claim");
+        store.finish_title_attempt(&s, a, claim.started_at.expect("started"), None, now).await.expect("failed");
+    }
+    assert_eq!(store.claim_title_attempt(&s, a, 3, 9_000, 9_000).await.expect("third").started_at, Some(9_000));
+    store.finish_title_attempt(&s, a, 9_000, None, 9_001).await.expect("failed");
+    assert!(ids(store.title_candidates(500, 3, 7_001, 10).await.expect("spent")).iter().all(|id| id != a));
+    assert!(store.set_titles_enabled("p1", false, 10_000).await.expect("off"));
+    assert!(store.title_candidates(0, 3, 99_999, 10).await.expect("off").is_empty(), "switched off");
+}
+
 /// Instantiates every conformance case for a backend: `$open` is an async
 /// expression producing a fresh store (plus anything that must live as long).
 #[macro_export]
@@ -787,7 +1002,9 @@ macro_rules! backend_suite {
             erasure_and_retention, signing_keys_and_server_secrets, administrative_changes_move_the_settings_version,
             auth_rules_round_trip, run_leases_follow_their_rules, attachments_link_and_expire,
             search_finds_titles_and_text, imports_keep_ids_and_are_idempotent, scores_are_kept_per_workspace,
-            feedback_keeps_one_rating_per_user, export_pages_and_imports_rows);
+            feedback_keeps_one_rating_per_user, export_pages_and_imports_rows, title_settings_round_trip,
+            title_attempts_share_one_budget, concurrent_title_claims_start_one_attempt,
+            title_candidates_are_recent_untitled_threads_of_enabled_projects);
     };
     (@cases $open:expr; $($case:ident),*) => {
         $(
