@@ -53,6 +53,8 @@ pub struct Settings {
     pub anonymous_mints_per_minute: u32,
     /// Anonymous refreshes per client IP and minute (0: no limit).
     pub anonymous_refreshes_per_minute: u32,
+    /// Searches per workspace and minute (0: no limit).
+    pub searches_per_minute: u32,
     /// Anonymous identities that stored nothing are deleted after this long idle.
     pub anonymous_gc_after_secs: u64,
     /// `heartbeat_interval_ms` handed to run-lease holders.
@@ -134,6 +136,7 @@ impl Default for Settings {
             refresh_reuse_grace_secs: 10,
             anonymous_mints_per_minute: 30,
             anonymous_refreshes_per_minute: 120,
+            searches_per_minute: threadhold_domain::search::SEARCHES_PER_MINUTE,
             anonymous_gc_after_secs: 86_400,
             run_heartbeat_interval_ms: 10_000,
             run_stale_after_ms: 30_000,
@@ -287,6 +290,7 @@ impl Settings {
             },
             attachments: self.attachment_backend()?,
             token_exchange: self.token_exchange,
+            searches_per_minute: self.searches_per_minute,
             retention_days: self.retention_days,
             auth_rules: self
                 .rules

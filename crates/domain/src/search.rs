@@ -15,6 +15,9 @@ pub const INDEXED_QUERY_MIN_CHARS: usize = 3;
 /// Matching messages a search examines at most (the most recently written first),
 /// whatever the workspace holds.
 pub const MESSAGES_EXAMINED_MAX: u32 = 2_000;
+/// Searches a workspace may make per minute, by default (each is bounded in
+/// time and memory; this keeps one caller from keeping the search pool busy).
+pub const SEARCHES_PER_MINUTE: u32 = 60;
 /// Characters of a snippet, and how many of them come before the match.
 pub const SNIPPET_CHARS: usize = 120;
 pub const SNIPPET_LEAD_CHARS: usize = 40;

@@ -60,6 +60,11 @@ impl ApiError {
         ApiError::InvalidRequest { code: "invalid_request", message: message.into() }
     }
 
+    /// 429 with the wait, rounded up to whole seconds, for `Retry-After`.
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        ApiError::RateLimited { retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0) }
+    }
+
     pub fn thread_not_found() -> Self {
         ApiError::NotFound { code: "thread_not_found", message: "Thread not found".into() }
     }

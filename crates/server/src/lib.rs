@@ -70,6 +70,8 @@ pub struct ServerConfig {
     pub connections: ConnectionLimits,
     /// How often housekeeping sweeps recent threads for model titles (projects with a title model).
     pub title_sweep_interval_secs: u64,
+    /// Searches per workspace and minute (0: no limit).
+    pub searches_per_minute: u32,
 }
 
 /// Where attachment bytes are kept.
@@ -117,6 +119,7 @@ impl Default for ServerConfig {
             retention_days: None,
             connections: ConnectionLimits::default(),
             title_sweep_interval_secs: threadhold_domain::title::settings::SWEEP_INTERVAL_SECS,
+            searches_per_minute: threadhold_domain::search::SEARCHES_PER_MINUTE,
         }
     }
 }

@@ -1,7 +1,9 @@
-//! Per-client-IP rate limits (token buckets), for the anonymous routes that
-//! anyone on the internet can call. An IPv6 client is its /64 network (one
-//! host commonly holds all of it), an IPv4 client its address.
+//! Rate limits (token buckets) per client: per IP for the anonymous routes
+//! that anyone on the internet can call (an IPv6 client is its /64 network,
+//! one host commonly holds all of it; an IPv4 client its address), and per
+//! workspace for costly reads such as search.
 
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -12,9 +14,31 @@ use threadhold_domain::limits::RATE_LIMIT_CLIENTS;
 /// Buckets of at most [`RATE_LIMIT_CLIENTS`] clients; the one seen least recently
 /// is forgotten first (a forgotten client starts over with a full bucket, which
 /// is what a client idle that long would have anyway).
-pub struct RateLimiter {
+pub struct RateLimiter<K: RateKey = IpAddr> {
     per_minute: u32,
-    buckets: Mutex<LruCache<IpAddr, Bucket>>,
+    buckets: Mutex<LruCache<K, Bucket>>,
+}
+
+/// What a bucket is kept for: a client's key as it is counted.
+pub trait RateKey: Hash + Eq + Clone {
+    /// The key of the bucket this client draws from.
+    fn bucket(self) -> Self;
+}
+
+impl RateKey for IpAddr {
+    /// IPv4 (also when written as IPv6) as is, IPv6 by its /64.
+    fn bucket(self) -> Self {
+        match self.to_canonical() {
+            IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+            v4 => v4,
+        }
+    }
+}
+
+impl RateKey for String {
+    fn bucket(self) -> Self {
+        self
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -23,27 +47,28 @@ struct Bucket {
     updated: Instant,
 }
 
-impl RateLimiter {
+impl<K: RateKey> RateLimiter<K> {
     /// `per_minute` requests a minute per client, in bursts of up to that many; 0 disables the limit.
     pub fn per_minute(per_minute: u32) -> Self {
         RateLimiter { per_minute, buckets: Mutex::new(LruCache::new(RATE_LIMIT_CLIENTS)) }
     }
 
     /// Takes one request from the client's budget, or says how long to wait.
-    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+    pub fn check(&self, client: K) -> Result<(), Duration> {
         self.check_at(client, Instant::now())
     }
 
-    fn check_at(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
+    fn check_at(&self, client: K, now: Instant) -> Result<(), Duration> {
         if self.per_minute == 0 {
             return Ok(());
         }
-        let client = client_key(client);
+        let client = client.bucket();
         let capacity = f64::from(self.per_minute);
         let per_second = capacity / 60.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // `insert` (unlike the entry API) evicts the least recently used client when full.
         if !buckets.contains_key(&client) {
-            buckets.insert(client, Bucket { tokens: capacity, updated: now });
+            buckets.insert(client.clone(), Bucket { tokens: capacity, updated: now });
         }
         let Some(bucket) = buckets.get_mut(&client) else { return Ok(()) };
         let refilled = bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * per_second;
@@ -55,14 +80,6 @@ impl RateLimiter {
         } else {
             Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
         }
-    }
-}
-
-/// The bucket of an address: IPv4 (also when written as IPv6) as is, IPv6 by its /64.
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
-        v4 => v4,
     }
 }
 
@@ -99,6 +116,15 @@ mod tests {
         assert!(limiter.check_at(ip("192.0.2.1"), now).is_ok());
         assert!(limiter.check_at(ip("::ffff:192.0.2.1"), now).is_ok());
         assert!(limiter.check_at(ip("192.0.2.1"), now).is_err(), "mapped IPv4 is the IPv4 client");
+    }
+
+    #[test]
+    fn workspaces_have_buckets_of_their_own() {
+        let limiter: RateLimiter<String> = RateLimiter::per_minute(1);
+        let now = Instant::now();
+        assert!(limiter.check_at("p/a".to_owned(), now).is_ok());
+        assert!(limiter.check_at("p/a".to_owned(), now).is_err());
+        assert!(limiter.check_at("p/b".to_owned(), now).is_ok());
     }
 
     #[test]

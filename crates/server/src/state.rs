@@ -36,6 +36,8 @@ pub struct AppState {
     pub credentials: Arc<CredentialCache>,
     pub mint_limiter: Arc<RateLimiter>,
     pub refresh_limiter: Arc<RateLimiter>,
+    /// Searches per workspace (`<project>/<workspace>`).
+    pub search_limiter: Arc<RateLimiter<String>>,
     /// Where attachment bytes live.
     pub blobs: Arc<dyn BlobStore>,
     /// Set when shutdown begins, so `/readyz` turns away new traffic first.
@@ -69,6 +71,7 @@ impl AppState {
             blobs,
             mint_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.mints_per_minute)),
             refresh_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.refreshes_per_minute)),
+            search_limiter: Arc::new(RateLimiter::per_minute(config.searches_per_minute)),
             keys: Arc::new(ProjectKeys::new(Arc::clone(&store), config.token_max_lifetime_secs)),
             verifier: Arc::new(ProviderVerifier::new(Arc::clone(&store), jwks, config.auth_rules.clone())),
             store,

@@ -350,3 +350,40 @@ async fn search_finds_titles_and_message_text_in_the_callers_workspace_only() {
     ws.get("/v1/threads/search").await.expect_error(400, "invalid_query");
     ws.get("/v1/threads/search?q=x&limit=0").await.expect(400);
 }
+
+#[tokio::test]
+async fn searches_are_rate_limited_per_workspace() {
+    let config = threadhold_server::ServerConfig { searches_per_minute: 2, ..Default::default() };
+    let server = TestServer::start_with(config).await;
+    let ws = server.workspace("ws");
+    for _ in 0..2 {
+        ws.get("/v1/threads/search?q=anything").await.expect(200);
+    }
+    let refused = ws.get("/v1/threads/search?q=anything").await;
+    refused.expect_error(429, "rate_limited");
+    assert!(refused.headers.get("retry-after").is_some(), "a wait is named");
+    server.workspace("other").get("/v1/threads/search?q=anything").await.expect(200);
+}
+
+/// Whatever the documents hold, a search reads bounded text: 1 MiB messages
+/// are indexed by their first 32 KiB and answered with a short snippet.
+#[tokio::test]
+async fn searches_over_huge_messages_stay_small() {
+    let server = TestServer::start().await;
+    let ws = server.workspace("ws");
+    let thread = ws.new_thread().await;
+    let words = "lorem ipsum dolor ".repeat(55_000);
+    for i in 0..5 {
+        ws.add_message(&thread, None, "user", &format!("needle{i} {words} tailmarker")).await;
+    }
+    let started = std::time::Instant::now();
+    let found = ws.get("/v1/threads/search?q=needle3").await;
+    let results = found.expect(200)["results"].as_array().expect("results").clone();
+    assert_eq!(results.len(), 1);
+    let snippet = results[0]["snippet"].as_str().expect("snippet");
+    assert!(snippet.contains("needle3") && snippet.chars().count() <= 120, "{snippet}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "bounded time: {:?}", started.elapsed());
+    // Text past the indexed beginning is not searched.
+    let tail = ws.get("/v1/threads/search?q=tailmarker").await;
+    assert_eq!(tail.expect(200)["results"], json!([]));
+}

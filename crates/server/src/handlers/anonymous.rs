@@ -3,7 +3,6 @@
 //! `POST /v1/threads/claim` moves its threads to a signed-in user.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -145,11 +144,7 @@ async fn ensure_open(state: &AppState, project_id: &str) -> ApiResult<()> {
 
 fn limit(state: &AppState, limiter: &RateLimiter, peer: SocketAddr, headers: &HeaderMap) -> ApiResult<()> {
     let client = state.config.client_ip.client_ip(peer.ip(), headers);
-    limiter.check(client).map_err(|wait| ApiError::RateLimited { retry_after_secs: whole_seconds(wait) })
-}
-
-fn whole_seconds(wait: Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+    limiter.check(client).map_err(ApiError::rate_limited)
 }
 
 async fn session_response(state: &AppState, session: &AnonymousSession, refresh_token: &str) -> ApiResult<Json<Value>> {

@@ -192,6 +192,8 @@ pub async fn search(
     }
     let limit = page_limit(query.limit.as_deref(), THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX)?;
     let after = query.after.as_deref().filter(|after| !after.is_empty());
+    let workspace = format!("{}/{}", caller.scope.project_id, caller.scope.workspace_id);
+    state.search_limiter.check(workspace).map_err(ApiError::rate_limited)?;
     let hits = state.store.search(&caller.scope, needle, limit, after).await?;
     Ok(search_results(&hits))
 }
