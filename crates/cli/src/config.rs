@@ -33,6 +33,8 @@ pub struct Settings {
     pub durability: DurabilityLevel,
     /// How long a request waits for a database connection before answering 503 (PostgreSQL).
     pub database_timeout_secs: u64,
+    /// The largest the SQLite database may grow, in MiB; writes beyond answer 507 (unset: the disk's size).
+    pub sqlite_max_database_mb: Option<u64>,
     /// `human` or `json`.
     pub log_format: LogFormat,
     /// Log filter in `RUST_LOG` syntax (`RUST_LOG` itself wins when set).
@@ -126,6 +128,7 @@ impl Default for Settings {
             database_url: None,
             durability: DurabilityLevel::Process,
             database_timeout_secs: 3,
+            sqlite_max_database_mb: None,
             log_format: LogFormat::Human,
             log_level: "info".into(),
             workspace_token_ttl_secs: 300,
@@ -236,7 +239,8 @@ impl Settings {
             DurabilityLevel::Process => Durability::Process,
             DurabilityLevel::Power => Durability::Power,
         };
-        SqliteOptions { durability, ..SqliteOptions::default() }
+        let max_database_bytes = self.sqlite_max_database_mb.map(|mb| mb.saturating_mul(1024 * 1024));
+        SqliteOptions { durability, max_database_bytes, ..SqliteOptions::default() }
     }
 
     pub fn postgres_options(&self) -> PgOptions {

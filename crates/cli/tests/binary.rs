@@ -1,101 +1,14 @@
 //! The compiled `threadhold` binary: start, admin commands against a running
 //! server, SIGTERM, and durability of acknowledged writes across `kill -9`.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{BIN, Server, admin, call, create_key, postgres_database, wait_with_deadline, within};
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_threadhold");
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(data: &Path, envs: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(BIN);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .env_remove("RUST_LOG")
-            .envs(envs.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Server::spawn(command)
-    }
-
-    fn spawn(mut command: Command) -> Server {
-        let mut child = command.spawn().expect("spawn threadhold");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
-        let url = line
-            .trim()
-            .strip_prefix("threadhold listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        Server { child, url }
-    }
-
-    fn terminate(mut self) -> (std::process::ExitStatus, String) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
-        let status = wait_with_deadline(&mut self.child, Duration::from_secs(10));
-        let mut stderr = String::new();
-        if let Some(mut pipe) = self.child.stderr.take() {
-            let _ = pipe.read_to_string(&mut stderr);
-        }
-        (status, stderr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_with_deadline(child: &mut Child, deadline: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(started.elapsed() < deadline, "threadhold did not exit within {deadline:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Runs an admin command and returns its stdout (asserting success).
-fn admin(data: &Path, args: &[&str]) -> String {
-    let output = Command::new(BIN).args(args).arg("--data").arg(data).output().expect("run admin command");
-    assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).expect("utf-8")
-}
-
-fn create_key(data: &Path) -> String {
-    admin(data, &["keys", "create", "--name", "test"]).lines().last().expect("key line").to_owned()
-}
-
-async fn call(url: &str, key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("{url}{path}"))
-        .bearer_auth(key)
-        .header("aui-workspace-id", "ws")
-        .header("content-type", "application/json");
-    if let Some(body) = body {
-        request = request.body(body.to_string());
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_admin_commands_work_while_running_and_sigterm_exits_cleanly() {
@@ -383,13 +296,7 @@ async fn metrics_are_served_on_their_own_listener() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_from_postgresql_with_admin_commands_on_the_same_database() {
-    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL")
-        .expect("set THREADHOLD_TEST_POSTGRES_URL to a PostgreSQL server (scripts/test starts a throwaway one)");
-    let name = format!("threadhold_bin_{}", std::process::id());
-    let admin = sqlx::PgPool::connect(&admin_url).await.expect("connect");
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&admin).await.expect("drop");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create");
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("database in URL").0);
+    let url = postgres_database("threadhold_bin").await;
     let dir = tempfile::tempdir().expect("dir");
     let server = Server::start(dir.path(), &[("THREADHOLD_DATABASE_URL", url.as_str())]);
     let output = Command::new(BIN).args(["keys", "create", "--database-url", &url]).output().expect("keys create");
@@ -407,8 +314,6 @@ async fn serves_from_postgresql_with_admin_commands_on_the_same_database() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn export_and_import_move_a_deployment_from_sqlite_to_postgresql() {
-    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL")
-        .expect("set THREADHOLD_TEST_POSTGRES_URL to a PostgreSQL server (scripts/test starts a throwaway one)");
     let dir = tempfile::tempdir().expect("dir");
     let key = create_key(dir.path());
     let server = Server::start(dir.path(), &[]);
@@ -424,11 +329,7 @@ async fn export_and_import_move_a_deployment_from_sqlite_to_postgresql() {
 
     let export = dir.path().join("export.jsonl");
     admin(dir.path(), &["export", "--out", export.to_str().expect("path")]);
-    let name = format!("threadhold_move_{}", std::process::id());
-    let pool = sqlx::PgPool::connect(&admin_url).await.expect("connect");
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&pool).await.expect("drop");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create");
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("database in URL").0);
+    let url = postgres_database("threadhold_move").await;
     let imported = Command::new(BIN)
         .args(["import", export.to_str().expect("path"), "--database-url", &url])
         .output()
@@ -443,22 +344,6 @@ async fn export_and_import_move_a_deployment_from_sqlite_to_postgresql() {
     assert_eq!(after, before, "the same messages, ids and timestamps");
     let (exit, _) = moved.terminate();
     assert!(exit.success());
-}
-
-/// Polls `check` every 100 ms until it holds; answers how long that took.
-async fn within<F, Fut>(limit: Duration, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if check().await {
-            return started.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("not reached within {limit:?}");
 }
 
 async fn mint_status(url: &str) -> u16 {
@@ -509,13 +394,7 @@ async fn settings_reach_a_running_sqlite_server_within_two_seconds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn settings_reach_every_node_on_postgresql_within_two_seconds() {
-    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL")
-        .expect("set THREADHOLD_TEST_POSTGRES_URL to a PostgreSQL server (scripts/test starts a throwaway one)");
-    let name = format!("threadhold_nodes_{}", std::process::id());
-    let admin = sqlx::PgPool::connect(&admin_url).await.expect("connect");
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&admin).await.expect("drop");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create");
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("database in URL").0);
+    let url = postgres_database("threadhold_nodes").await;
     let env = [("THREADHOLD_DATABASE_URL", url.as_str()), ("THREADHOLD_ANONYMOUS_MINTS_PER_MINUTE", "0")];
     let (one, two) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
     let first = Server::start(one.path(), &env);

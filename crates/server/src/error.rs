@@ -155,3 +155,18 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_states_are_answered_without_details() {
+        let full = ApiError::from(StoreError::StorageFull("disk /var is full".into()));
+        assert_eq!((full.status(), full.code()), (StatusCode::INSUFFICIENT_STORAGE, "storage_full"));
+        assert!(!full.to_string().contains("/var"));
+        let away = ApiError::from(StoreError::Unavailable("connection refused to 10.0.0.5".into()));
+        assert_eq!((away.status(), away.code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+        assert!(!away.to_string().contains("10.0.0.5"));
+    }
+}

@@ -83,3 +83,49 @@ async fn writes_after_close_are_refused_as_unavailable() {
     let refused = store.ensure_project("p9", "Nine", 1).await;
     assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{refused:?}");
 }
+
+/// A full database refuses writes with `StorageFull`, keeps serving reads, and
+/// loses nothing it acknowledged.
+#[tokio::test]
+async fn a_full_database_refuses_writes_and_keeps_what_it_acknowledged() {
+    use threadhold_domain::model::ParentRef;
+    use threadhold_store::SqliteOptions;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("db.sqlite3");
+    let options = SqliteOptions { max_database_bytes: Some(1024 * 1024), ..SqliteOptions::default() };
+    let store = SqliteStore::open_with(&path, options).await.expect("open");
+    conformance::prepare(&store).await;
+    let thread = conformance::thread(&store, "w", 1).await;
+    let scope = conformance::scope("w");
+    let text = "x".repeat(4000);
+    let mut acknowledged = 0;
+    let mut refused = None;
+    for i in 0..2_000 {
+        let content = format!(r#"{{"role":"user","content":[{{"type":"text","text":"{i} {text}"}}]}}"#);
+        match store.create_message(&scope, &conformance::message(&thread, ParentRef::Root, None, &content, i)).await {
+            Ok(_) => acknowledged += 1,
+            Err(error) => {
+                refused = Some(error);
+                break;
+            }
+        }
+    }
+    assert!(matches!(refused, Some(StoreError::StorageFull(_))), "{refused:?} after {acknowledged} writes");
+    assert!(acknowledged > 10, "the cap left room for some writes: {acknowledged}");
+    let read = threadhold_store::ReadScope::from(&scope);
+    assert_eq!(store.list_messages(&read, &thread, None, 200).await.expect("reads go on").len(), acknowledged.min(200));
+    store.close().await;
+    let reopened = SqliteStore::open(&path).await.expect("reopen without the cap");
+    let mut count = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = reopened.list_messages(&read, &thread, after.as_deref(), 200).await.expect("page");
+        count += page.len();
+        match page.last() {
+            Some(last) if page.len() == 200 => after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    assert_eq!(count, acknowledged, "every acknowledged write is there");
+}

@@ -46,6 +46,9 @@ pub struct SqliteOptions {
     pub blocking_reads: usize,
     /// How long a write waits for another process (an admin command) holding the write lock.
     pub busy_timeout: Duration,
+    /// The largest the database file may grow; writes beyond it fail with
+    /// [`StoreError::StorageFull`] while reads go on. `None`: the disk's size.
+    pub max_database_bytes: Option<u64>,
 }
 
 impl Default for SqliteOptions {
@@ -55,6 +58,7 @@ impl Default for SqliteOptions {
             idle_readers: 8,
             blocking_reads: 4,
             busy_timeout: Duration::from_secs(5),
+            max_database_bytes: None,
         }
     }
 }
@@ -91,6 +95,11 @@ impl Engine {
         };
         writer.pragma_update(None, "synchronous", synchronous)?;
         prepare(&mut writer)?;
+        if let Some(bytes) = options.max_database_bytes {
+            let page_size: i64 = writer.pragma_query_value(None, "page_size", |row| row.get(0))?;
+            let pages = i64::try_from(bytes).unwrap_or(i64::MAX) / page_size.max(1);
+            writer.pragma_update(None, "max_page_count", pages.max(1))?;
+        }
         let (queue, jobs) = mpsc::channel::<Box<dyn WriteJob>>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
