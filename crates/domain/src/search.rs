@@ -22,9 +22,12 @@ pub const SEARCHES_PER_MINUTE: u32 = 60;
 pub const SNIPPET_CHARS: usize = 120;
 pub const SNIPPET_LEAD_CHARS: usize = 40;
 
-/// The searchable text of a stored message (any format), at most [`SEARCH_TEXT_MAX_BYTES`].
+/// The searchable text of a stored message (any format), at most
+/// [`SEARCH_TEXT_MAX_BYTES`]. Control characters become spaces: no index takes
+/// NUL (PostgreSQL refuses it in text), and none is ever searched for.
 pub fn search_text(message: &Value) -> String {
-    let mut text = message_text(message);
+    let mut text: String =
+        message_text(message).chars().map(|c| if c.is_control() && c != '\n' { ' ' } else { c }).collect();
     if text.len() > SEARCH_TEXT_MAX_BYTES {
         let mut end = SEARCH_TEXT_MAX_BYTES;
         while !text.is_char_boundary(end) {
@@ -67,6 +70,7 @@ mod tests {
         let cut = search_text(&json!({"content": [{"type": "text", "text": long}]}));
         assert!(cut.len() <= SEARCH_TEXT_MAX_BYTES && cut.len() > SEARCH_TEXT_MAX_BYTES - 2);
         assert_eq!(search_text_of("not json"), "");
+        assert_eq!(search_text(&json!({"content": [{"type": "text", "text": "a\u{0}b\nc"}]})), "a b\nc");
     }
 
     #[test]
