@@ -13,6 +13,8 @@ mod extract;
 pub mod files;
 mod handlers;
 mod observe;
+mod otlp;
+mod project_views;
 pub mod projects;
 mod rate_limit;
 mod router;
