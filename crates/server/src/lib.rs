@@ -12,6 +12,7 @@ pub mod error;
 mod extract;
 pub mod files;
 mod handlers;
+mod mcp;
 mod observe;
 mod otlp;
 mod project_views;

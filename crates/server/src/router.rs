@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::extract::with_body_limit;
 use crate::handlers::{anonymous, files, health, messages, projects, runs, telemetry, threads, tokens, traces};
 use crate::state::AppState;
-use crate::{auth, cors, observe};
+use crate::{auth, cors, mcp, observe};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", post(telemetry::track))
         .route("/v1/traces", with_body_limit(post(traces::receive), TRACES_BODY_MAX_BYTES))
         .route("/v1/scores", post(telemetry::create_score))
+        .route("/v1/mcp", post(mcp::serve))
         .route("/v1/auth/tokens", post(tokens::create))
         .route("/v1/auth/tokens/anonymous", post(anonymous::mint))
         .route("/v1/auth/tokens/refresh", post(anonymous::refresh))
