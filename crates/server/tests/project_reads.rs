@@ -211,6 +211,11 @@ async fn runs_page_by_cursor_with_filters() {
         Client { auth: common::Auth::ApiKey { key: acme_key, workspace: "w".into(), user: None }, ..api.clone() };
     assert_eq!(acme.get("/v1/projects/runs").await.expect(200)["runs"], json!([]));
     acme.get(&format!("/v1/projects/runs/{}", made[0])).await.expect_error(404, "run_not_found");
+    // As on the hosted service, project-wide routes need no workspace header.
+    let bare = server.bearer(&server.api_key);
+    assert_eq!(bare.get("/v1/projects/runs?limit=100").await.expect(200)["runs"].as_array().map(Vec::len), Some(23));
+    bare.get("/v1/projects/threads").await.expect(200);
+    bare.get("/v1/threads").await.expect_error(403, "invalid_workspace_id");
 }
 
 fn otlp(spans: Vec<Value>) -> Value {
