@@ -9,7 +9,9 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use crate::Millis;
-use crate::limits::{RUN_NAME_MAX_CHARS, RUN_TEXT_MAX_CHARS, SPAN_ATTRIBUTES_MAX_BYTES, SPANS_PER_TRACE_MAX};
+use crate::limits::{
+    RUN_NAME_MAX_CHARS, RUN_TEXT_MAX_CHARS, RUN_TOKENS_MAX, SPAN_ATTRIBUTES_MAX_BYTES, SPANS_PER_TRACE_MAX,
+};
 use crate::model::{Run, SpanRecord, Thread, TraceBatch, TraceHints};
 use crate::telemetry::report::UNKNOWN_USER;
 
@@ -53,12 +55,15 @@ fn first_str(attributes: &Map<String, Value>, keys: &[&str]) -> Option<String> {
     })
 }
 
+/// A non-negative count, at most [`RUN_TOKENS_MAX`] (so sums over a trace's spans cannot overflow).
 fn first_count(attributes: &Map<String, Value>, keys: &[&str]) -> Option<i64> {
-    keys.iter().find_map(|key| match attributes.get(*key)? {
-        Value::Number(n) => n.as_f64().filter(|v| v.is_finite() && *v >= 0.0).map(|v| v.round() as i64),
-        Value::String(s) => s.parse::<i64>().ok().filter(|v| *v >= 0),
-        _ => None,
-    })
+    keys.iter()
+        .find_map(|key| match attributes.get(*key)? {
+            Value::Number(n) => n.as_f64().filter(|v| v.is_finite() && *v >= 0.0).map(|v| v.round() as i64),
+            Value::String(s) => s.parse::<i64>().ok().filter(|v| *v >= 0),
+            _ => None,
+        })
+        .map(|count| count.min(RUN_TOKENS_MAX))
 }
 
 /// A text attribute (JSON text for anything else), cut to the stored length.
@@ -209,6 +214,7 @@ pub struct TracePart {
 /// returns them and how many spans were not kept.
 pub fn split_export(resources: Vec<ResourceSpans>) -> (Vec<TracePart>, usize) {
     let mut parts: Vec<TracePart> = Vec::new();
+    let mut index_of: HashMap<String, usize> = HashMap::new();
     let mut rejected = 0;
     for resource in resources {
         for span in resource.spans {
@@ -217,13 +223,10 @@ pub fn split_export(resources: Vec<ResourceSpans>) -> (Vec<TracePart>, usize) {
                 continue;
             }
             let trace_id = span.trace_id.to_ascii_lowercase();
-            let index = match parts.iter().position(|part| part.trace_id == trace_id) {
-                Some(index) => index,
-                None => {
-                    parts.push(TracePart { trace_id, spans: Vec::new(), hints: TraceHints::default() });
-                    parts.len() - 1
-                }
-            };
+            let index = *index_of.entry(trace_id.clone()).or_insert_with(|| {
+                parts.push(TracePart { trace_id, spans: Vec::new(), hints: TraceHints::default() });
+                parts.len() - 1
+            });
             note_hints(&mut parts[index].hints, &resource.attributes, &span.attributes);
             parts[index].spans.push(to_record(span));
         }
@@ -715,6 +718,26 @@ mod tests {
         .into_iter()
         .map(to_record)
         .collect()
+    }
+
+    #[test]
+    fn absurd_counts_are_capped() {
+        let spans: Vec<SpanRecord> = (1..=3u64)
+            .map(|i| {
+                to_record(otlp(
+                    &format!("{i:016x}"),
+                    None,
+                    "ai.x",
+                    i,
+                    i + 1,
+                    json!({
+                    "gen_ai.usage.input_tokens": "9223372036854775807", "ai.response.msToFirstChunk": 1e300}),
+                ))
+            })
+            .collect();
+        let summary = summarize(&spans);
+        assert_eq!(summary.input_tokens, Some(3 * RUN_TOKENS_MAX));
+        assert!(summary.first_token_ms.is_some_and(|ms| ms <= RUN_TOKENS_MAX + 3));
     }
 
     #[test]
