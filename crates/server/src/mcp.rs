@@ -28,12 +28,9 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
-use threadhold_domain::limits::{
-    MESSAGE_PAGE_DEFAULT, MESSAGE_PAGE_MAX, REQUEST_BODY_MAX_BYTES, THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX,
-};
+use threadhold_domain::limits::{MESSAGE_PAGE_DEFAULT, MESSAGE_PAGE_MAX, REQUEST_BODY_MAX_BYTES, THREAD_PAGE_MAX};
 use threadhold_domain::model::WorkspaceScope;
 use threadhold_domain::now_ms;
-use threadhold_domain::search::QUERY_MAX_CHARS;
 use threadhold_domain::telemetry::query::{RunListInput, ScoreListInput, ScorePaging, ThreadListInput, limit};
 use threadhold_store::ReadScope;
 use tower::ServiceExt;
@@ -247,18 +244,15 @@ async fn get_thread_messages(state: &AppState, caller: &Caller, args: JsonObject
 
 /// Threads of one workspace (`workspace_id`, else the caller's) whose title or messages contain `query`.
 async fn search_threads(state: &AppState, caller: &Caller, args: JsonObject) -> ToolResult {
-    let needle = required(&args, "query")?;
-    let needle = needle.trim();
-    if needle.is_empty() || needle.chars().count() > QUERY_MAX_CHARS {
-        return Err(refused(format!("query must be 1 to {QUERY_MAX_CHARS} characters")));
-    }
-    let limit = limit(optional(&args, "limit")?.as_deref(), THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX)?;
+    let query = required(&args, "query")?;
     let workspace_id = optional(&args, "workspace_id")?.unwrap_or_else(|| caller.scope.workspace_id.clone());
     threadhold_domain::ids::validate_principal_id(&workspace_id)
         .map_err(|error| refused(format!("workspace_id {error}")))?;
     let scope = WorkspaceScope { project_id: caller.scope.project_id.clone(), workspace_id };
-    let after = optional(&args, "after")?.filter(|after| !after.is_empty());
-    let hits = state.store.search(&scope, needle, limit, after.as_deref()).await?;
+    let (page_limit, after) = (optional(&args, "limit")?, optional(&args, "after")?);
+    let hits =
+        service::search::threads(state.store.as_ref(), &scope, Some(&query), page_limit.as_deref(), after.as_deref())
+            .await?;
     text(views::search_results_body(&hits))
 }
 

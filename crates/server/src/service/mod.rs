@@ -4,9 +4,12 @@
 pub mod messages;
 pub mod project;
 pub mod runs;
+pub mod search;
 pub mod traces;
 pub mod usage;
 
+use threadhold_domain::model::Position;
+use threadhold_domain::telemetry::cursor;
 use threadhold_domain::telemetry::query::Invalid;
 use threadhold_store::StoreError;
 
@@ -29,6 +32,15 @@ impl From<Invalid> for ServiceError {
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// A keyset page: the first `limit` of `rows` (fetched one longer), and the
+/// cursor after the last of them when more followed.
+fn keyset_page<T>(mut rows: Vec<T>, limit: usize, position: impl Fn(&T) -> Position) -> (Vec<T>, Option<String>) {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = rows.last().filter(|_| more).map(|last| cursor::encode(&position(last)));
+    (rows, next)
+}
 
 impl ServiceError {
     pub fn thread_not_found() -> Self {

@@ -1,11 +1,10 @@
 //! Project-wide lists of the read API and the MCP tools: scores, and threads by creation.
 
 use threadhold_domain::model::{Position, ScoreRecord, Thread};
-use threadhold_domain::telemetry::cursor;
 use threadhold_domain::telemetry::query::{ScoreListInput, ScorePaging, ThreadListInput, score_query, thread_query};
 use threadhold_store::Store;
 
-use super::ServiceResult;
+use super::{ServiceResult, keyset_page};
 
 /// A page of scores; `next_cursor` only for cursor paging (the REST route pages by score id).
 pub struct ScorePage {
@@ -22,15 +21,10 @@ pub async fn scores(
     let mut query = score_query(project_id, input, paging)?;
     let limit = query.limit as usize;
     query.limit += 1;
-    let mut scores = store.list_scores(&query).await?;
-    let more = scores.len() > limit;
-    scores.truncate(limit);
-    let next_cursor = match (paging, more, scores.last()) {
-        (ScorePaging::Cursor, true, Some(last)) => {
-            Some(cursor::encode(&Position { created_at: last.created_at, id: last.id.clone() }))
-        }
-        _ => None,
-    };
+    let rows = store.list_scores(&query).await?;
+    let (scores, next_cursor) =
+        keyset_page(rows, limit, |score| Position { created_at: score.created_at, id: score.id.clone() });
+    let next_cursor = next_cursor.filter(|_| paging == ScorePaging::Cursor);
     Ok(ScorePage { scores, next_cursor })
 }
 
@@ -44,12 +38,8 @@ pub async fn threads(store: &dyn Store, project_id: &str, input: &ThreadListInpu
     let mut query = thread_query(project_id, input)?;
     let limit = query.limit as usize;
     query.limit += 1;
-    let mut threads = store.list_threads_by_creation(&query).await?;
-    let more = threads.len() > limit;
-    threads.truncate(limit);
-    let next_cursor = threads
-        .last()
-        .filter(|_| more)
-        .map(|last| cursor::encode(&Position { created_at: last.created_at, id: last.id.clone() }));
+    let rows = store.list_threads_by_creation(&query).await?;
+    let (threads, next_cursor) =
+        keyset_page(rows, limit, |thread| Position { created_at: thread.created_at, id: thread.id.clone() });
     Ok(ThreadPage { threads, next_cursor })
 }

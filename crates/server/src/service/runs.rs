@@ -4,13 +4,12 @@ use serde_json::{Map, Value};
 use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::model::{Position, Run, WorkspaceScope};
 use threadhold_domain::now_ms;
-use threadhold_domain::telemetry::cursor;
 use threadhold_domain::telemetry::query::{RunListInput, run_query, server_id};
 use threadhold_domain::telemetry::report::{self, ReportError};
 use threadhold_domain::telemetry::trace::{self, ArrangedSpan};
 use threadhold_store::{Store, StoreError};
 
-use super::{ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult, keyset_page};
 
 /// Stores a run report for `user_id` in `scope`; returns the run id (that of
 /// the trace's run when the report merged into it).
@@ -48,12 +47,10 @@ pub async fn list(store: &dyn Store, project_id: &str, input: &RunListInput) -> 
     let limit = query.limit as usize;
     // One more than asked tells whether another page follows.
     query.limit += 1;
-    let mut runs = store.list_runs(&query).await?;
-    let next_cursor = (runs.len() > limit).then(|| {
-        runs.truncate(limit);
-        runs.last().map(|run| cursor::encode(&Position { created_at: run.created_at, id: run.id.clone() }))
-    });
-    Ok(RunPage { runs, next_cursor: next_cursor.flatten() })
+    let rows = store.list_runs(&query).await?;
+    let (runs, next_cursor) =
+        keyset_page(rows, limit, |run| Position { created_at: run.created_at, id: run.id.clone() });
+    Ok(RunPage { runs, next_cursor })
 }
 
 /// A run with its spans in the contract's order (`start_ms`, then `span_index`).
