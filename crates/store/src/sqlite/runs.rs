@@ -428,10 +428,12 @@ pub(super) fn usage_by_day(
     if by_model {
         return Ok((runs, Vec::new()));
     }
+    // CROSS JOIN keeps messages outer: SQLite then reads only the range's
+    // messages (messages_by_creation), not every message of the project.
     let messages = c
         .prepare_cached(
             "SELECT (m.created_at - ?2) / 86400000 AS day, COUNT(*), COUNT(DISTINCT t.workspace_id) \
-             FROM messages m JOIN threads t ON t.id = m.thread_id \
+             FROM messages m CROSS JOIN threads t ON t.id = m.thread_id \
              WHERE t.project_id = ?1 AND m.created_at >= ?2 AND m.created_at < ?3 GROUP BY day",
         )?
         .query_map(params![project_id, from, to], |row| {
@@ -452,7 +454,8 @@ pub(super) fn usage_totals(c: &Connection, project_id: &str, from: Millis, to: M
         .query_row(params![project_id, from, to], run_usage)?;
     let (messages, active_users): (i64, i64) = c
         .prepare_cached(
-            "SELECT COUNT(*), COUNT(DISTINCT t.workspace_id) FROM messages m JOIN threads t ON t.id = m.thread_id \
+            "SELECT COUNT(*), COUNT(DISTINCT t.workspace_id) \
+             FROM messages m CROSS JOIN threads t ON t.id = m.thread_id \
              WHERE t.project_id = ?1 AND m.created_at >= ?2 AND m.created_at < ?3",
         )?
         .query_row(params![project_id, from, to], |row| Ok((row.get(0)?, row.get(1)?)))?;
