@@ -322,6 +322,10 @@ async fn export_and_import_move_a_deployment_from_sqlite_to_postgresql() {
     let thread = created["thread_id"].as_str().expect("id").to_owned();
     let message = json!({"parent_id": null, "format": "aui/v0", "content": {"role": "user", "content": [{"type": "text", "text": "hi"}]}});
     call(&server.url, &key, reqwest::Method::POST, &format!("/v1/threads/{thread}/messages"), Some(message)).await;
+    let report = json!({"thread_id": thread, "status": "completed", "input_tokens": 7, "tags": ["a"]});
+    let (status, _) = call(&server.url, &key, reqwest::Method::POST, "/v1/runs", Some(report)).await;
+    assert_eq!(status, 201);
+    let (_, runs_before) = call(&server.url, &key, reqwest::Method::GET, "/v1/projects/runs", None).await;
     let (_, before) =
         call(&server.url, &key, reqwest::Method::GET, &format!("/v1/threads/{thread}/messages"), None).await;
     let (exit, _) = server.terminate();
@@ -342,6 +346,8 @@ async fn export_and_import_move_a_deployment_from_sqlite_to_postgresql() {
     let (_, after) =
         call(&moved.url, &key, reqwest::Method::GET, &format!("/v1/threads/{thread}/messages"), None).await;
     assert_eq!(after, before, "the same messages, ids and timestamps");
+    let (_, runs_after) = call(&moved.url, &key, reqwest::Method::GET, "/v1/projects/runs", None).await;
+    assert_eq!(runs_after, runs_before, "run reports move column by column");
     let (exit, _) = moved.terminate();
     assert!(exit.success());
 }

@@ -11,6 +11,7 @@ pub mod model;
 pub mod refresh;
 pub mod runs;
 pub mod search;
+pub mod telemetry;
 pub mod time;
 pub mod title;
 pub mod transfer;

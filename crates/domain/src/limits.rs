@@ -47,3 +47,43 @@ pub const UNKNOWN_API_KEY_CACHE_ENTRIES: usize = 1024;
 pub const UNKNOWN_API_KEY_CACHE_SECS: u64 = 10;
 /// How often every node reads the settings counter (administrative changes reach it within about this long).
 pub const SETTINGS_POLL_MILLIS: u64 = 1000;
+// Run reports (`POST /v1/runs`), as the hosted service documents them.
+/// The merged run `attributes` (metadata, unknown top-level keys, attributes), serialized.
+pub const RUN_ATTRIBUTES_MAX_BYTES: usize = 16_384;
+/// Tags per run, and characters per tag (after trimming).
+pub const RUN_TAGS_MAX: usize = 20;
+pub const RUN_TAG_MAX_CHARS: usize = 64;
+/// `tool_calls`, `steps` and `sampling_calls` items per list.
+pub const RUN_ITEMS_MAX: usize = 1_000;
+/// `output_text`, step `input`, `tool_args` and `tool_result`, in characters.
+pub const RUN_TEXT_MAX_CHARS: usize = 50_000;
+pub const RUN_ERROR_MAX_CHARS: usize = 2_048;
+pub const RUN_ERROR_CODE_MAX_CHARS: usize = 64;
+pub const RUN_ENVIRONMENT_MAX_CHARS: usize = 64;
+/// `model_id`, `provider`, `release`, tool names and ids.
+pub const RUN_NAME_MAX_CHARS: usize = 255;
+pub const RUN_FINISH_REASON_MAX_CHARS: usize = 32;
+/// Each token count.
+pub const RUN_TOKENS_MAX: i64 = 100_000_000;
+
+// Traces (`POST /v1/traces`).
+/// An OTLP export, as sent and again after decompression.
+pub const TRACES_BODY_MAX_BYTES: usize = 4 * 1_048_576;
+/// Spans kept per trace; more are rejected in `partialSuccess`.
+pub const SPANS_PER_TRACE_MAX: usize = 500;
+/// A stored span's attributes, serialized (the largest entries go first).
+pub const SPAN_ATTRIBUTES_MAX_BYTES: usize = 16_384;
+
+// The project read API (`/v1/projects/…`) and its MCP tools.
+/// `limit` on project run lists (and the MCP list tools).
+pub const PROJECT_PAGE_DEFAULT: u32 = 50;
+pub const PROJECT_PAGE_MAX: u32 = 100;
+/// `limit` on `GET /v1/projects/scores`.
+pub const SCORE_PAGE_MAX: u32 = 200;
+/// An opaque page cursor, in characters.
+pub const CURSOR_MAX_CHARS: usize = 512;
+/// Server ids a client may name (run, thread, score ids).
+pub const SERVER_ID_MAX_CHARS: usize = 48;
+/// Daily usage: the longest span (`to` − `from`) and the default window.
+pub const USAGE_SPAN_MAX_DAYS: i64 = 366;
+pub const USAGE_DEFAULT_DAYS: i64 = 30;

@@ -252,7 +252,268 @@ pub struct Score {
     pub value: Option<f64>,
     pub string_value: Option<String>,
     pub comment: Option<String>,
+    /// Who wrote it: `api` (an API key) or `end_user` (a user's token).
+    pub source: ScoreSource,
     pub now: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreSource {
+    Api,
+    EndUser,
+}
+
+impl ScoreSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScoreSource::Api => "api",
+            ScoreSource::EndUser => "end_user",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "api" => Some(ScoreSource::Api),
+            "end_user" => Some(ScoreSource::EndUser),
+            _ => None,
+        }
+    }
+}
+
+/// A stored score as the project read API lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreRecord {
+    pub id: String,
+    pub workspace_id: String,
+    pub thread_id: Option<String>,
+    pub message_id: Option<String>,
+    pub run_id: Option<String>,
+    pub name: String,
+    pub data_type: String,
+    pub value: Option<f64>,
+    pub string_value: Option<String>,
+    /// `api` or `end_user`; `None` for scores stored before threadhold recorded it.
+    pub source: Option<String>,
+    pub author_id: String,
+    pub comment: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// Where a page of a `created_at DESC, id DESC` list continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub created_at: Millis,
+    pub id: String,
+}
+
+/// Where a score page continues: after a score named by id, or after a position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScoreAfter {
+    /// `GET /v1/projects/scores?after=<score id>`; an unknown id gives an empty page.
+    Id(String),
+    Position(Position),
+}
+
+/// A page of a project's scores, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreQuery {
+    pub project_id: String,
+    pub name: Option<String>,
+    pub thread_id: Option<String>,
+    pub run_id: Option<String>,
+    pub source: Option<String>,
+    /// Scores created at or after this instant.
+    pub since: Option<Millis>,
+    pub after: Option<ScoreAfter>,
+    pub limit: u32,
+}
+
+/// A page of a project's threads by creation, newest first (archived ones included).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadCreationQuery {
+    pub project_id: String,
+    pub workspace_id: Option<String>,
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    pub after: Option<Position>,
+    pub limit: u32,
+}
+
+/// A run: what a client reported (`POST /v1/runs`), what a server's spans
+/// said (`POST /v1/traces`), or both, merged by their trace id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub id: String,
+    pub scope: WorkspaceScope,
+    pub thread_id: Option<String>,
+    pub message_id: Option<String>,
+    /// The user who reported it (or `user.id` of the spans).
+    pub created_by: Option<String>,
+    /// `completed`, `incomplete` or `error`.
+    pub status: Option<String>,
+    pub outcome_type: Option<String>,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub provider: Option<String>,
+    pub model_id: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub tags: Vec<String>,
+    /// JSON object text.
+    pub attributes: String,
+    /// 32 lowercase hex digits: the key reports and spans of one run share.
+    pub trace_id: Option<String>,
+    pub root_span_id: Option<String>,
+    pub service_name: Option<String>,
+    pub agent_name: Option<String>,
+    pub input_tokens: Option<i64>,
+    pub cached_input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub reasoning_tokens: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub first_token_ms: Option<i64>,
+    pub cost_usd: Option<f64>,
+    /// JSON object text.
+    pub cost_details: Option<String>,
+    pub total_steps: Option<i64>,
+    pub output_text: Option<String>,
+    /// The reported steps and tool calls, as JSON array text.
+    pub steps: Option<String>,
+    pub tool_calls: Option<String>,
+    /// A client report is merged in.
+    pub reported: bool,
+    /// Spans of its trace are stored.
+    pub traced: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A page of a project's runs, newest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunQuery {
+    pub project_id: String,
+    pub status: Option<String>,
+    pub outcome_type: Option<String>,
+    pub model_id: Option<String>,
+    pub provider: Option<String>,
+    pub created_by: Option<String>,
+    pub thread_id: Option<String>,
+    pub workspace_id: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub tag: Option<String>,
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    pub after: Option<Position>,
+    pub limit: u32,
+}
+
+/// A span of a server's trace, as stored for its run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanRecord {
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub name: String,
+    /// `gen_ai.operation.name` (or the AI SDK's `operation.name`).
+    pub operation: Option<String>,
+    /// `generation`, `tool_call` or `span`.
+    pub span_type: String,
+    pub provider: Option<String>,
+    pub model_id: Option<String>,
+    pub tool_name: Option<String>,
+    pub tool_call_id: Option<String>,
+    pub tool_source: Option<String>,
+    pub input_tokens: Option<i64>,
+    pub cached_input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub reasoning_tokens: Option<i64>,
+    pub started_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+    /// Time to the first chunk, in milliseconds.
+    pub first_chunk_ms: Option<i64>,
+    /// `unset`, `ok` or `error`.
+    pub status_code: Option<String>,
+    pub error: Option<String>,
+    pub error_type: Option<String>,
+    pub finish_reason: Option<String>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    /// JSON object text (at most [`crate::limits::SPAN_ATTRIBUTES_MAX_BYTES`]).
+    pub attributes: String,
+}
+
+/// What an export says about its trace's run beyond the spans: the thread,
+/// the user and the service (first values found).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TraceHints {
+    /// `gen_ai.conversation.id`: a thread id of the project.
+    pub conversation_id: Option<String>,
+    /// `user.id` or `enduser.id`.
+    pub user_id: Option<String>,
+    pub service_name: Option<String>,
+    /// `service.version`.
+    pub release: Option<String>,
+    pub environment: Option<String>,
+    pub agent_name: Option<String>,
+}
+
+/// The spans of one trace in one export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceBatch {
+    pub scope: WorkspaceScope,
+    pub trace_id: String,
+    pub spans: Vec<SpanRecord>,
+    pub hints: TraceHints,
+    /// A new run's id, should the trace have none yet.
+    pub new_run_id: String,
+    pub now: Millis,
+}
+
+/// What storing a [`TraceBatch`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceOutcome {
+    pub run_id: String,
+    pub accepted: usize,
+    /// Spans beyond the per-trace limit.
+    pub rejected: usize,
+}
+
+/// Run totals of a day (or a day, provider and model).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunUsage {
+    /// Days since the start of the range.
+    pub day: i64,
+    pub provider: Option<String>,
+    pub model_id: Option<String>,
+    pub runs: i64,
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub output_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub cost_usd: f64,
+}
+
+/// Messages written on a day, and the workspaces they were written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MessageUsage {
+    /// Days since the start of the range.
+    pub day: i64,
+    pub messages: i64,
+    pub active_users: i64,
+}
+
+/// A project's activity over a period.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UsageTotals {
+    pub messages: i64,
+    /// Distinct workspaces a message was written in.
+    pub active_users: i64,
+    pub runs: RunUsage,
+    /// Threads created in the period that carry an automatic title.
+    pub titled_threads: i64,
 }
 
 /// An anonymous identity's session: one refresh-token family.

@@ -24,6 +24,8 @@ pub enum ExportTable {
     Feedback,
     Telemetry,
     Scores,
+    Runs,
+    Spans,
 }
 
 impl ExportTable {
@@ -39,8 +41,14 @@ impl ExportTable {
         ExportTable::AnonymousSessions,
         ExportTable::RefreshTokens,
     ];
-    pub const AFTER_THREADS: [ExportTable; 4] =
-        [ExportTable::Attachments, ExportTable::Feedback, ExportTable::Telemetry, ExportTable::Scores];
+    pub const AFTER_THREADS: [ExportTable; 6] = [
+        ExportTable::Attachments,
+        ExportTable::Feedback,
+        ExportTable::Telemetry,
+        ExportTable::Scores,
+        ExportTable::Runs,
+        ExportTable::Spans,
+    ];
 }
 
 /// One exported row.
@@ -59,6 +67,9 @@ pub enum ExportRow {
     Feedback(FeedbackRow),
     Telemetry(TelemetryRow),
     Score(ScoreRow),
+    /// Run reports and traces merged (`POST /v1/runs`, `POST /v1/traces`), column by column.
+    Run(TableRow),
+    Span(TableRow),
 }
 
 impl ExportRow {
@@ -77,8 +88,20 @@ impl ExportRow {
             ExportRow::Feedback(row) => &row.id,
             ExportRow::Telemetry(row) => &row.id,
             ExportRow::Score(row) => &row.id,
+            ExportRow::Run(row) | ExportRow::Span(row) => &row.key,
         }
     }
+}
+
+/// A row of a wide table, as its columns' JSON values (the two backends share
+/// the column names; booleans may come as `0`/`1` from SQLite).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableRow {
+    #[serde(flatten)]
+    pub columns: serde_json::Map<String, serde_json::Value>,
+    /// The export's page cursor (runs: the id; spans: `<run id> <span id>`); not written.
+    #[serde(skip)]
+    pub key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

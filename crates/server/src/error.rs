@@ -8,6 +8,8 @@ use serde_json::json;
 use threadhold_auth::VerifyError;
 use threadhold_store::StoreError;
 
+use crate::service::ServiceError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the request is malformed or breaks a documented limit.
@@ -135,6 +137,16 @@ impl From<StoreError> for ApiError {
             StoreError::RunEnded => ApiError::Conflict { code: "run_ended", message },
             StoreError::RunInProgress => ApiError::Conflict { code: "run_in_progress", message },
             StoreError::Database(_) | StoreError::Migrate(_) => ApiError::Internal(message),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Invalid { code, message } => ApiError::InvalidRequest { code, message },
+            ServiceError::NotFound { code, message } => ApiError::NotFound { code, message },
+            ServiceError::Store(error) => error.into(),
         }
     }
 }

@@ -5,13 +5,13 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{delete, get, post, put};
-use threadhold_domain::limits::REQUEST_BODY_MAX_BYTES;
+use threadhold_domain::limits::{REQUEST_BODY_MAX_BYTES, TRACES_BODY_MAX_BYTES};
 
 use crate::error::ApiError;
 use crate::extract::with_body_limit;
 use crate::handlers::{anonymous, files, health, messages, projects, runs, telemetry, threads, tokens, traces};
 use crate::state::AppState;
-use crate::{auth, cors, observe};
+use crate::{auth, cors, mcp, observe};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -26,8 +26,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/runs", post(runs::report))
         .route("/v1/runs/stream", post(runs::stream))
         .route("/v1/events", post(telemetry::track))
-        .route("/v1/traces", with_body_limit(post(traces::receive), traces::TRACES_BODY_MAX_BYTES))
+        .route("/v1/traces", with_body_limit(post(traces::receive), TRACES_BODY_MAX_BYTES))
         .route("/v1/scores", post(telemetry::create_score))
+        .route("/v1/mcp", post(mcp::serve))
         .route("/v1/auth/tokens", post(tokens::create))
         .route("/v1/auth/tokens/anonymous", post(anonymous::mint))
         .route("/v1/auth/tokens/refresh", post(anonymous::refresh))
@@ -40,6 +41,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/projects/threads", get(projects::list_threads))
         .route("/v1/projects/users/{user_id}", delete(projects::erase_user))
         .route("/v1/projects/threads/{thread_id}/messages", get(projects::list_messages))
+        .route("/v1/projects/runs", get(projects::list_runs))
+        .route("/v1/projects/runs/{run_id}", get(projects::get_run))
+        .route("/v1/projects/scores", get(projects::list_scores))
+        .route("/v1/projects/usage/daily", get(projects::usage_daily))
+        .route("/v1/projects/usage/period", get(projects::usage_period))
         .route("/.well-known/jwks.json", get(tokens::jwks))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

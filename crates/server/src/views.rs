@@ -109,6 +109,11 @@ pub fn thread_list(threads: &[Thread]) -> Response {
 
 /// `{"results": [{"thread", "message_id", "snippet"}, ...]}`.
 pub fn search_results(hits: &[SearchHit]) -> Response {
+    Json(search_results_body(hits)).into_response()
+}
+
+/// The body of [`search_results`] (the MCP `search_threads` tool answers it too).
+pub(crate) fn search_results_body(hits: &[SearchHit]) -> impl Serialize + '_ {
     #[derive(Serialize)]
     struct Hit<'a> {
         thread: ThreadView<'a>,
@@ -127,7 +132,27 @@ pub fn search_results(hits: &[SearchHit]) -> Response {
             snippet: &hit.snippet,
         })
         .collect();
-    Json(Envelope { results }).into_response()
+    Envelope { results }
+}
+
+/// `{"threads": [...], "next_cursor": …}`: threads by creation (the MCP `list_threads` tool).
+pub(crate) fn thread_page_body<'a>(threads: &'a [Thread], next_cursor: Option<&'a str>) -> impl Serialize + 'a {
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        threads: Vec<ThreadView<'a>>,
+        next_cursor: Option<&'a str>,
+    }
+    Envelope { threads: threads.iter().map(ThreadView::from).collect(), next_cursor }
+}
+
+/// `{"thread": {...}, "messages": [...]}` (the MCP `get_thread_messages` tool).
+pub(crate) fn thread_messages_body<'a>(thread: &'a Thread, messages: &'a [Message]) -> impl Serialize + 'a {
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        thread: ThreadView<'a>,
+        messages: Vec<MessageView<'a>>,
+    }
+    Envelope { thread: ThreadView::from(thread), messages: messages.iter().map(MessageView::from).collect() }
 }
 
 /// `{"thread": {...}}`: the client requires the envelope.

@@ -160,7 +160,7 @@ async fn a_whole_deployment_moves_with_working_keys_tokens_sessions_and_rules() 
         "anonymous_session",
         "refresh_token",
         "feedback",
-        "telemetry",
+        "run",
         "score",
     ] {
         assert!(text.contains(&format!(r#"{{"kind":"{kind}""#)), "the export has no {kind}");
@@ -184,6 +184,9 @@ async fn a_whole_deployment_moves_with_working_keys_tokens_sessions_and_rules() 
     assert_eq!(with_token.expect(200)["messages"][0]["id"], message.as_str());
     let refreshed = target.anonymous().post("/v1/auth/tokens/refresh", json!({"refresh_token": refresh_token})).await;
     refreshed.expect(200);
+    // Run reports came along (a wide row, column by column).
+    let runs = target.bearer(&source.api_key).get("/v1/projects/runs").await;
+    assert_eq!(runs.expect(200)["runs"].as_array().map(Vec::len), Some(1), "{}", runs.text);
     // Project settings and rules came along.
     let project = target.store.get_project("acme").await.expect("read").expect("acme exists");
     assert_eq!(

@@ -13,9 +13,10 @@ pub mod sqlite;
 use async_trait::async_trait;
 use threadhold_domain::Millis;
 use threadhold_domain::model::{
-    AnonymousSession, ApiKey, Attachment, ClaimOutcome, Feedback, FeedbackKind, Message, MessageBody, MessageWrite,
-    NewMessage, NewThread, Project, RefreshOutcome, Score, SearchHit, SigningKey, TelemetryRecord, Thread,
-    ThreadListQuery, ThreadPatch, WorkspaceScope,
+    AnonymousSession, ApiKey, Attachment, ClaimOutcome, Feedback, FeedbackKind, Message, MessageBody, MessageUsage,
+    MessageWrite, NewMessage, NewThread, Project, RefreshOutcome, Run, RunQuery, RunUsage, Score, ScoreQuery,
+    ScoreRecord, SearchHit, SigningKey, SpanRecord, TelemetryRecord, Thread, ThreadCreationQuery, ThreadListQuery,
+    ThreadPatch, TraceBatch, TraceOutcome, UsageTotals, WorkspaceScope,
 };
 use threadhold_domain::model::{AuthRule, LeaseTarget};
 use threadhold_domain::refresh::RefreshPolicy;
@@ -263,7 +264,7 @@ pub trait Store: Send + Sync + 'static {
     /// settings are taken over); true when a row was written.
     async fn import_row(&self, row: &ExportRow) -> StoreResult<bool>;
 
-    /// Stores run reports and engagement events (`record_type` tells them apart).
+    /// Stores engagement events (`record_type` tells kinds of records apart).
     async fn insert_telemetry(&self, record_type: &str, records: &[TelemetryRecord]) -> StoreResult<()>;
     /// Upserts a score per target, author and name; returns the stored score id.
     async fn upsert_score(&self, score: &Score) -> StoreResult<String>;
@@ -309,4 +310,37 @@ pub trait Store: Send + Sync + 'static {
         stale_before: Millis,
         limit: u32,
     ) -> StoreResult<Vec<TitleCandidate>>;
+    /// Stores a client's run report (a run made by
+    /// [`threadhold_domain::telemetry::report::RunReport::into_run`]): inserts
+    /// it, or with a trace id merges it into the run of that trace
+    /// ([`threadhold_domain::telemetry::report::merge`]). Returns the run id.
+    /// [`StoreError::ThreadNotFound`] unless its thread is in its workspace,
+    /// [`StoreError::MessageNotFound`] unless its message is in the thread.
+    async fn record_run(&self, run: &Run) -> StoreResult<String>;
+    /// Stores the spans of one trace for its run, creating the run on the
+    /// trace's first export; re-exported spans replace the stored ones, and a
+    /// trace keeps at most [`threadhold_domain::limits::SPANS_PER_TRACE_MAX`].
+    /// The run is then brought up to date from all its spans
+    /// ([`threadhold_domain::telemetry::trace::finish`]).
+    async fn record_trace(&self, batch: &TraceBatch) -> StoreResult<TraceOutcome>;
+    async fn get_run(&self, project_id: &str, id: &str) -> StoreResult<Option<Run>>;
+    /// The stored spans of a run, by start time (spans without one last), then span id.
+    async fn run_spans(&self, project_id: &str, run_id: &str) -> StoreResult<Vec<SpanRecord>>;
+    /// A page of the project's runs, newest first (`created_at DESC, id DESC`).
+    async fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<Run>>;
+    /// A page of the project's scores, newest first; an unknown `after` score gives an empty page.
+    async fn list_scores(&self, query: &ScoreQuery) -> StoreResult<Vec<ScoreRecord>>;
+    /// A page of the project's threads by creation, newest first, archived ones included.
+    async fn list_threads_by_creation(&self, query: &ThreadCreationQuery) -> StoreResult<Vec<Thread>>;
+    /// Run totals per day (per day, provider and model with `by_model`) and,
+    /// without it, messages per day, over `[from, to)`; days count from `from`.
+    async fn usage_by_day(
+        &self,
+        project_id: &str,
+        from: Millis,
+        to: Millis,
+        by_model: bool,
+    ) -> StoreResult<(Vec<RunUsage>, Vec<MessageUsage>)>;
+    /// The project's totals over `[from, to)`.
+    async fn usage_totals(&self, project_id: &str, from: Millis, to: Millis) -> StoreResult<UsageTotals>;
 }

@@ -24,12 +24,14 @@ pub(crate) const SQLITE: Migrations = &[
     (4, "attachments", include_str!("../migrations/sqlite/0004_attachments.sql")),
     (5, "auth rules", include_str!("../migrations/sqlite/0005_auth_rules.sql")),
     (6, "search scores settings", include_str!("../migrations/sqlite/0006_search_scores_settings.sql")),
+    (7, "runs", include_str!("../migrations/sqlite/0007_runs.sql")),
     (8, "model titles", include_str!("../migrations/sqlite/0008_model_titles.sql")),
 ];
 
 pub(crate) const POSTGRES: Migrations = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
     (2, "search scores settings", include_str!("../migrations/postgres/0002_search_scores_settings.sql")),
+    (7, "runs", include_str!("../migrations/postgres/0007_runs.sql")),
     (8, "model titles", include_str!("../migrations/postgres/0008_model_titles.sql")),
 ];
 

@@ -24,3 +24,20 @@ pub(crate) fn like_pattern(needle: &str) -> String {
     pattern.push('%');
     pattern
 }
+
+/// The keyset bounds of a `created_at DESC, id DESC` page: rows at or after
+/// `from`, and strictly before the returned `(created_at, id)`, which is the
+/// cursor or the end of `to` (inclusive), whichever comes first.
+pub(crate) fn page_bounds(
+    from: Option<i64>,
+    to: Option<i64>,
+    after: Option<&threadhold_domain::model::Position>,
+) -> (i64, i64, String) {
+    let mut upper = (to.map_or(i64::MAX, |to| to.saturating_add(1)), String::new());
+    if let Some(after) = after
+        && (after.created_at, &after.id) < (upper.0, &upper.1)
+    {
+        upper = (after.created_at, after.id.clone());
+    }
+    (from.unwrap_or(i64::MIN), upper.0, upper.1)
+}

@@ -138,3 +138,17 @@ async fn both_migration_folders_produce_the_same_schema() {
         assert_eq!(Some(columns), postgres.get(key), "{key} differs");
     }
 }
+
+/// Run reports an earlier release kept as raw telemetry become runs when the
+/// server connects (ids kept, merged by trace id, unreadable fields kept aside).
+#[tokio::test]
+async fn stored_run_reports_move_into_runs_on_connect() {
+    let (store, name) = fresh().await;
+    conformance::prepare(&store).await;
+    let records = conformance::legacy_reports(&store).await;
+    store.close().await;
+    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL").expect("url");
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("a database in the URL").0);
+    let store = PgStore::connect(&url).await.expect("reconnect");
+    conformance::check_legacy_reports_moved(&store, &records).await;
+}

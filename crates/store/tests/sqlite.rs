@@ -129,3 +129,17 @@ async fn a_full_database_refuses_writes_and_keeps_what_it_acknowledged() {
     }
     assert_eq!(count, acknowledged, "every acknowledged write is there");
 }
+
+/// Run reports an earlier release kept as raw telemetry become runs when the
+/// database is opened (ids kept, merged by trace id, unreadable fields kept aside).
+#[tokio::test]
+async fn stored_run_reports_move_into_runs_on_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("db.sqlite3");
+    let store = SqliteStore::open(&path).await.expect("open");
+    conformance::prepare(&store).await;
+    let records = conformance::legacy_reports(&store).await;
+    store.close().await;
+    let store = SqliteStore::open(&path).await.expect("reopen");
+    conformance::check_legacy_reports_moved(&store, &records).await;
+}

@@ -214,6 +214,21 @@ fn bearer_token(headers: &HeaderMap) -> ApiResult<&str> {
 /// The OTLP trace route, and the workspace its API-key requests act in without `Aui-Workspace-Id`.
 const TRACES_PATH: &str = "/v1/traces";
 pub const TRACES_WORKSPACE_ID: &str = "__OTLP__";
+/// The project-wide routes (they read or erase across workspaces), and the
+/// workspace their API-key requests act in without `Aui-Workspace-Id`.
+const PROJECT_PATHS: &str = "/v1/projects/";
+pub const PROJECT_WORKSPACE_ID: &str = "__PROJECT__";
+
+/// Where an API key needs no `Aui-Workspace-Id`, the workspace it then acts in.
+fn default_workspace(path: &str) -> Option<&'static str> {
+    if path == TRACES_PATH {
+        Some(TRACES_WORKSPACE_ID)
+    } else if path.starts_with(PROJECT_PATHS) {
+        Some(PROJECT_WORKSPACE_ID)
+    } else {
+        None
+    }
+}
 
 async fn caller_from_api_key(state: &AppState, key: &str, headers: &HeaderMap, path: &str) -> ApiResult<Caller> {
     let project_id = api_keys::project_of(key)
@@ -234,10 +249,10 @@ async fn caller_from_api_key(state: &AppState, key: &str, headers: &HeaderMap, p
         return Err(unknown());
     }
     let user_id = principal_header(headers, "aui-user-id")?.unwrap_or(SYSTEM_USER_ID).to_owned();
-    // The trace exporter sends no Aui headers: its spans land in a workspace of their own.
-    let default_workspace = (path == TRACES_PATH).then_some(TRACES_WORKSPACE_ID);
+    // The trace exporter sends no Aui headers (its spans land in a workspace of
+    // their own), and project-wide routes read every workspace.
     let workspace_id = principal_header(headers, "aui-workspace-id")?
-        .or(default_workspace)
+        .or(default_workspace(path))
         .ok_or_else(|| ApiError::Forbidden {
             code: "invalid_workspace_id",
             message: "Aui-Workspace-Id header is required with an API key".into(),

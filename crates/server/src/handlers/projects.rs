@@ -1,14 +1,92 @@
-//! `/v1/projects/…`: project-wide reads across every workspace (API keys only).
+//! `/v1/projects/…`: project-wide reads across every workspace (API keys only):
+//! threads and messages, runs with their spans, scores, and usage.
 
+use axum::Json;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use threadhold_domain::now_ms;
+use threadhold_domain::telemetry::query::{RunListInput, ScoreListInput, ScorePaging};
 use threadhold_store::ReadScope;
 
 use super::ListQuery;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{ApiPath, ApiQuery};
+use crate::project_views;
+use crate::service;
+use crate::service::usage::Daily;
 use crate::state::AppState;
+
+/// `GET /v1/projects/runs`: runs newest first, filtered, in cursor pages.
+pub async fn list_runs(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(input): ApiQuery<RunListInput>,
+) -> ApiResult<Response> {
+    caller.require_api_key("Project-wide run listing")?;
+    let page = service::runs::list(state.store.as_ref(), &caller.scope.project_id, &input).await?;
+    Ok(Json(project_views::run_page(&page.runs, page.next_cursor.as_deref())).into_response())
+}
+
+/// `GET /v1/projects/runs/{run_id}`: a run with its spans.
+pub async fn get_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(run_id): ApiPath<String>,
+) -> ApiResult<Response> {
+    caller.require_api_key("Reading a project run")?;
+    let detail = service::runs::get(state.store.as_ref(), &caller.scope.project_id, &run_id).await?;
+    Ok(Json(project_views::run_detail(&detail.run, &detail.spans)).into_response())
+}
+
+/// `GET /v1/projects/scores`: scores newest first; `after` names the last score of the previous page.
+pub async fn list_scores(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(input): ApiQuery<ScoreListInput>,
+) -> ApiResult<Response> {
+    caller.require_api_key("Project-wide score listing")?;
+    let page =
+        service::project::scores(state.store.as_ref(), &caller.scope.project_id, &input, ScorePaging::AfterId).await?;
+    Ok(Json(project_views::scores(&page.scores, None)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UsageQuery {
+    from: Option<String>,
+    to: Option<String>,
+    group_by: Option<String>,
+}
+
+/// `GET /v1/projects/usage/daily`: every UTC day of the range, or stored (day, provider, model) rows.
+pub async fn usage_daily(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> ApiResult<Response> {
+    caller.require_api_key("Reading project usage")?;
+    let daily = service::usage::daily(
+        state.store.as_ref(),
+        &caller.scope.project_id,
+        query.from.as_deref(),
+        query.to.as_deref(),
+        query.group_by.as_deref(),
+        now_ms(),
+    )
+    .await?;
+    Ok(match &daily {
+        Daily::Days(days) => Json(project_views::days(days)).into_response(),
+        Daily::ByModel(rows) => Json(project_views::days_by_model(rows)).into_response(),
+    })
+}
+
+/// `GET /v1/projects/usage/period`: the current UTC month.
+pub async fn usage_period(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.require_api_key("Reading project usage")?;
+    let (period, totals) = service::usage::period(state.store.as_ref(), &caller.scope.project_id, now_ms()).await?;
+    Ok(Json(project_views::period(&period, &totals)).into_response())
+}
 
 pub async fn list_threads(
     State(state): State<AppState>,

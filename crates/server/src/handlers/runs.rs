@@ -6,47 +6,27 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use threadhold_domain::ids::{IdKind, new_id};
-use threadhold_domain::model::TelemetryRecord;
-use threadhold_domain::now_ms;
 use threadhold_store::ReadScope;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
+use crate::service;
 use crate::service::titles;
 use crate::state::AppState;
 
 /// Shown when no message has any text to title from; never stored.
 const FALLBACK_TITLE: &str = "New Chat";
-const RUN_STATUSES: [&str; 3] = ["completed", "incomplete", "error"];
 
-/// `POST /v1/runs`: a run report, stored whole for later analysis.
+/// `POST /v1/runs`: a run report, stored as a run (merged into the run of its
+/// trace id when one exists).
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<serde_json::Map<String, Value>>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let thread_id =
-        body.get("thread_id").and_then(Value::as_str).ok_or_else(|| ApiError::invalid("thread_id is required"))?;
-    let status = body.get("status").and_then(Value::as_str).unwrap_or_default();
-    if !RUN_STATUSES.contains(&status) {
-        return Err(ApiError::invalid("status must be one of completed, incomplete, error"));
-    }
-    if state.store.get_thread(&ReadScope::from(&caller.scope), thread_id).await?.is_none() {
-        return Err(ApiError::thread_not_found());
-    }
-    let record = TelemetryRecord {
-        id: new_id(IdKind::Run),
-        thread_id: Some(thread_id.to_owned()),
-        kind: status.to_owned(),
-        body: Value::Object(body.clone()).to_string(),
-        scope: caller.scope,
-        user_id: caller.user_id,
-        created_at: now_ms(),
-    };
-    state.store.insert_telemetry("run", std::slice::from_ref(&record)).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "run_id": record.id }))))
+    let run_id = service::runs::report(state.store.as_ref(), &caller.scope, &caller.user_id, body).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "run_id": run_id }))))
 }
 
 #[derive(Deserialize)]

@@ -7,11 +7,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::limits::{EVENTS_PER_REQUEST_MAX, SCORE_NAME_MAX};
-use threadhold_domain::model::{Score, ScoreTarget, ScoreType, TelemetryRecord};
+use threadhold_domain::model::{Score, ScoreSource, ScoreTarget, ScoreType, TelemetryRecord};
 use threadhold_domain::now_ms;
 use threadhold_store::ReadScope;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Credential};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
 use crate::state::AppState;
@@ -102,8 +102,10 @@ pub async fn create_score(
             ));
         }
     };
+    let source = if caller.credential == Credential::ApiKey { ScoreSource::Api } else { ScoreSource::EndUser };
     let score = Score {
         id: new_id(IdKind::Score),
+        source,
         scope: caller.scope,
         author: caller.user_id,
         target,

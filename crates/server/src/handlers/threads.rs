@@ -10,7 +10,6 @@ use serde_json::value::RawValue;
 use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::limits::{THREAD_METADATA_MAX_BYTES, THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX};
 use threadhold_domain::model::{NewThread, ThreadListQuery, ThreadPatch};
-use threadhold_domain::search::QUERY_MAX_CHARS;
 use threadhold_domain::{Millis, now_ms, parse_timestamp};
 use threadhold_store::ReadScope;
 
@@ -18,6 +17,7 @@ use super::{ListQuery, json_depth, page_limit, text_field};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery, JsonBody, present};
+use crate::service;
 use crate::state::AppState;
 use crate::views::{search_results, thread_envelope, thread_list};
 
@@ -183,17 +183,15 @@ pub async fn search(
     caller: Caller,
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> ApiResult<Response> {
-    let needle = query.q.as_deref().map(str::trim).unwrap_or_default();
-    if needle.is_empty() || needle.chars().count() > QUERY_MAX_CHARS {
-        return Err(ApiError::InvalidRequest {
-            code: "invalid_query",
-            message: format!("q must be 1 to {QUERY_MAX_CHARS} characters"),
-        });
-    }
-    let limit = page_limit(query.limit.as_deref(), THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX)?;
-    let after = query.after.as_deref().filter(|after| !after.is_empty());
     let workspace = format!("{}/{}", caller.scope.project_id, caller.scope.workspace_id);
     state.search_limiter.check(workspace).map_err(ApiError::rate_limited)?;
-    let hits = state.store.search(&caller.scope, needle, limit, after).await?;
+    let hits = service::search::threads(
+        state.store.as_ref(),
+        &caller.scope,
+        query.q.as_deref(),
+        query.limit.as_deref(),
+        query.after.as_deref(),
+    )
+    .await?;
     Ok(search_results(&hits))
 }

@@ -10,6 +10,7 @@ mod files;
 mod messages;
 mod projects;
 mod rows;
+mod runs;
 mod search;
 mod telemetry;
 mod threads;
@@ -28,8 +29,9 @@ use sqlx::{Postgres, Transaction};
 use threadhold_domain::Millis;
 use threadhold_domain::model::{
     AnonymousSession, ApiKey, Attachment, AuthRule, ClaimOutcome, Feedback, FeedbackKind, LeaseTarget, Message,
-    MessageBody, MessageWrite, NewMessage, NewThread, Project, RefreshOutcome, Score, SearchHit, SigningKey,
-    TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
+    MessageBody, MessageUsage, MessageWrite, NewMessage, NewThread, Project, RefreshOutcome, Run, RunQuery, RunUsage,
+    Score, ScoreQuery, ScoreRecord, SearchHit, SigningKey, SpanRecord, TelemetryRecord, Thread, ThreadCreationQuery,
+    ThreadListQuery, ThreadPatch, TraceBatch, TraceOutcome, UsageTotals, WorkspaceScope,
 };
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::{LeasePolicy, RunLease};
@@ -87,6 +89,7 @@ impl PgStore {
             .await?;
         migrate::postgres_migrator().run(&pool).await?;
         let store = PgStore { pool, settings_epoch: Arc::default() };
+        store.move_legacy_reports().await?;
         store.index_unindexed_messages().await?;
         Ok(store)
     }
@@ -102,6 +105,24 @@ impl PgStore {
 
     async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
+    }
+
+    /// Moves run reports earlier releases kept as raw telemetry into `runs`.
+    async fn move_legacy_reports(&self) -> StoreResult<()> {
+        let mut total = 0;
+        loop {
+            let mut tx = self.begin().await?;
+            let moved = runs::move_legacy_reports(&mut tx, runs::LEGACY_BATCH).await?;
+            tx.commit().await?;
+            total += moved;
+            if moved < runs::LEGACY_BATCH as usize {
+                break;
+            }
+        }
+        if total > 0 {
+            tracing::info!(reports = total, "moved stored run reports into runs");
+        }
+        Ok(())
     }
 
     async fn index_unindexed_messages(&self) -> StoreResult<()> {
@@ -518,5 +539,47 @@ impl Store for PgStore {
         limit: u32,
     ) -> StoreResult<Vec<TitleCandidate>> {
         on_connection!(self, |c| titles::candidates(c, since, max_attempts, stale_before, limit))
+    }
+
+    async fn record_run(&self, run: &Run) -> StoreResult<String> {
+        in_transaction!(self, |c| runs::record(c, run))
+    }
+
+    async fn record_trace(&self, batch: &TraceBatch) -> StoreResult<TraceOutcome> {
+        in_transaction!(self, |c| runs::record_trace(c, batch))
+    }
+
+    async fn get_run(&self, project_id: &str, id: &str) -> StoreResult<Option<Run>> {
+        on_connection!(self, |c| runs::get(c, project_id, id))
+    }
+
+    async fn run_spans(&self, project_id: &str, run_id: &str) -> StoreResult<Vec<SpanRecord>> {
+        on_connection!(self, |c| runs::spans(c, project_id, run_id))
+    }
+
+    async fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<Run>> {
+        on_connection!(self, |c| runs::list(c, query))
+    }
+
+    async fn list_scores(&self, query: &ScoreQuery) -> StoreResult<Vec<ScoreRecord>> {
+        on_connection!(self, |c| runs::list_scores(c, query))
+    }
+
+    async fn list_threads_by_creation(&self, query: &ThreadCreationQuery) -> StoreResult<Vec<Thread>> {
+        on_connection!(self, |c| runs::threads_by_creation(c, query))
+    }
+
+    async fn usage_by_day(
+        &self,
+        project_id: &str,
+        from: Millis,
+        to: Millis,
+        by_model: bool,
+    ) -> StoreResult<(Vec<RunUsage>, Vec<MessageUsage>)> {
+        on_connection!(self, |c| runs::usage_by_day(c, project_id, from, to, by_model))
+    }
+
+    async fn usage_totals(&self, project_id: &str, from: Millis, to: Millis) -> StoreResult<UsageTotals> {
+        on_connection!(self, |c| runs::usage_totals(c, project_id, from, to))
     }
 }

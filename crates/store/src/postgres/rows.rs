@@ -4,7 +4,9 @@
 
 use sqlx::Row;
 use sqlx::postgres::PgRow;
-use threadhold_domain::model::{ApiKey, Attachment, AuthRule, Message, Project, SigningKey, Thread, WorkspaceScope};
+use threadhold_domain::model::{
+    ApiKey, Attachment, AuthRule, Message, Project, Run, ScoreRecord, SigningKey, SpanRecord, Thread, WorkspaceScope,
+};
 use threadhold_domain::runs::RunState;
 
 /// The columns [`thread`] reads, as a literal for `concat!`.
@@ -169,6 +171,127 @@ pub(super) fn auth_rule(row: &PgRow) -> sqlx::Result<AuthRule> {
         name_claim: row.try_get(15)?,
         token_type: row.try_get(16)?,
         created_at: row.try_get(17)?,
+    })
+}
+
+/// The columns [`run`] reads, as a literal for `concat!` (also the insert order).
+macro_rules! run_columns {
+    () => {
+        "id, project_id, workspace_id, thread_id, message_id, created_by, status, outcome_type, error_code, error, \
+         provider, model_id, environment, release, tags, attributes, trace_id, root_span_id, service_name, agent_name, \
+         input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, duration_ms, first_token_ms, cost_usd, \
+         cost_details, total_steps, output_text, steps, tool_calls, reported, traced, created_at, updated_at"
+    };
+}
+pub(super) use run_columns;
+
+pub(super) fn run(row: &PgRow) -> sqlx::Result<Run> {
+    Ok(Run {
+        id: row.try_get(0)?,
+        scope: WorkspaceScope { project_id: row.try_get(1)?, workspace_id: row.try_get(2)? },
+        thread_id: row.try_get(3)?,
+        message_id: row.try_get(4)?,
+        created_by: row.try_get(5)?,
+        status: row.try_get(6)?,
+        outcome_type: row.try_get(7)?,
+        error_code: row.try_get(8)?,
+        error: row.try_get(9)?,
+        provider: row.try_get(10)?,
+        model_id: row.try_get(11)?,
+        environment: row.try_get(12)?,
+        release: row.try_get(13)?,
+        tags: json_list(row, 14)?,
+        attributes: row.try_get(15)?,
+        trace_id: row.try_get(16)?,
+        root_span_id: row.try_get(17)?,
+        service_name: row.try_get(18)?,
+        agent_name: row.try_get(19)?,
+        input_tokens: row.try_get(20)?,
+        cached_input_tokens: row.try_get(21)?,
+        output_tokens: row.try_get(22)?,
+        reasoning_tokens: row.try_get(23)?,
+        duration_ms: row.try_get(24)?,
+        first_token_ms: row.try_get(25)?,
+        cost_usd: row.try_get(26)?,
+        cost_details: row.try_get(27)?,
+        total_steps: row.try_get(28)?,
+        output_text: row.try_get(29)?,
+        steps: row.try_get(30)?,
+        tool_calls: row.try_get(31)?,
+        reported: row.try_get(32)?,
+        traced: row.try_get(33)?,
+        created_at: row.try_get(34)?,
+        updated_at: row.try_get(35)?,
+    })
+}
+
+/// The columns [`span`] reads, as a literal for `concat!` (after `run_id`, the insert order).
+macro_rules! span_columns {
+    () => {
+        "trace_id, span_id, parent_span_id, name, operation, span_type, provider, model_id, tool_name, tool_call_id, \
+         tool_source, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, started_at, ended_at, \
+         first_chunk_ms, status_code, error, error_type, finish_reason, input, output, attributes"
+    };
+}
+pub(super) use span_columns;
+
+pub(super) fn span(row: &PgRow) -> sqlx::Result<SpanRecord> {
+    Ok(SpanRecord {
+        trace_id: row.try_get(0)?,
+        span_id: row.try_get(1)?,
+        parent_span_id: row.try_get(2)?,
+        name: row.try_get(3)?,
+        operation: row.try_get(4)?,
+        span_type: row.try_get(5)?,
+        provider: row.try_get(6)?,
+        model_id: row.try_get(7)?,
+        tool_name: row.try_get(8)?,
+        tool_call_id: row.try_get(9)?,
+        tool_source: row.try_get(10)?,
+        input_tokens: row.try_get(11)?,
+        cached_input_tokens: row.try_get(12)?,
+        output_tokens: row.try_get(13)?,
+        reasoning_tokens: row.try_get(14)?,
+        started_at: row.try_get(15)?,
+        ended_at: row.try_get(16)?,
+        first_chunk_ms: row.try_get(17)?,
+        status_code: row.try_get(18)?,
+        error: row.try_get(19)?,
+        error_type: row.try_get(20)?,
+        finish_reason: row.try_get(21)?,
+        input: row.try_get(22)?,
+        output: row.try_get(23)?,
+        attributes: row.try_get(24)?,
+    })
+}
+
+/// The columns [`score`] reads, as a literal for `concat!`.
+macro_rules! score_columns {
+    () => {
+        "id, workspace_id, target_type, target_id, thread_id, name, data_type, value, string_value, source, author, \
+         comment, created_at, updated_at"
+    };
+}
+pub(super) use score_columns;
+
+pub(super) fn score(row: &PgRow) -> sqlx::Result<ScoreRecord> {
+    let target_type: String = row.try_get(2)?;
+    let target_id: String = row.try_get(3)?;
+    Ok(ScoreRecord {
+        id: row.try_get(0)?,
+        workspace_id: row.try_get(1)?,
+        message_id: (target_type == "message").then(|| target_id.clone()),
+        run_id: (target_type == "run").then_some(target_id),
+        thread_id: row.try_get(4)?,
+        name: row.try_get(5)?,
+        data_type: row.try_get(6)?,
+        value: row.try_get(7)?,
+        string_value: row.try_get(8)?,
+        source: row.try_get(9)?,
+        author_id: row.try_get(10)?,
+        comment: row.try_get(11)?,
+        created_at: row.try_get(12)?,
+        updated_at: row.try_get(13)?,
     })
 }
 

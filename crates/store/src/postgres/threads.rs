@@ -243,6 +243,7 @@ pub(super) async fn erase_user(c: &mut PgConnection, project_id: &str, user_id: 
         "DELETE FROM feedback WHERE user_id = $2 AND message_id IN \
            (SELECT m.id FROM messages m JOIN threads t ON t.id = m.thread_id WHERE t.project_id = $1)",
         "DELETE FROM telemetry WHERE project_id = $1 AND (user_id = $2 OR workspace_id = $2)",
+        "DELETE FROM runs WHERE project_id = $1 AND (created_by = $2 OR workspace_id = $2)",
         "DELETE FROM scores WHERE project_id = $1 AND (author = $2 OR workspace_id = $2)",
         "DELETE FROM anonymous_sessions WHERE project_id = $1 AND user_id = $2",
     ] {

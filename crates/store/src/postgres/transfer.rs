@@ -5,11 +5,13 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use threadhold_domain::transfer::{
     AnonymousSessionRow, ApiKeyRow, AttachmentRow, AuthRuleRow, ExportRow, ExportTable, FeedbackRow, ProjectRow,
-    RefreshTokenRow, ScoreRow, ServerSecretRow, SigningKeyRow, TelemetryRow,
+    RefreshTokenRow, ScoreRow, ServerSecretRow, SigningKeyRow, TableRow, TelemetryRow,
 };
 
-use crate::StoreResult;
+use serde_json::{Map, Value};
+
 use crate::shared::list_json;
+use crate::{StoreError, StoreResult};
 
 /// A JSON array of strings stored as text; a damaged one is an error, never an empty list.
 fn json_list(row: &PgRow, index: usize) -> sqlx::Result<Vec<String>> {
@@ -28,6 +30,8 @@ pub(super) async fn export(
 ) -> StoreResult<Vec<ExportRow>> {
     let limit = i64::from(limit);
     let (sql, decode): (&'static str, fn(&PgRow) -> sqlx::Result<ExportRow>) = match table {
+        ExportTable::Runs => return export_runs(c, project_id, after, limit).await,
+        ExportTable::Spans => return export_spans(c, project_id, after, limit).await,
         ExportTable::Projects => (
             "SELECT id, name, allowed_origins, anonymous_enabled, created_at FROM projects \
              WHERE id > $1 AND ($2::TEXT IS NULL OR id = $2) ORDER BY id LIMIT $3",
@@ -234,6 +238,14 @@ pub(super) async fn export(
 /// exported one); true when a row was written.
 pub(super) async fn import(c: &mut PgConnection, row: &ExportRow) -> StoreResult<bool> {
     let query = match row {
+        ExportRow::Run(r) => sqlx::query(
+            "INSERT INTO runs SELECT * FROM json_populate_record(NULL::runs, $1::json) ON CONFLICT DO NOTHING",
+        )
+        .bind(Value::Object(r.columns.clone()).to_string()),
+        ExportRow::Span(r) => sqlx::query(
+            "INSERT INTO spans SELECT * FROM json_populate_record(NULL::spans, $1::json) ON CONFLICT DO NOTHING",
+        )
+        .bind(Value::Object(r.columns.clone()).to_string()),
         ExportRow::Project(r) => sqlx::query(
             "INSERT INTO projects (id, name, allowed_origins, anonymous_enabled, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
@@ -414,4 +426,60 @@ pub(super) async fn import(c: &mut PgConnection, row: &ExportRow) -> StoreResult
         super::projects::bump_settings(c).await?;
     }
     Ok(inserted == 1)
+}
+
+async fn export_runs(
+    c: &mut PgConnection,
+    project_id: Option<&str>,
+    after: &str,
+    limit: i64,
+) -> StoreResult<Vec<ExportRow>> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT row_to_json(r)::text FROM runs r WHERE id > $1 AND ($2::TEXT IS NULL OR project_id = $2) \
+         ORDER BY id LIMIT $3",
+    )
+    .bind(after)
+    .bind(project_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|text| {
+            let columns = wide_row(text)?;
+            let key = columns.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+            Ok(ExportRow::Run(TableRow { columns, key }))
+        })
+        .collect()
+}
+
+async fn export_spans(
+    c: &mut PgConnection,
+    project_id: Option<&str>,
+    after: &str,
+    limit: i64,
+) -> StoreResult<Vec<ExportRow>> {
+    let (after_run, after_span) = after.split_once(' ').unwrap_or((after, ""));
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT row_to_json(s)::text FROM spans s WHERE (run_id, span_id) > ($1, $4) \
+         AND ($2::TEXT IS NULL OR run_id IN (SELECT id FROM runs WHERE project_id = $2)) \
+         ORDER BY run_id, span_id LIMIT $3",
+    )
+    .bind(after_run)
+    .bind(project_id)
+    .bind(limit)
+    .bind(after_span)
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|text| {
+            let columns = wide_row(text)?;
+            let field = |name: &str| columns.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let key = format!("{} {}", field("run_id"), field("span_id"));
+            Ok(ExportRow::Span(TableRow { columns, key }))
+        })
+        .collect()
+}
+
+fn wide_row(text: &str) -> StoreResult<Map<String, Value>> {
+    serde_json::from_str(text).map_err(|error| StoreError::Database(format!("row_to_json: {error}")))
 }

@@ -9,6 +9,7 @@ mod files;
 mod messages;
 mod projects;
 mod rows;
+mod runs;
 mod search;
 mod telemetry;
 mod threads;
@@ -23,8 +24,9 @@ use async_trait::async_trait;
 use threadhold_domain::Millis;
 use threadhold_domain::model::{
     AnonymousSession, ApiKey, Attachment, AuthRule, ClaimOutcome, Feedback, FeedbackKind, LeaseTarget, Message,
-    MessageBody, MessageWrite, NewMessage, NewThread, Project, RefreshOutcome, Score, SearchHit, SigningKey,
-    TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
+    MessageBody, MessageUsage, MessageWrite, NewMessage, NewThread, Project, RefreshOutcome, Run, RunQuery, RunUsage,
+    Score, ScoreQuery, ScoreRecord, SearchHit, SigningKey, SpanRecord, TelemetryRecord, Thread, ThreadCreationQuery,
+    ThreadListQuery, ThreadPatch, TraceBatch, TraceOutcome, UsageTotals, WorkspaceScope,
 };
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::{LeasePolicy, RunLease};
@@ -59,6 +61,7 @@ impl SqliteStore {
         let engine = tokio::task::spawn_blocking(move || {
             Engine::open(&path, options, |connection| {
                 migrate::run_sqlite(connection)?;
+                move_legacy_reports(connection)?;
                 index_unindexed_messages(connection)
             })
         })
@@ -89,6 +92,24 @@ fn path_of_url(url: &str) -> StoreResult<PathBuf> {
         return Err(StoreError::Database("the sqlite: URL names no file".into()));
     }
     Ok(PathBuf::from(path))
+}
+
+/// Moves run reports earlier releases kept as raw telemetry into `runs`.
+fn move_legacy_reports(connection: &mut rusqlite::Connection) -> StoreResult<()> {
+    let mut total = 0;
+    loop {
+        let tx = connection.transaction()?;
+        let moved = runs::move_legacy_reports(&tx, runs::LEGACY_BATCH)?;
+        tx.commit()?;
+        total += moved;
+        if moved < runs::LEGACY_BATCH as usize {
+            break;
+        }
+    }
+    if total > 0 {
+        tracing::info!(reports = total, "moved stored run reports into runs");
+    }
+    Ok(())
 }
 
 fn index_unindexed_messages(connection: &mut rusqlite::Connection) -> StoreResult<()> {
@@ -546,6 +567,53 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<TitleCandidate>> {
         self.engine.read_blocking(move |c| titles::candidates(c, since, max_attempts, stale_before, limit)).await
+    }
+
+    async fn record_run(&self, run: &Run) -> StoreResult<String> {
+        let run = run.clone();
+        self.engine.write(move |c| runs::record(c, &run)).await
+    }
+
+    async fn record_trace(&self, batch: &TraceBatch) -> StoreResult<TraceOutcome> {
+        let batch = batch.clone();
+        self.engine.write(move |c| runs::record_trace(c, &batch)).await
+    }
+
+    async fn get_run(&self, project_id: &str, id: &str) -> StoreResult<Option<Run>> {
+        self.engine.read(|c| runs::get(c, project_id, id))
+    }
+
+    async fn run_spans(&self, project_id: &str, run_id: &str) -> StoreResult<Vec<SpanRecord>> {
+        self.engine.read(|c| runs::spans(c, project_id, run_id))
+    }
+
+    async fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<Run>> {
+        self.engine.read(|c| runs::list(c, query))
+    }
+
+    async fn list_scores(&self, query: &ScoreQuery) -> StoreResult<Vec<ScoreRecord>> {
+        self.engine.read(|c| runs::list_scores(c, query))
+    }
+
+    async fn list_threads_by_creation(&self, query: &ThreadCreationQuery) -> StoreResult<Vec<Thread>> {
+        self.engine.read(|c| runs::threads_by_creation(c, query))
+    }
+
+    async fn usage_by_day(
+        &self,
+        project_id: &str,
+        from: Millis,
+        to: Millis,
+        by_model: bool,
+    ) -> StoreResult<(Vec<RunUsage>, Vec<MessageUsage>)> {
+        let project_id = project_id.to_owned();
+        // Aggregates over up to a year of rows: off the request's thread.
+        self.engine.read_blocking(move |c| runs::usage_by_day(c, &project_id, from, to, by_model)).await
+    }
+
+    async fn usage_totals(&self, project_id: &str, from: Millis, to: Millis) -> StoreResult<UsageTotals> {
+        let project_id = project_id.to_owned();
+        self.engine.read_blocking(move |c| runs::usage_totals(c, &project_id, from, to)).await
     }
 }
 

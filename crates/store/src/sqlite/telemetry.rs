@@ -47,11 +47,11 @@ pub(super) fn upsert_score(c: &Connection, score: &Score) -> StoreResult<String>
     }
     Ok(c.prepare_cached(
         "INSERT INTO scores (id, project_id, workspace_id, author, target_type, target_id, thread_id, name, data_type, \
-         value, string_value, comment, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13) \
+         value, string_value, comment, source, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14, ?13, ?13) \
          ON CONFLICT (project_id, workspace_id, target_type, target_id, author, name) DO UPDATE SET \
            data_type = excluded.data_type, value = excluded.value, string_value = excluded.string_value, \
-           comment = excluded.comment, updated_at = excluded.updated_at \
+           comment = excluded.comment, source = excluded.source, updated_at = excluded.updated_at \
          RETURNING id",
     )?
     .query_row(
@@ -68,7 +68,8 @@ pub(super) fn upsert_score(c: &Connection, score: &Score) -> StoreResult<String>
             score.value,
             score.string_value,
             score.comment,
-            score.now
+            score.now,
+            score.source.as_str()
         ],
         |row| row.get(0),
     )?)

@@ -1,10 +1,12 @@
 //! Export and import of the tables besides threads and messages, row by row
 //! in key order, so a whole deployment moves between databases.
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, params};
+use serde_json::{Map, Value};
 use threadhold_domain::transfer::{
     AnonymousSessionRow, ApiKeyRow, AttachmentRow, AuthRuleRow, ExportRow, ExportTable, FeedbackRow, ProjectRow,
-    RefreshTokenRow, ScoreRow, ServerSecretRow, SigningKeyRow, TelemetryRow,
+    RefreshTokenRow, ScoreRow, ServerSecretRow, SigningKeyRow, TableRow, TelemetryRow,
 };
 
 use super::rows::JsonList;
@@ -21,6 +23,8 @@ pub(super) fn export(
 ) -> StoreResult<Vec<ExportRow>> {
     let limit = i64::from(limit);
     let (sql, decode): (&str, fn(&Row) -> rusqlite::Result<ExportRow>) = match table {
+        ExportTable::Runs => return export_runs(c, project_id, after, limit),
+        ExportTable::Spans => return export_spans(c, project_id, after, limit),
         ExportTable::Projects => (
             "SELECT id, name, allowed_origins, anonymous_enabled, created_at FROM projects \
              WHERE id > ?1 AND (?2 IS NULL OR id = ?2) ORDER BY id LIMIT ?3",
@@ -226,6 +230,8 @@ pub(super) fn export(
 /// exported one); true when a row was written.
 pub(super) fn import(c: &Connection, row: &ExportRow) -> StoreResult<bool> {
     let inserted = match row {
+        ExportRow::Run(r) => import_wide(c, "runs", r)?,
+        ExportRow::Span(r) => import_wide(c, "spans", r)?,
         ExportRow::Project(r) => c
             .prepare_cached(
                 "INSERT INTO projects (id, name, allowed_origins, anonymous_enabled, created_at) \
@@ -410,4 +416,79 @@ pub(super) fn import(c: &Connection, row: &ExportRow) -> StoreResult<bool> {
         super::projects::bump_settings(c)?;
     }
     Ok(inserted == 1)
+}
+
+fn export_runs(c: &Connection, project_id: Option<&str>, after: &str, limit: i64) -> StoreResult<Vec<ExportRow>> {
+    let mut statement =
+        c.prepare_cached("SELECT * FROM runs WHERE id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY id LIMIT ?3")?;
+    let rows = statement.query_map(params![after, project_id, limit], wide_row)?;
+    rows.map(|row| {
+        let columns = row?;
+        let key = columns.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        Ok(ExportRow::Run(TableRow { columns, key }))
+    })
+    .collect()
+}
+
+fn export_spans(c: &Connection, project_id: Option<&str>, after: &str, limit: i64) -> StoreResult<Vec<ExportRow>> {
+    let (after_run, after_span) = after.split_once(' ').unwrap_or((after, ""));
+    let mut statement = c.prepare_cached(
+        "SELECT * FROM spans WHERE (run_id, span_id) > (?1, ?4) \
+         AND (?2 IS NULL OR run_id IN (SELECT id FROM runs WHERE project_id = ?2)) ORDER BY run_id, span_id LIMIT ?3",
+    )?;
+    let rows = statement.query_map(params![after_run, project_id, limit, after_span], wide_row)?;
+    rows.map(|row| {
+        let columns = row?;
+        let text = |name: &str| columns.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let key = format!("{} {}", text("run_id"), text("span_id"));
+        Ok(ExportRow::Span(TableRow { columns, key }))
+    })
+    .collect()
+}
+
+/// Every column of a row as JSON (these tables hold no blobs).
+fn wide_row(row: &Row) -> rusqlite::Result<Map<String, Value>> {
+    let statement = row.as_ref();
+    let mut columns = Map::new();
+    for index in 0..statement.column_count() {
+        let value = match row.get_ref(index)? {
+            ValueRef::Null | ValueRef::Blob(_) => Value::Null,
+            ValueRef::Integer(number) => Value::from(number),
+            ValueRef::Real(number) => serde_json::Number::from_f64(number).map_or(Value::Null, Value::Number),
+            ValueRef::Text(text) => Value::String(String::from_utf8_lossy(text).into_owned()),
+        };
+        columns.insert(statement.column_name(index)?.to_owned(), value);
+    }
+    Ok(columns)
+}
+
+/// Inserts a wide row, naming only columns the table has (names come from the
+/// export file, so they are checked against the schema, never trusted).
+fn import_wide(c: &Connection, table: &str, row: &TableRow) -> StoreResult<usize> {
+    let known: Vec<String> = c
+        .prepare_cached(&format!("SELECT name FROM pragma_table_info('{table}')"))?
+        .query_map([], |column| column.get(0))?
+        .collect::<Result<_, _>>()?;
+    let columns: Vec<(&String, &Value)> = row.columns.iter().filter(|(name, _)| known.contains(name)).collect();
+    if columns.is_empty() {
+        return Ok(0);
+    }
+    let names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
+    let holes: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    let sql =
+        format!("INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT DO NOTHING", names.join(", "), holes.join(", "));
+    let values: Vec<rusqlite::types::Value> = columns
+        .iter()
+        .map(|(_, value)| match value {
+            Value::Null => rusqlite::types::Value::Null,
+            Value::Bool(flag) => rusqlite::types::Value::Integer(i64::from(*flag)),
+            Value::Number(number) => match number.as_i64() {
+                Some(integer) => rusqlite::types::Value::Integer(integer),
+                None => rusqlite::types::Value::Real(number.as_f64().unwrap_or_default()),
+            },
+            Value::String(text) => rusqlite::types::Value::Text(text.clone()),
+            other => rusqlite::types::Value::Text(other.to_string()),
+        })
+        .collect();
+    Ok(c.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values))?)
 }

@@ -1,14 +1,20 @@
 //! The conformance suite every `Store` backend must pass. Each case takes a
 //! fresh, migrated store; `backend_suite!` instantiates them for a backend.
 
+use serde_json::json;
 use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::model::{
     AnonymousSession, ApiKey, Attachment, AuthRule, ClaimOutcome, FeedbackKind, LeaseTarget, Message, MessageBody,
-    MessageWrite, NewMessage, NewThread, ParentRef, Project, RefreshOutcome, RefreshRefusal, Score, ScoreTarget,
-    ScoreType, SigningKey, TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
+    MessageWrite, NewMessage, NewThread, ParentRef, Project, RefreshOutcome, RefreshRefusal, Score, ScoreSource,
+    ScoreTarget, ScoreType, SigningKey, TelemetryRecord, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope,
+};
+use threadhold_domain::model::{
+    MessageUsage, Position, Run, RunQuery, ScoreAfter, ScoreQuery, SpanRecord, ThreadCreationQuery, TraceBatch,
+    TraceHints,
 };
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::LeasePolicy;
+use threadhold_domain::telemetry::report;
 use threadhold_domain::title::settings::{ApiKeySource, ApiStyle, TitleSettings};
 use threadhold_domain::title::state::{TitleCandidate, TitleOrigin};
 use threadhold_domain::transfer::{ExportRow, ExportTable, ProjectRow};
@@ -681,6 +687,7 @@ pub async fn scores_are_kept_per_workspace(store: &dyn Store) {
         value: Some(value),
         string_value: None,
         comment: None,
+        source: ScoreSource::Api,
         now: 1,
     };
     let a = store.upsert_score(&score("a", 5.0)).await.expect("a");
@@ -988,6 +995,483 @@ pub async fn title_candidates_are_recent_untitled_threads_of_enabled_projects(st
     assert!(store.title_candidates(0, 3, 99_999, 10).await.expect("off").is_empty(), "switched off");
 }
 
+// ---------------------------------------------------------------------------
+// Runs, traces and the project read API.
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+/// A client report of `thread` in `workspace` as `user`, received at `now`.
+pub fn reported(workspace: &str, user: &str, body: serde_json::Value, now: i64) -> Run {
+    let body = body.as_object().cloned().expect("an object");
+    report::parse(body).expect("a valid report").into_run(new_id(IdKind::Run), scope(workspace), user, now)
+}
+
+fn span(span_id: &str, parent: Option<&str>, start: i64, end: i64, tokens: Option<i64>) -> SpanRecord {
+    SpanRecord {
+        trace_id: TRACE.into(),
+        span_id: span_id.into(),
+        parent_span_id: parent.map(str::to_owned),
+        name: "ai.streamText.doStream".into(),
+        operation: None,
+        span_type: "generation".into(),
+        provider: Some("openai".into()),
+        model_id: Some("gpt-test".into()),
+        tool_name: None,
+        tool_call_id: None,
+        tool_source: None,
+        input_tokens: tokens,
+        cached_input_tokens: None,
+        output_tokens: tokens.map(|t| t / 2),
+        reasoning_tokens: None,
+        started_at: Some(start),
+        ended_at: Some(end),
+        first_chunk_ms: None,
+        status_code: Some("ok".into()),
+        error: None,
+        error_type: None,
+        finish_reason: Some("stop".into()),
+        input: Some("in".into()),
+        output: Some("out".into()),
+        attributes: "{\"k\":1}".into(),
+    }
+}
+
+fn batch(spans: Vec<SpanRecord>, hints: TraceHints, now: i64) -> TraceBatch {
+    TraceBatch { scope: scope("__OTLP__"), trace_id: TRACE.into(), spans, hints, new_run_id: new_id(IdKind::Run), now }
+}
+
+pub async fn reports_merge_by_trace_and_check_their_thread(store: &dyn Store) {
+    let t = thread(store, "w", 1).await;
+    let other = thread(store, "w", 1).await;
+    let m = store.create_message(&scope("w"), &message(&t, ParentRef::Root, None, "{}", 2)).await.expect("m");
+    let plain = reported("w", "u", json!({"thread_id": t, "status": "completed", "message_id": m.message_id()}), 10);
+    let id = store.record_run(&plain).await.expect("report");
+    assert_eq!(id, plain.id);
+    let stored = store.get_run("p1", &id).await.expect("get").expect("run");
+    assert_eq!(stored, plain, "stored exactly");
+    assert!(store.get_run("p2", &id).await.expect("other project").is_none());
+    let foreign = reported("x", "u", json!({"thread_id": t, "status": "completed"}), 11);
+    assert!(matches!(store.record_run(&foreign).await, Err(StoreError::ThreadNotFound)));
+    let wrong =
+        reported("w", "u", json!({"thread_id": other, "status": "completed", "message_id": m.message_id()}), 11);
+    assert!(matches!(store.record_run(&wrong).await, Err(StoreError::MessageNotFound)));
+    let first =
+        reported("w", "u", json!({"thread_id": t, "status": "incomplete", "trace_id": TRACE, "model_id": "a"}), 12);
+    let second =
+        reported("w", "u", json!({"thread_id": t, "status": "completed", "trace_id": TRACE, "duration_ms": 5}), 13);
+    let first_id = store.record_run(&first).await.expect("first");
+    assert_eq!(store.record_run(&second).await.expect("second"), first_id, "one run per trace");
+    let merged = store.get_run("p1", &first_id).await.expect("get").expect("run");
+    assert_eq!(
+        (merged.status.as_deref(), merged.model_id.as_deref(), merged.duration_ms),
+        (Some("completed"), Some("a"), Some(5))
+    );
+    assert_eq!((merged.created_at, merged.updated_at), (12, 13));
+    assert!(store.run_spans("p1", &first_id).await.expect("spans").is_empty());
+}
+
+pub async fn traces_make_runs_and_keep_at_most_500_spans(store: &dyn Store) {
+    let t = thread(store, "alice", 1).await;
+    let hints = TraceHints { conversation_id: Some(t.clone()), user_id: Some("alice".into()), ..TraceHints::default() };
+    let spans = vec![
+        span("0000000000000002", Some("0000000000000001"), 1_010, 1_400, Some(10)),
+        span("0000000000000001", None, 1_000, 2_000, Some(100)),
+        span("0000000000000003", Some("0000000000000001"), 1_500, 1_990, Some(20)),
+    ];
+    let outcome = store.record_trace(&batch(spans.clone(), hints.clone(), 50)).await.expect("trace");
+    assert_eq!((outcome.accepted, outcome.rejected), (3, 0));
+    let run = store.get_run("p1", &outcome.run_id).await.expect("get").expect("run");
+    assert_eq!(
+        (run.thread_id.as_deref(), run.scope.workspace_id.as_str()),
+        (Some(t.as_str()), "alice"),
+        "joined its thread"
+    );
+    assert_eq!((run.input_tokens, run.output_tokens, run.total_steps), (Some(30), Some(15), Some(2)));
+    assert_eq!(
+        (run.created_by.as_deref(), run.status.as_deref(), run.traced, run.reported),
+        (Some("alice"), Some("completed"), true, false)
+    );
+    let stored = store.run_spans("p1", &outcome.run_id).await.expect("spans");
+    assert_eq!(
+        stored.iter().map(|s| s.span_id.as_str()).collect::<Vec<_>>(),
+        ["0000000000000001", "0000000000000002", "0000000000000003"]
+    );
+    assert_eq!(stored[1], spans[0], "stored exactly");
+    assert!(store.run_spans("p2", &outcome.run_id).await.expect("other project").is_empty());
+
+    // A re-export replaces its spans; the client's report then merges in.
+    let mut again = spans[0].clone();
+    again.input_tokens = Some(40);
+    let outcome2 = store.record_trace(&batch(vec![again], TraceHints::default(), 60)).await.expect("again");
+    assert_eq!(outcome2.run_id, outcome.run_id);
+    assert_eq!(store.run_spans("p1", &outcome.run_id).await.expect("spans").len(), 3);
+    let m = store.create_message(&scope("alice"), &message(&t, ParentRef::Root, None, "{}", 2)).await.expect("m");
+    let report = reported(
+        "alice",
+        "alice",
+        json!({"thread_id": t, "status": "incomplete", "outcome_type": "aborted",
+        "trace_id": TRACE, "message_id": m.message_id(), "model_id": "client", "first_token_ms": 7}),
+        70,
+    );
+    assert_eq!(store.record_run(&report).await.expect("report"), outcome.run_id);
+    let run = store.get_run("p1", &outcome.run_id).await.expect("get").expect("run");
+    assert_eq!((run.input_tokens, run.model_id.as_deref()), (Some(60), Some("gpt-test")), "spans stay authoritative");
+    assert_eq!((run.outcome_type.as_deref(), run.message_id.as_deref()), (Some("aborted"), Some(m.message_id())));
+    assert!(run.reported && run.traced);
+    assert_eq!(run.created_at, 50);
+
+    // At most 500 spans per trace.
+    let many: Vec<SpanRecord> =
+        (10..600).map(|i| span(&format!("{i:016x}"), None, 3_000 + i, 3_001 + i, None)).collect();
+    let outcome3 = store.record_trace(&batch(many, TraceHints::default(), 80)).await.expect("many");
+    assert_eq!((outcome3.accepted, outcome3.rejected), (497, 93));
+    assert_eq!(store.run_spans("p1", &outcome.run_id).await.expect("spans").len(), 500);
+}
+
+async fn seed_runs(store: &dyn Store) -> (Vec<Run>, String) {
+    let t = thread(store, "w", 1).await;
+    let t2 = thread(store, "v", 1).await;
+    let mut runs = Vec::new();
+    for i in 0..40i64 {
+        let (workspace, thread_id) = if i % 5 == 0 { ("v", &t2) } else { ("w", &t) };
+        let status = ["completed", "error", "incomplete"][(i % 3) as usize];
+        let body = json!({"thread_id": thread_id, "status": status, "model_id": format!("m{}", i % 2),
+            "provider": "openai", "tags": if i % 4 == 0 { json!(["beta", "x"]) } else { json!(["x"]) },
+            "environment": if i % 2 == 0 { "prod" } else { "dev" }, "release": "r1",
+            "outcome_type": if status == "incomplete" { json!("aborted") } else { json!(null) }});
+        // Ties on created_at: pairs of runs share a millisecond.
+        let run = reported(workspace, &format!("user{}", i % 3), body, 1_000 + i / 2);
+        store.record_run(&run).await.expect("run");
+        runs.push(run);
+    }
+    runs.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    (runs, t)
+}
+
+async fn all_pages(store: &dyn Store, query: RunQuery) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut query = query;
+    loop {
+        let page = store.list_runs(&query).await.expect("page");
+        seen.extend(page.iter().map(|r| r.id.clone()));
+        if page.len() < query.limit as usize {
+            return seen;
+        }
+        let last = page.last().expect("a full page");
+        query.after = Some(Position { created_at: last.created_at, id: last.id.clone() });
+    }
+}
+
+pub async fn runs_page_newest_first_with_filters(store: &dyn Store) {
+    let (runs, t) = seed_runs(store).await;
+    let query = |limit| RunQuery { project_id: "p1".into(), limit, ..RunQuery::default() };
+    let expect =
+        |keep: &dyn Fn(&Run) -> bool| runs.iter().filter(|r| keep(r)).map(|r| r.id.clone()).collect::<Vec<_>>();
+    assert_eq!(all_pages(store, query(7)).await, expect(&|_| true));
+    assert_eq!(
+        all_pages(store, RunQuery { thread_id: Some(t.clone()), ..query(4) }).await,
+        expect(&|r| r.thread_id.as_deref() == Some(t.as_str()))
+    );
+    assert_eq!(
+        all_pages(store, RunQuery { created_by: Some("user1".into()), ..query(3) }).await,
+        expect(&|r| r.created_by.as_deref() == Some("user1"))
+    );
+    assert_eq!(
+        all_pages(store, RunQuery { thread_id: Some(t.clone()), created_by: Some("user2".into()), ..query(3) }).await,
+        expect(&|r| r.thread_id.as_deref() == Some(t.as_str()) && r.created_by.as_deref() == Some("user2"))
+    );
+    assert_eq!(
+        all_pages(store, RunQuery { status: Some("error".into()), model_id: Some("m1".into()), ..query(5) }).await,
+        expect(&|r| r.status.as_deref() == Some("error") && r.model_id.as_deref() == Some("m1"))
+    );
+    assert_eq!(
+        all_pages(store, RunQuery { tag: Some("beta".into()), ..query(2) }).await,
+        expect(&|r| r.tags.contains(&"beta".to_owned()))
+    );
+    assert_eq!(
+        all_pages(store, RunQuery { tag: Some("bet".into()), ..query(2) }).await,
+        Vec::<String>::new(),
+        "whole tags only"
+    );
+    assert_eq!(
+        all_pages(
+            store,
+            RunQuery { outcome_type: Some("aborted".into()), environment: Some("prod".into()), ..query(50) }
+        )
+        .await,
+        expect(&|r| r.outcome_type.as_deref() == Some("aborted") && r.environment.as_deref() == Some("prod"))
+    );
+    assert_eq!(
+        all_pages(store, RunQuery { workspace_id: Some("v".into()), ..query(3) }).await,
+        expect(&|r| r.scope.workspace_id == "v")
+    );
+    assert_eq!(all_pages(store, RunQuery { release: Some("r2".into()), ..query(3) }).await, Vec::<String>::new());
+    assert_eq!(all_pages(store, RunQuery { provider: Some("openai".into()), ..query(100) }).await.len(), 40);
+    assert_eq!(
+        all_pages(store, RunQuery { from: Some(1_005), to: Some(1_010), ..query(3) }).await,
+        expect(&|r| (1_005..=1_010).contains(&r.created_at)),
+        "from and to are inclusive"
+    );
+    assert!(store.list_runs(&RunQuery { project_id: "p2".into(), ..query(100) }).await.expect("other").is_empty());
+}
+
+fn score(workspace: &str, target: ScoreTarget, name: &str, source: ScoreSource, now: i64) -> Score {
+    Score {
+        id: new_id(IdKind::Score),
+        scope: scope(workspace),
+        author: "author".into(),
+        target,
+        name: name.into(),
+        data_type: ScoreType::Numeric,
+        value: Some(now as f64),
+        string_value: None,
+        comment: Some("c".into()),
+        source,
+        now,
+    }
+}
+
+pub async fn scores_page_newest_first_with_filters(store: &dyn Store) {
+    let t = thread(store, "w", 1).await;
+    let mut ids = Vec::new();
+    for i in 0..12i64 {
+        let target = match i % 3 {
+            0 => ScoreTarget::Thread(t.clone()),
+            1 => ScoreTarget::Run(format!("run_{}", i % 2)),
+            _ => ScoreTarget::Thread(t.clone()),
+        };
+        let name = format!("n{i}");
+        let source = if i % 2 == 0 { ScoreSource::Api } else { ScoreSource::EndUser };
+        ids.push((i / 2, store.upsert_score(&score("w", target, &name, source, 100 + i / 2)).await.expect("score")));
+    }
+    let query = |limit| ScoreQuery {
+        project_id: "p1".into(),
+        name: None,
+        thread_id: None,
+        run_id: None,
+        source: None,
+        since: None,
+        after: None,
+        limit,
+    };
+    let mut all = Vec::new();
+    let mut q = query(5);
+    loop {
+        let page = store.list_scores(&q).await.expect("page");
+        all.extend(page.iter().cloned());
+        if page.len() < 5 {
+            break;
+        }
+        q.after = Some(ScoreAfter::Id(page.last().expect("last").id.clone()));
+    }
+    let mut expected = ids.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(
+        all.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        expected.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>()
+    );
+    let first = &all[0];
+    assert_eq!(
+        (first.name.as_str(), first.data_type.as_str(), first.comment.as_deref(), first.author_id.as_str()),
+        ("n11", "numeric", Some("c"), "author")
+    );
+    assert_eq!(
+        (first.source.as_deref(), first.run_id.as_deref(), first.thread_id.as_deref()),
+        (Some("end_user"), None, Some(t.as_str()))
+    );
+    let on_run = store.list_scores(&ScoreQuery { run_id: Some("run_1".into()), ..query(50) }).await.expect("run");
+    assert_eq!(on_run.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["n7", "n1"]);
+    assert!(on_run.iter().all(|s| s.run_id.as_deref() == Some("run_1") && s.thread_id.is_none()));
+    let on_thread = store
+        .list_scores(&ScoreQuery { thread_id: Some(t.clone()), source: Some("api".into()), ..query(50) })
+        .await
+        .expect("thread");
+    assert_eq!(on_thread.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["n8", "n6", "n2", "n0"]);
+    let named = store.list_scores(&ScoreQuery { name: Some("n3".into()), ..query(50) }).await.expect("name");
+    assert_eq!(named.len(), 1);
+    let since = store.list_scores(&ScoreQuery { since: Some(104), ..query(50) }).await.expect("since");
+    assert_eq!(since.len(), 4);
+    let unknown =
+        store.list_scores(&ScoreQuery { after: Some(ScoreAfter::Id("score_nope".into())), ..query(50) }).await;
+    assert!(unknown.expect("unknown after").is_empty());
+    let position = Position { created_at: all[2].created_at, id: all[2].id.clone() };
+    let after = store
+        .list_scores(&ScoreQuery { after: Some(ScoreAfter::Position(position)), ..query(2) })
+        .await
+        .expect("after");
+    assert_eq!(after.iter().map(|s| &s.id).collect::<Vec<_>>(), [&all[3].id, &all[4].id]);
+    let both = ScoreQuery { thread_id: Some(t), run_id: Some("run_1".into()), ..query(50) };
+    assert!(store.list_scores(&both).await.expect("both").is_empty());
+}
+
+pub async fn threads_page_by_creation(store: &dyn Store) {
+    let mut made = Vec::new();
+    for i in 0..9i64 {
+        let workspace = if i % 3 == 0 { "a" } else { "b" };
+        let new = NewThread {
+            id: new_id(IdKind::Thread),
+            scope: scope(workspace),
+            title: None,
+            metadata: None,
+            external_id: None,
+            last_message_at: 1,
+            now: 10 + i / 2,
+            upsert: false,
+        };
+        made.push((10 + i / 2, store.create_thread(&new).await.expect("thread").0, workspace));
+    }
+    store
+        .update_thread(&scope("a"), &made[0].1, &ThreadPatch { is_archived: Some(true), ..Default::default() }, 99)
+        .await
+        .expect("archive");
+    made.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
+    let query = |workspace: Option<&str>, limit| ThreadCreationQuery {
+        project_id: "p1".into(),
+        workspace_id: workspace.map(str::to_owned),
+        from: None,
+        to: None,
+        after: None,
+        limit,
+    };
+    let mut seen = Vec::new();
+    let mut q = query(None, 4);
+    loop {
+        let page = store.list_threads_by_creation(&q).await.expect("page");
+        seen.extend(page.iter().map(|t| t.id.clone()));
+        if page.len() < 4 {
+            break;
+        }
+        let last = page.last().expect("last");
+        q.after = Some(Position { created_at: last.created_at, id: last.id.clone() });
+    }
+    assert_eq!(seen, made.iter().map(|m| m.1.clone()).collect::<Vec<_>>(), "archived threads included");
+    let a = store.list_threads_by_creation(&query(Some("a"), 50)).await.expect("a");
+    assert_eq!(
+        a.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        made.iter().filter(|m| m.2 == "a").map(|m| m.1.clone()).collect::<Vec<_>>()
+    );
+    let window = store
+        .list_threads_by_creation(&ThreadCreationQuery { from: Some(11), to: Some(12), ..query(None, 50) })
+        .await
+        .expect("window");
+    assert_eq!(window.len(), 4);
+}
+
+pub async fn usage_counts_days_models_and_messages(store: &dyn Store) {
+    const DAY: i64 = 86_400_000;
+    let start = 20_000 * DAY;
+    let t = thread(store, "w", 1).await;
+    let t2 = thread(store, "v", 1).await;
+    for (at, model, status, tokens) in [
+        (start + 5, "a", "completed", 10),
+        (start + DAY - 1, "b", "error", 20),
+        (start + DAY, "a", "completed", 30),
+        (start + 3 * DAY, "a", "completed", 1_000),
+    ] {
+        let run = reported(
+            "w",
+            "u",
+            json!({"thread_id": t, "status": status, "model_id": model, "provider": "p",
+            "input_tokens": tokens, "output_tokens": 1, "cost_usd": 0.5}),
+            at,
+        );
+        store.record_run(&run).await.expect("run");
+    }
+    for (workspace, thread_id, at) in
+        [("w", &t, start + 1), ("w", &t, start + 2), ("v", &t2, start + 3), ("v", &t2, start + DAY + 1)]
+    {
+        store
+            .create_message(&scope(workspace), &message(thread_id, ParentRef::Root, None, "{}", at))
+            .await
+            .expect("message");
+    }
+    let (runs, messages) = store.usage_by_day("p1", start, start + 3 * DAY, false).await.expect("daily");
+    let mut runs = runs;
+    runs.sort_by_key(|r| r.day);
+    assert_eq!(
+        runs.iter().map(|r| (r.day, r.runs, r.errors, r.input_tokens)).collect::<Vec<_>>(),
+        [(0, 2, 1, 30), (1, 1, 0, 30)]
+    );
+    assert_eq!(runs[0].cost_usd, 1.0);
+    let mut messages = messages;
+    messages.sort_by_key(|m| m.day);
+    assert_eq!(
+        messages,
+        [MessageUsage { day: 0, messages: 3, active_users: 2 }, MessageUsage { day: 1, messages: 1, active_users: 1 }]
+    );
+    let (models, none) = store.usage_by_day("p1", start, start + 3 * DAY, true).await.expect("by model");
+    assert!(none.is_empty());
+    let mut models: Vec<(i64, Option<String>, i64)> = models.into_iter().map(|r| (r.day, r.model_id, r.runs)).collect();
+    models.sort();
+    assert_eq!(models, [(0, Some("a".into()), 1), (0, Some("b".into()), 1), (1, Some("a".into()), 1)]);
+    let totals = store.usage_totals("p1", start, start + 4 * DAY).await.expect("totals");
+    assert_eq!((totals.messages, totals.active_users, totals.runs.runs, totals.runs.errors), (4, 2, 4, 1));
+    assert_eq!((totals.runs.input_tokens, totals.runs.output_tokens), (1_060, 4));
+    let empty = store.usage_totals("p2", start, start + DAY).await.expect("empty");
+    assert_eq!((empty.messages, empty.runs.runs, empty.runs.cost_usd, empty.titled_threads), (0, 0, 0.0, 0));
+}
+
+pub async fn erasure_takes_runs_along(store: &dyn Store) {
+    let t = thread(store, "gone", 1).await;
+    let run = reported("gone", "gone", json!({"thread_id": t, "status": "completed", "trace_id": TRACE}), 5);
+    store.record_run(&run).await.expect("run");
+    store
+        .record_trace(&batch(vec![span("0000000000000001", None, 1, 2, Some(1))], TraceHints::default(), 6))
+        .await
+        .expect("trace");
+    let kept = reported("w", "other", json!({"thread_id": thread(store, "w", 1).await, "status": "completed"}), 5);
+    store.record_run(&kept).await.expect("kept");
+    store.erase_user("p1", "gone").await.expect("erase");
+    assert!(store.get_run("p1", &run.id).await.expect("get").is_none());
+    assert!(store.run_spans("p1", &run.id).await.expect("spans").is_empty());
+    assert!(store.get_run("p1", &kept.id).await.expect("get").is_some());
+}
+
+/// Stores run reports the way releases before runs existed did (raw telemetry rows).
+pub async fn legacy_reports(store: &dyn Store) -> Vec<TelemetryRecord> {
+    let t = thread(store, "w", 1).await;
+    let record = |body: serde_json::Value, kind: &str, at: i64| TelemetryRecord {
+        id: new_id(IdKind::Run),
+        scope: scope("w"),
+        user_id: "u".into(),
+        thread_id: Some(t.clone()),
+        kind: kind.into(),
+        body: body.to_string(),
+        created_at: at,
+    };
+    let records = vec![
+        record(
+            json!({"thread_id": t, "status": "completed", "model_id": "m", "duration_ms": 12.6, "extra": 1}),
+            "completed",
+            5,
+        ),
+        record(json!({"thread_id": t, "status": "error", "duration_ms": "slow"}), "error", 6),
+        record(json!({"thread_id": t, "status": "incomplete", "trace_id": TRACE}), "incomplete", 7),
+        record(json!({"thread_id": t, "status": "completed", "trace_id": TRACE, "input_tokens": 3}), "completed", 8),
+    ];
+    store.insert_telemetry("run", &records).await.expect("legacy reports");
+    store
+        .insert_telemetry("event", &[record(json!({"kind": "message_copied"}), "message_copied", 9)])
+        .await
+        .expect("event");
+    records
+}
+
+pub async fn check_legacy_reports_moved(store: &dyn Store, records: &[TelemetryRecord]) {
+    let page =
+        store.list_runs(&RunQuery { project_id: "p1".into(), limit: 100, ..RunQuery::default() }).await.expect("runs");
+    assert_eq!(page.len(), 3, "two reports of one trace are one run: {page:?}");
+    let first = store.get_run("p1", &records[0].id).await.expect("get").expect("kept its id");
+    assert_eq!((first.model_id.as_deref(), first.duration_ms, first.created_at), (Some("m"), Some(13), 5));
+    assert_eq!((first.created_by.as_deref(), first.scope.workspace_id.as_str()), (Some("u"), "w"));
+    assert!(first.attributes.contains("\"extra\":1"), "{}", first.attributes);
+    let unreadable = store.get_run("p1", &records[1].id).await.expect("get").expect("kept");
+    assert_eq!((unreadable.status.as_deref(), unreadable.duration_ms), (Some("error"), None));
+    assert!(unreadable.attributes.contains("slow"), "the body is kept aside: {}", unreadable.attributes);
+    let traced = store.get_run("p1", &records[2].id).await.expect("get").expect("merged");
+    assert_eq!((traced.status.as_deref(), traced.input_tokens), (Some("completed"), Some(3)));
+}
+
 /// Instantiates every conformance case for a backend: `$open` is an async
 /// expression producing a fresh store (plus anything that must live as long).
 #[macro_export]
@@ -1004,7 +1488,10 @@ macro_rules! backend_suite {
             search_finds_titles_and_text, imports_keep_ids_and_are_idempotent, scores_are_kept_per_workspace,
             feedback_keeps_one_rating_per_user, export_pages_and_imports_rows, title_settings_round_trip,
             title_attempts_share_one_budget, concurrent_title_claims_start_one_attempt,
-            title_candidates_are_recent_untitled_threads_of_enabled_projects);
+            title_candidates_are_recent_untitled_threads_of_enabled_projects, reports_merge_by_trace_and_check_their_thread,
+            traces_make_runs_and_keep_at_most_500_spans, runs_page_newest_first_with_filters,
+            scores_page_newest_first_with_filters, threads_page_by_creation, usage_counts_days_models_and_messages,
+            erasure_takes_runs_along);
     };
     (@cases $open:expr; $($case:ident),*) => {
         $(
