@@ -78,8 +78,68 @@ fn admin(data: &Path, args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("utf-8")
 }
 
+/// Creates the database (admin commands never do) and a key in it.
 fn create_key(data: &Path) -> String {
+    admin(data, &["init"]);
     admin(data, &["keys", "create", "--name", "test"]).lines().last().expect("key line").to_owned()
+}
+
+#[test]
+fn admin_commands_refuse_a_database_that_does_not_exist() {
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = dir.path().join("typo");
+    for args in [&["keys", "list"][..], &["admin", "list"], &["rules", "list"], &["erase-user", "u1"]] {
+        let output = Command::new(BIN).args(args).arg("--data").arg(&missing).output().expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(&missing.join("threadhold.sqlite3").display().to_string()), "{args:?}: {stderr}");
+    }
+    assert!(!missing.exists(), "nothing was created");
+    admin(&missing, &["init"]);
+    assert!(admin(&missing, &["keys", "list"]).starts_with("ID"));
+}
+
+#[test]
+fn admin_accounts_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    admin(dir.path(), &["init"]);
+    let password = dir.path().join("password");
+    std::fs::write(&password, "a long enough password\n").expect("write");
+    let add = |email: &str, role: &str| {
+        Command::new(BIN)
+            .args(["admin", "add", email, "--role", role, "--password-file"])
+            .arg(&password)
+            .arg("--data")
+            .arg(dir.path())
+            .output()
+            .expect("run")
+    };
+    assert!(add("Owner@Example.com", "owner").status.success());
+    let twice = add("owner@example.com", "member");
+    assert!(!twice.status.success() && String::from_utf8_lossy(&twice.stderr).contains("exists already"));
+    let bad_role = add("x@example.com", "root");
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("owner, admin or member"));
+    let listed = admin(dir.path(), &["admin", "list"]);
+    assert!(listed.contains("owner@example.com") && listed.contains("owner"), "{listed}");
+    let last = Command::new(BIN)
+        .args(["admin", "remove", "owner@example.com", "--data"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&last.stderr).contains("last owner"), "the last owner stays");
+    let audit = rusqlite_audit(&dir.path().join("threadhold.sqlite3"));
+    assert!(audit.contains(&("cli".to_owned(), "admin.create".to_owned())), "{audit:?}");
+}
+
+/// (actor, action) of every audit entry, read straight from the file.
+fn rusqlite_audit(path: &Path) -> Vec<(String, String)> {
+    let connection = rusqlite::Connection::open(path).expect("open");
+    let mut statement = connection.prepare("SELECT actor, action FROM audit_log ORDER BY id").expect("prepare");
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
 }
 
 async fn call(url: &str, key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -218,18 +278,20 @@ fn bad_settings_fail_with_a_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.to_lowercase().contains("workspace_token_ttl_secs"), "{stderr}");
     assert!(!stderr.contains("backtrace"), "{stderr}");
+    admin(dir.path(), &["init"]);
     let output = Command::new(BIN)
         .args(["keys", "create", "--project", "nope", "--data"])
         .arg(dir.path())
         .output()
         .expect("run");
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("No project nope"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("There is no project nope"));
 }
 
 #[test]
 fn rules_add_refuses_key_urls_the_server_would_never_fetch() {
     let dir = tempfile::tempdir().expect("dir");
+    admin(dir.path(), &["init"]);
     let add = |jwks_url: &str, env: &[(&str, &str)]| {
         Command::new(BIN)
             .args([

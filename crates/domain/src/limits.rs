@@ -35,3 +35,18 @@ pub const MISSING_PROJECT_CACHE_ENTRIES: usize = 1024;
 pub const RULES_CACHE_ENTRIES: usize = 1024;
 /// Clients tracked by each per-IP rate limit:
 pub const RATE_LIMIT_CLIENTS: usize = 65_536;
+
+/// The users registry is written at most once per user and workspace in this interval, per node.
+pub const USER_REGISTRY_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+/// Users remembered per node for that throttle.
+pub const USER_REGISTRY_NODE_ENTRIES: usize = 65_536;
+
+/// Failed dashboard logins allowed per account, and per client address, within the window below.
+pub const LOGIN_FAILURES_PER_ACCOUNT: u32 = 5;
+pub const LOGIN_FAILURES_PER_ADDRESS: u32 = 20;
+pub const LOGIN_FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+/// Accounts and addresses the login guard remembers per node.
+pub const LOGIN_GUARD_ENTRIES: usize = 65_536;
+/// Dashboard passwords: at least this many characters (and at most the second).
+pub const ADMIN_PASSWORD_MIN_CHARS: usize = 12;
+pub const ADMIN_PASSWORD_MAX_CHARS: usize = 1024;

@@ -4,11 +4,11 @@
 //! run the real server on port 0 with no waiting.
 #![forbid(unsafe_code)]
 
-pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod client_ip;
 mod cors;
+mod dashboard;
 pub mod error;
 mod extract;
 pub mod files;
@@ -37,6 +37,7 @@ pub use client_ip::ClientIpPolicy;
 pub use files::{FilesConfig, S3Settings};
 pub use router::router;
 pub use serve::ConnectionLimits;
+pub use service::admins::SessionPolicy;
 pub use state::AppState;
 
 /// Settings of the HTTP server itself (the CLI layers them from flags, env and file).
@@ -67,6 +68,8 @@ pub struct ServerConfig {
     pub retention_days: Option<u64>,
     /// Timeouts and the cap for client connections.
     pub connections: ConnectionLimits,
+    /// How long dashboard sessions last.
+    pub admin_sessions: SessionPolicy,
 }
 
 /// Where attachment bytes are kept.
@@ -113,6 +116,7 @@ impl Default for ServerConfig {
             auth_rules: Vec::new(),
             retention_days: None,
             connections: ConnectionLimits::default(),
+            admin_sessions: SessionPolicy::default(),
         }
     }
 }
@@ -154,7 +158,7 @@ pub async fn launch(
 ) -> std::io::Result<()> {
     let draining = state.draining.clone();
     let limits = state.config.connections.clone();
-    let collector = tokio::spawn(admin::maintain_periodically(state.clone()));
+    let collector = tokio::spawn(service::housekeeping::maintain_periodically(state.clone()));
     // The project prefix is stripped before routing, so every route also answers under it.
     let app = axum::middleware::from_fn(projects::strip_project_prefix).layer(router(state));
     let served = serve::serve(listener, app, limits, async move {

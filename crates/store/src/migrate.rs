@@ -24,11 +24,13 @@ pub(crate) const SQLITE: Migrations = &[
     (4, "attachments", include_str!("../migrations/sqlite/0004_attachments.sql")),
     (5, "auth rules", include_str!("../migrations/sqlite/0005_auth_rules.sql")),
     (6, "search scores settings", include_str!("../migrations/sqlite/0006_search_scores_settings.sql")),
+    (9, "dashboard", include_str!("../migrations/sqlite/0009_dashboard.sql")),
 ];
 
 pub(crate) const POSTGRES: Migrations = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
     (2, "search scores settings", include_str!("../migrations/postgres/0002_search_scores_settings.sql")),
+    (9, "dashboard", include_str!("../migrations/postgres/0009_dashboard.sql")),
 ];
 
 /// sqlx's migrator for PostgreSQL (it holds an advisory lock, so nodes starting together are safe).

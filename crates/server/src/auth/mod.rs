@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use threadhold_auth::compact;
+use threadhold_domain::dashboard::UserSighting;
 use threadhold_domain::ids::validate_principal_id;
 use threadhold_domain::model::WorkspaceScope;
 use threadhold_domain::now_ms;
@@ -64,8 +65,8 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let bearer = bearer_token(&parts.headers)?;
-        let caller = if api_keys::looks_like_api_key(bearer) {
-            caller_from_api_key(state, bearer, &parts.headers, parts.uri.path()).await?
+        let (caller, display_name) = if api_keys::looks_like_api_key(bearer) {
+            (caller_from_api_key(state, bearer, &parts.headers, parts.uri.path()).await?, None)
         } else if bearer.contains('.') {
             caller_from_jwt(state, bearer, parts).await?
         } else {
@@ -83,6 +84,19 @@ impl FromRequestParts<AppState> for Caller {
                 message: "The credential belongs to another project than the one addressed".into(),
             });
         }
+        if caller.user_id != SYSTEM_USER_ID {
+            state.users.note(
+                &state.store,
+                UserSighting {
+                    project_id: caller.scope.project_id.clone(),
+                    user_id: caller.user_id.clone(),
+                    workspace_id: caller.scope.workspace_id.clone(),
+                    display_name,
+                    anonymous: caller.credential == Credential::Anonymous,
+                    at: now_ms(),
+                },
+            );
+        }
         Ok(caller)
     }
 }
@@ -90,21 +104,25 @@ impl FromRequestParts<AppState> for Caller {
 /// A JWT: threadhold's own tokens by their `urn:threadhold:` issuer, anything
 /// else through the addressed project's auth rules (then, by default, the
 /// response hands back a cheaper threadhold token for the same caller).
-async fn caller_from_jwt(state: &AppState, bearer: &str, parts: &Parts) -> ApiResult<Caller> {
+/// The caller a JWT names, with the display name a provider token carried (a
+/// rule's name claim) for the users registry.
+async fn caller_from_jwt(state: &AppState, bearer: &str, parts: &Parts) -> ApiResult<(Caller, Option<String>)> {
     let token = compact::parse(bearer)?;
     let issuer = token.issuer().unwrap_or_default();
     if issuer.starts_with(tokens::ISSUER_PREFIX) {
         let claims = state.keys.verify(&token).await?;
-        return Ok(Caller {
+        let caller = Caller {
             scope: WorkspaceScope { project_id: claims.project_id, workspace_id: claims.workspace_id },
             user_id: claims.sub,
             credential: if claims.sid.is_some() { Credential::Anonymous } else { Credential::WorkspaceToken },
-        });
+        };
+        return Ok((caller, None));
     }
     let project_id = projects::addressed(&parts.extensions);
     let identity = state.verifier.verify(project_id, &token, now_ms() / 1000).await?;
+    let project_id = project_id.to_owned();
     let caller = Caller {
-        scope: WorkspaceScope { project_id: project_id.to_owned(), workspace_id: identity.workspace_id },
+        scope: WorkspaceScope { project_id, workspace_id: identity.workspace_id },
         user_id: identity.user_id,
         credential: Credential::Provider,
     };
@@ -113,7 +131,7 @@ async fn caller_from_jwt(state: &AppState, bearer: &str, parts: &Parts) -> ApiRe
     {
         slot.offer(&caller);
     }
-    Ok(caller)
+    Ok((caller, identity.display_name))
 }
 
 /// Where the extractor leaves the caller a provider token proved, so that the

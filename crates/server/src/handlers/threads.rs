@@ -149,7 +149,7 @@ pub async fn delete(
     ApiPath(thread_id): ApiPath<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let files = state.store.delete_thread(&caller.scope, &thread_id).await?;
-    crate::admin::delete_files(&state, &files).await;
+    crate::service::users::delete_files(state.blobs.as_ref(), &files).await;
     Ok(Json(json!({})))
 }
 
@@ -192,6 +192,6 @@ pub async fn search(
     }
     let limit = page_limit(query.limit.as_deref(), THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX)?;
     let after = query.after.as_deref().filter(|after| !after.is_empty());
-    let hits = state.store.search(&caller.scope, needle, limit, after).await?;
+    let hits = state.store.search(&ReadScope::from(&caller.scope), needle, limit, after).await?;
     Ok(search_results(&hits))
 }

@@ -1,6 +1,7 @@
 //! Run reports, engagement events and scores, kept for later analysis.
 
 use sqlx::PgConnection;
+use threadhold_domain::dashboard::Activity;
 use threadhold_domain::model::{Score, ScoreTarget, TelemetryRecord};
 
 use super::threads;
@@ -23,6 +24,9 @@ pub(super) async fn insert(c: &mut PgConnection, record_type: &str, records: &[T
         .bind(record.created_at)
         .execute(&mut *c)
         .await?;
+        if record_type == "run" {
+            super::dashboard::count_activity(c, &record.scope.project_id, record.created_at, Activity::Run, 1).await?;
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Run reports, engagement events and scores, kept for later analysis.
 
 use rusqlite::{Connection, params};
+use threadhold_domain::dashboard::Activity;
 use threadhold_domain::model::{Score, ScoreTarget, TelemetryRecord};
 
 use super::threads;
@@ -23,6 +24,9 @@ pub(super) fn insert(c: &Connection, record_type: &str, records: &[TelemetryReco
             record.body,
             record.created_at
         ])?;
+        if record_type == "run" {
+            super::dashboard::count_activity(c, &record.scope.project_id, record.created_at, Activity::Run, 1)?;
+        }
     }
     Ok(())
 }
