@@ -113,6 +113,13 @@ impl ProjectCache {
             .ok_or_else(|| ApiError::NotFound { code: "project_not_found", message: "Project not found".into() })
     }
 
+    /// Drops what this node holds of a project (its settings just changed here;
+    /// other nodes follow when their entry expires).
+    pub fn forget(&self, id: &str) {
+        self.found.remove(id);
+        self.missing.remove(id);
+    }
+
     /// Entries held: (projects found, ids that do not exist).
     pub fn entries(&self) -> (usize, usize) {
         (self.found.len(), self.missing.len())

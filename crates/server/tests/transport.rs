@@ -75,7 +75,10 @@ async fn unknown_routes_and_methods_answer_json() {
     let server = TestServer::start().await;
     let ws = server.workspace("ws");
     ws.get("/v1/nothing-here").await.expect_error(404, "not_found");
-    ws.get("/").await.expect_error(404, "not_found");
+    ws.get("/v2/threads").await.expect_error(404, "not_found");
+    let landing = reqwest::get(format!("{}/", server.url)).await.expect("landing");
+    assert_eq!(landing.status(), 200, "the root answers a page pointing to the dashboard");
+    assert!(landing.text().await.expect("text").contains("/admin"));
     ws.send(Method::PATCH, "/v1/threads", Some(json!({}))).await.expect_error(405, "method_not_allowed");
     ws.post("/v1/files/pdf-to-images", json!({"file_url": "x"})).await.expect_error(404, "not_found");
 }

@@ -154,6 +154,7 @@ async fn rename_project(
     JsonBody(body): JsonBody<Rename>,
 ) -> Answer {
     projects::rename(state.store.as_ref(), &signed.actor, &project, &body.name).await?;
+    state.projects.forget(&project);
     Ok(Json(json!({})))
 }
 
@@ -652,6 +653,7 @@ async fn set_anonymous(
     JsonBody(body): JsonBody<Switch>,
 ) -> Answer {
     access::set_anonymous(state.store.as_ref(), &signed.actor, &project, body.enabled).await?;
+    state.projects.forget(&project);
     Ok(Json(json!({ "anonymous_enabled": body.enabled })))
 }
 
@@ -667,6 +669,7 @@ async fn set_origins(
     JsonBody(body): JsonBody<Origins>,
 ) -> Answer {
     access::set_origins(state.store.as_ref(), &signed.actor, &project, &body.allowed_origins).await?;
+    state.projects.forget(&project);
     Ok(Json(json!({})))
 }
 

@@ -43,11 +43,16 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:;
 /// The routes under `/admin`, with their security headers.
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
-        .merge(pages::routes())
+        .merge(pages::routes().layer(from_fn(html_errors)))
         .nest("/api", api::routes().layer(from_fn_with_state(state.clone(), api_csrf)))
         .route("/assets/{file}", axum::routing::get(asset))
         .layer(from_fn_with_state(state, require_accounts))
         .layer(from_fn(security_headers))
+}
+
+/// The path as the client sent it (nested routers see it without their prefix).
+fn original_path<'a>(extensions: &'a axum::http::Extensions, uri: &'a axum::http::Uri) -> &'a str {
+    extensions.get::<axum::extract::OriginalUri>().map_or(uri.path(), |original| original.0.path())
 }
 
 /// `GET /`: what this server is, and where the dashboard and the docs are.
@@ -69,7 +74,7 @@ pub async fn landing() -> Response {
 
 /// Strict headers on every dashboard response.
 async fn security_headers(request: Request, next: Next) -> Response {
-    let is_asset = request.uri().path().starts_with("/admin/assets/");
+    let is_asset = original_path(request.extensions(), request.uri()).starts_with("/admin/assets/");
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
@@ -81,12 +86,42 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// Pages answer their failures as a page (the API's envelope is for scripts).
+async fn html_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !is_json || !(response.status().is_client_error() || response.status().is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| "Something went wrong".to_owned());
+    let page = views::bare(
+        "That did not work",
+        maud::html! {
+            p.error role="alert" { (message) }
+            p { a href="/admin" { "Back to the dashboard" } }
+        },
+    );
+    let mut response = axum::response::Html(page.into_string()).into_response();
+    *response.status_mut() = parts.status;
+    if let Some(retry) = parts.headers.get(header::RETRY_AFTER) {
+        response.headers_mut().insert(header::RETRY_AFTER, retry.clone());
+    }
+    response
+}
+
 /// The dashboard is off until the first account exists: it says how to make one.
 async fn require_accounts(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = original_path(request.extensions(), request.uri()).to_owned();
     match admins::dashboard_enabled(state.store.as_ref()).await {
         Ok(true) => next.run(request).await,
-        Ok(false) if request.uri().path().starts_with("/admin/assets/") => next.run(request).await,
-        Ok(false) if request.uri().path().starts_with("/admin/api/") => ApiError::Forbidden {
+        Ok(false) if path.starts_with("/admin/assets/") => next.run(request).await,
+        Ok(false) if path.starts_with("/admin/api/") => ApiError::Forbidden {
             code: "dashboard_off",
             message: "The dashboard is off until an account exists: threadhold admin add EMAIL --role owner".into(),
         }
@@ -102,7 +137,7 @@ async fn require_accounts(State(state): State<AppState>, request: Request, next:
 /// (logging in has no session yet; it is refused across sites by SameSite and Origin).
 async fn api_csrf(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let safe = matches!(*request.method(), Method::GET | Method::HEAD);
-    if safe || request.uri().path() == "/admin/api/login" {
+    if safe || original_path(request.extensions(), request.uri()) == "/admin/api/login" {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
@@ -196,7 +231,7 @@ impl FromRequestParts<AppState> for Signed {
     type Rejection = NotSigned;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let api = parts.uri.path().starts_with("/admin/api/");
+        let api = original_path(&parts.extensions, &parts.uri).starts_with("/admin/api/");
         let reject = |error: AdminError| {
             let expired = matches!(error, AdminError::SessionExpired);
             if api { NotSigned::Api(error.into()) } else { NotSigned::Page { expired } }

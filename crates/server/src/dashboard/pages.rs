@@ -193,12 +193,14 @@ async fn login(
             cookies.append(header::SET_COOKIE, clear_cookie(LOGIN_COOKIE));
             Ok(response)
         }
+        Err(error @ (admins::AdminError::Store(_) | admins::AdminError::Hashing(_))) => Err(error.into()),
         Err(error) => {
-            let status = ApiError::from(admins::AdminError::BadCredentials).status();
-            let error = FormError::from_fault(error)?;
-            let code =
-                if error.message.starts_with("Too many") { axum::http::StatusCode::TOO_MANY_REQUESTS } else { status };
-            Ok((code, html_page(login_markup(sent, email, &error, None))).into_response())
+            let status = match error {
+                admins::AdminError::TooManyAttempts(_) => axum::http::StatusCode::TOO_MANY_REQUESTS,
+                _ => axum::http::StatusCode::UNAUTHORIZED,
+            };
+            let error = FormError { field: None, message: error.to_string() };
+            Ok((status, html_page(login_markup(sent, email, &error, None))).into_response())
         }
     }
 }
@@ -1209,6 +1211,7 @@ async fn set_anonymous(
     checked(&signed, &fields)?;
     let enabled = value(&fields, "enabled") == "true";
     access::set_anonymous(state.store.as_ref(), &signed.actor, &project, enabled).await?;
+    state.projects.forget(&project);
     Ok(see_other(&project_path(&project, "access")))
 }
 
@@ -1221,7 +1224,10 @@ async fn set_origins(
     checked(&signed, &fields)?;
     let text = value(&fields, "allowed_origins");
     match access::set_origins(state.store.as_ref(), &signed.actor, &project, &lines(text)).await {
-        Ok(()) => Ok(see_other(&project_path(&project, "access"))),
+        Ok(()) => {
+            state.projects.forget(&project);
+            Ok(see_other(&project_path(&project, "access")))
+        }
         Err(error) => {
             let error = FormError::from_fault(error)?;
             let mut response = access_markup(&state, &signed, &project, Some(text), &error).await?;
@@ -1362,6 +1368,7 @@ async fn rename_project(
 ) -> Page {
     checked(&signed, &fields)?;
     projects::rename(state.store.as_ref(), &signed.actor, &project, value(&fields, "name")).await?;
+    state.projects.forget(&project);
     Ok(see_other(&project_path(&project, "settings")))
 }
 
