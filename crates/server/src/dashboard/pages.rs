@@ -1011,7 +1011,7 @@ async fn add_rule(
         Ok(input) => rules::add(state.store.as_ref(), &signed.actor, &project, input, &state.config.jwks_allow_hosts)
             .await
             .map(|_| ())
-            .or_else(|error| Err(FormError::from_fault(error))),
+            .map_err(FormError::from_fault),
         Err(error) => Err(Ok(error)),
     };
     match added {
@@ -1047,7 +1047,7 @@ async fn edit_rule(
             rules::update(state.store.as_ref(), &signed.actor, &project, &id, input, &state.config.jwks_allow_hosts)
                 .await
                 .map(|_| ())
-                .or_else(|error| Err(FormError::from_fault(error)))
+                .map_err(FormError::from_fault)
         }
         Err(error) => Err(Ok(error)),
     };

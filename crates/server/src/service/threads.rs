@@ -342,7 +342,7 @@ fn branch_path(messages: &[Message], through: Option<&str>) -> Result<Vec<String
             }
             up.reverse();
             path.extend(up);
-            Some((*message).id.as_str())
+            Some(message.id.as_str())
         }
         None => {
             let root = newest_child(None);

@@ -223,7 +223,7 @@ pub(super) fn record_user_activity(c: &Connection, s: &UserSighting) -> StoreRes
                     s.user_id,
                     s.display_name,
                     s.anonymous,
-                    list_json(&[s.workspace_id.clone()]),
+                    list_json(std::slice::from_ref(&s.workspace_id)),
                     s.at
                 ])?;
         }

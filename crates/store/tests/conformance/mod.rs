@@ -804,9 +804,6 @@ pub async fn export_pages_and_imports_rows(store: &dyn Store) {
     assert_eq!((stored.name.as_str(), stored.anonymous_enabled), ("Renamed", false));
 }
 
-/// Instantiates every conformance case for a backend: `$open` is an async
-/// expression producing a fresh store (plus anything that must live as long).
-
 pub fn sighting(user: &str, workspace: &str, at: i64) -> UserSighting {
     UserSighting {
         project_id: "p1".into(),
@@ -1111,6 +1108,8 @@ pub async fn auth_rules_are_edited_in_place(store: &dyn Store) {
     assert!(!store.update_auth_rule(&foreign).await.expect("unknown"));
 }
 
+/// Instantiates every conformance case for a backend: `$open` is an async
+/// expression producing a fresh store (plus anything that must live as long).
 #[macro_export]
 macro_rules! backend_suite {
     ($open:expr) => {
