@@ -131,6 +131,40 @@ fn admin_accounts_from_the_command_line() {
     assert!(audit.contains(&("cli".to_owned(), "admin.create".to_owned())), "{audit:?}");
 }
 
+#[test]
+fn rules_test_prints_the_decision_step_by_step() {
+    let dir = tempfile::tempdir().expect("dir");
+    admin(dir.path(), &["init"]);
+    let run = |token: &str| Command::new(BIN).args(["rules", "test", token, "--data"]).arg(dir.path()).output().expect("run");
+    let garbage = run("not-a-token");
+    assert!(!garbage.status.success(), "a refused token exits non-zero");
+    assert!(String::from_utf8_lossy(&garbage.stderr).contains("refused (token_malformed)"));
+    // A well-formed token of an issuer no rule trusts: the steps say so.
+    let encode = |json: &str| {
+        use std::fmt::Write;
+        let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let (mut out, bytes) = (String::new(), json.as_bytes());
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+            for i in 0..=chunk.len() {
+                let _ = out.write_char(char::from(table[(n >> (18 - 6 * i) & 63) as usize]));
+            }
+        }
+        out
+    };
+    let token = format!(
+        "{}.{}.{}",
+        encode(r#"{"alg":"RS256","kid":"k1"}"#),
+        encode(r#"{"iss":"https://idp.example.com","sub":"u1","exp":4102444800}"#),
+        encode("signature")
+    );
+    let unknown = run(&token);
+    let stdout = String::from_utf8_lossy(&unknown.stdout);
+    assert!(stdout.contains("ok   Read the token"), "{stdout}");
+    assert!(stdout.contains("FAIL Find a rule for the issuer"), "{stdout}");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("token_issuer_unknown"));
+}
+
 /// (actor, action) of every audit entry, read straight from the file.
 fn rusqlite_audit(path: &Path) -> Vec<(String, String)> {
     let connection = rusqlite::Connection::open(path).expect("open");
