@@ -133,9 +133,9 @@ export function browserSession() {
   let browser;
   const contexts = [];
   return {
-    async newContext() {
+    async newContext(options = {}) {
       browser ??= await launchChromium();
-      const context = await browser.newContext();
+      const context = await browser.newContext(options);
       contexts.push(context);
       return context;
     },

@@ -118,8 +118,9 @@ export async function runCli(args, { env = {} } = {}) {
  *   env      extra environment variables for the server process
  *   dataDir  reuse this data directory instead of a fresh one (it is then not
  *            removed by stop(); the caller owns it)
- *   setup    async (dataDir) => {...}, run before the server starts (e.g. a CLI
- *            command that changes settings stored in the data directory)
+ *   setup    async (dataDir) => {...}, run before the server starts, once
+ *            `threadhold init` made the database (e.g. a CLI command that
+ *            changes settings stored in the data directory)
  */
 export async function startServer({ env = {}, dataDir: givenDataDir, setup } = {}) {
   if (!existsSync(BIN)) {
@@ -128,7 +129,11 @@ export async function startServer({ env = {}, dataDir: givenDataDir, setup } = {
     );
   }
   const dataDir = givenDataDir ?? (await mkdtemp(path.join(tmpdir(), "threadhold-compat-")));
-  if (setup) await setup(dataDir);
+  // Admin commands never create a database (a mistyped --data must not make an empty one): make it first.
+  if (setup) {
+    await runCli(["init", "--data", dataDir], { env });
+    await setup(dataDir);
+  }
   const child = spawn(
     BIN,
     ["serve", "--listen", "127.0.0.1:0", "--data", dataDir],

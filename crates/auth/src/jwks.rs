@@ -74,6 +74,21 @@ struct Source {
     /// so a key rotated in right after a routine fetch is still found at once.
     last_kid_refetch: Mutex<Option<Instant>>,
     missed_kids: Mutex<(Option<Instant>, HashSet<String>)>,
+    /// The last failed fetch and why, for the dashboard.
+    last_error: Mutex<Option<(Instant, String)>>,
+}
+
+/// What a node's cache knows of one key URL, for the dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeysStatus {
+    /// How long ago the keys in use were fetched (`None`: never on this node).
+    pub fetched_ago: Option<Duration>,
+    /// How long they are used before the next fetch.
+    pub ttl: Option<Duration>,
+    /// The key ids on offer (`None` for keys without one).
+    pub kids: Vec<Option<String>>,
+    /// The last failed fetch: how long ago, and why.
+    pub last_error: Option<(Duration, String)>,
 }
 
 /// Counts of what the cache did, for metrics and tests.
@@ -110,6 +125,21 @@ impl JwksCache {
             discovered: Mutex::default(),
             stats: Mutex::default(),
         })
+    }
+
+    /// What this node's cache holds for `url` (nothing is fetched).
+    pub fn status(&self, url: &str) -> KeysStatus {
+        let Some(source) = self.sources.lock().unwrap_or_else(|p| p.into_inner()).get(url).cloned() else {
+            return KeysStatus::default();
+        };
+        let current = source.current.read().map(|c| c.clone()).unwrap_or(None);
+        let last_error = source.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        KeysStatus {
+            fetched_ago: current.as_ref().map(|set| set.fetched_at.elapsed()),
+            ttl: current.as_ref().map(|set| set.ttl),
+            kids: current.map(|set| set.keys.iter().map(|key| key.kid.clone()).collect()).unwrap_or_default(),
+            last_error: last_error.map(|(at, error)| (at.elapsed(), error)),
+        }
     }
 
     pub fn stats(&self) -> FetchStats {
@@ -194,6 +224,7 @@ impl JwksCache {
             Err(error) => {
                 stats.failures += 1;
                 tracing::warn!(url, %error, "fetching keys failed");
+                *source.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), error.clone()));
                 Err(VerifyError::KeysUnavailable(error))
             }
         }

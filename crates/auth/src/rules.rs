@@ -20,6 +20,19 @@ const DEFAULT_SKEW_SECS: i64 = 60;
 const MAX_SKEW_SECS: i64 = 300;
 const MIN_SECRET_BYTES: usize = 32;
 
+/// Why a rule was refused, and the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidRule {
+    /// The name of the [`RuleInput`] field (`issuer`, `jwks_url`, `audiences`, …).
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> InvalidRule {
+    InvalidRule { field, message: message.into() }
+}
+
 /// What an operator gives to create a rule; the rest comes from the provider's defaults.
 #[derive(Debug, Clone, Default)]
 pub struct RuleInput {
@@ -48,23 +61,26 @@ pub fn build_rule(
     project_id: &str,
     now: Millis,
     allow_hosts: &[String],
-) -> Result<AuthRule, String> {
+) -> Result<AuthRule, InvalidRule> {
     let provider = input.provider.to_ascii_lowercase();
     if !PROVIDERS.contains(&provider.as_str()) {
-        return Err(format!("provider must be one of {}", PROVIDERS.join(", ")));
+        return Err(invalid("provider", format!("provider must be one of {}", PROVIDERS.join(", "))));
     }
     let issuer = input.issuer.trim().to_owned();
     if issuer.is_empty() || issuer.len() > 512 {
-        return Err("issuer must be 1 to 512 characters".into());
+        return Err(invalid("issuer", "issuer must be 1 to 512 characters"));
     }
     let mut audiences = input.audiences;
     let secret = input.shared_secret;
     if let Some(secret) = &secret {
         if provider != "supabase" {
-            return Err("a shared secret is only for Supabase's legacy (HS256) projects".into());
+            return Err(invalid("shared_secret", "a shared secret is only for Supabase's legacy (HS256) projects"));
         }
         if secret.len() < MIN_SECRET_BYTES {
-            return Err(format!("the shared secret must have at least {MIN_SECRET_BYTES} bytes"));
+            return Err(invalid(
+                "shared_secret",
+                format!("the shared secret must have at least {MIN_SECRET_BYTES} bytes"),
+            ));
         }
     }
     let default_algorithms: &[&str] = match provider.as_str() {
@@ -79,26 +95,32 @@ pub fn build_rule(
         input.algorithms
     };
     for name in &algorithms {
-        let alg = algorithm(name).ok_or_else(|| format!("unsupported algorithm {name:?}"))?;
+        let alg = algorithm(name).ok_or_else(|| invalid("algorithms", format!("unsupported algorithm {name:?}")))?;
         if is_hmac(alg) != secret.is_some() {
-            return Err(if secret.is_some() {
-                "a shared-secret rule accepts HS256/384/512 only".into()
-            } else {
-                format!("{name} needs a shared secret; keys from a JWKS are asymmetric only")
-            });
+            return Err(invalid(
+                "algorithms",
+                if secret.is_some() {
+                    "a shared-secret rule accepts HS256/384/512 only".into()
+                } else {
+                    format!("{name} needs a shared secret; keys from a JWKS are asymmetric only")
+                },
+            ));
         }
     }
     match provider.as_str() {
         "firebase" => {
             let project = issuer.strip_prefix(FIREBASE_ISSUER_PREFIX).filter(|p| !p.is_empty() && !p.contains('/'));
-            let project =
-                project.ok_or_else(|| format!("a Firebase issuer is {FIREBASE_ISSUER_PREFIX}<project id>"))?;
+            let project = project.ok_or_else(|| {
+                invalid("issuer", format!("a Firebase issuer is {FIREBASE_ISSUER_PREFIX}<project id>"))
+            })?;
             if audiences.is_empty() {
                 audiences.push(project.to_owned());
             }
         }
         "supabase" if audiences.is_empty() => audiences.push("authenticated".into()),
-        "auth0" if audiences.is_empty() => return Err("Auth0 access tokens carry an audience: give --audience".into()),
+        "auth0" if audiences.is_empty() => {
+            return Err(invalid("audiences", "Auth0 access tokens carry an audience: give one"));
+        }
         _ => {}
     }
     let given_jwks_url = input.jwks_url.is_some();
@@ -111,27 +133,28 @@ pub fn build_rule(
     };
     match (&jwks_url, discovery) {
         (Some(url), _) if given_jwks_url => {
-            check_key_url(url, allow_hosts).map_err(|reason| format!("jwks_url {url:?} is refused: {reason}"))?;
+            check_key_url(url, allow_hosts)
+                .map_err(|reason| invalid("jwks_url", format!("jwks_url {url:?} is refused: {reason}")))?;
         }
         (Some(url), _) => check_key_url(url, allow_hosts).map_err(|reason| {
-            format!("the keys would come from {url:?} (after the issuer), which is refused: {reason}; give jwks_url")
+            invalid("jwks_url", format!("the keys would come from {url:?} (after the issuer), which is refused: {reason}; give jwks_url"))
         })?,
         (None, true) => check_key_url(&discovery_url(&issuer), allow_hosts).map_err(|reason| {
-            format!("the issuer must be the URL of an OIDC provider (discovery reads <issuer>/.well-known/openid-configuration): {reason}")
+            invalid("issuer", format!("the issuer must be the URL of an OIDC provider (discovery reads <issuer>/.well-known/openid-configuration): {reason}"))
         })?,
         (None, false) => {}
     }
     let clock_skew_secs = input.clock_skew_secs.unwrap_or(DEFAULT_SKEW_SECS);
     if !(0..=MAX_SKEW_SECS).contains(&clock_skew_secs) {
-        return Err(format!("the clock skew must be 0 to {MAX_SKEW_SECS} seconds"));
+        return Err(invalid("clock_skew_secs", format!("the clock skew must be 0 to {MAX_SKEW_SECS} seconds")));
     }
     if input.max_lifetime_secs.is_some_and(|max| max <= 0) {
-        return Err("the maximum lifetime must be positive".into());
+        return Err(invalid("max_lifetime_secs", "the maximum lifetime must be positive"));
     }
     let workspace_template = input.workspace.unwrap_or_else(|| "{sub}".to_owned());
-    check_template(&workspace_template)?;
+    check_template(&workspace_template).map_err(|message| invalid("workspace", message))?;
     if let Some(fallback) = &input.workspace_fallback {
-        check_template(fallback)?;
+        check_template(fallback).map_err(|message| invalid("workspace_fallback", message))?;
     }
     Ok(AuthRule {
         id,
@@ -345,7 +368,9 @@ mod tests {
             (input("oidc", "https://127.0.0.1"), "OIDC provider"),
         ] {
             let error = build_rule(case.clone(), "r".into(), "p", 0, &[]).expect_err("refused");
-            assert!(error.contains(reason), "{case:?}: {error}");
+            assert!(error.message.contains(reason), "{case:?}: {error}");
+            let field = if reason == "OIDC provider" { "issuer" } else { "jwks_url" };
+            assert_eq!(error.field, field, "{case:?}");
         }
         let allow = ["127.0.0.1".to_owned(), "localhost".to_owned()];
         for case in [

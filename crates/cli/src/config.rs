@@ -103,6 +103,10 @@ pub struct Settings {
     pub http_body_timeout_secs: u64,
     /// Connections served at once (lowered to fit the open-file limit); more wait in the backlog.
     pub http_max_connections: usize,
+    /// A dashboard session ends after this long without a request.
+    pub admin_session_idle_secs: u64,
+    /// A dashboard session ends this long after its login, whatever the activity.
+    pub admin_session_max_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,6 +169,8 @@ impl Default for Settings {
             http_keep_alive_secs: server.connections.keep_alive.as_secs(),
             http_body_timeout_secs: server.connections.body_timeout.as_secs(),
             http_max_connections: server.connections.max_connections,
+            admin_session_idle_secs: server.admin_sessions.idle.as_secs(),
+            admin_session_max_secs: server.admin_sessions.max.as_secs(),
         }
     }
 }
@@ -308,6 +314,10 @@ impl Settings {
                 keep_alive: Duration::from_secs(self.http_keep_alive_secs.max(1)),
                 body_timeout: Duration::from_secs(self.http_body_timeout_secs.max(1)),
                 max_connections: self.http_max_connections.max(1),
+            },
+            admin_sessions: threadhold_server::SessionPolicy {
+                idle: Duration::from_secs(self.admin_session_idle_secs.max(1)),
+                max: Duration::from_secs(self.admin_session_max_secs.max(1)),
             },
             ..ServerConfig::default()
         };

@@ -12,8 +12,10 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use threadhold_domain::format_ms;
 use threadhold_domain::model::DEFAULT_PROJECT_ID;
+use threadhold_server::AppState;
+use threadhold_server::service::rules::{Decision, Verifiers};
 use threadhold_server::service::transfer::{self, ExportScope};
-use threadhold_server::{AppState, admin};
+use threadhold_server::service::{Actor, access, admins, keys, projects, rules, users};
 use threadhold_store::{PgStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -127,6 +129,51 @@ enum Command {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Manage dashboard accounts (the dashboard at /admin is off until one exists).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Create the database (and the default project) without starting the server.
+    Init {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Add an account; the password comes from a prompt, --password-stdin or --password-file.
+    Add {
+        email: String,
+        /// owner (everything, including accounts), admin (also origins, retention, audit log) or member.
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List accounts.
+    List,
+    /// Remove an account (not the last owner); its sessions end at once.
+    Remove { email: String },
+    /// Set a new password; the account's sessions end at once.
+    Passwd {
+        email: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+}
+
+#[derive(Args)]
+struct PasswordArgs {
+    /// Read the password from the first line of this file.
+    #[arg(long, conflicts_with = "password_stdin")]
+    password_file: Option<PathBuf>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
 }
 
 #[derive(Subcommand)]
@@ -160,6 +207,12 @@ enum RulesCommand {
     },
     /// Remove a rule by id; its tokens are refused within seconds.
     Remove { id: String },
+    /// Show, step by step, whether the project accepts a token and why (the dashboard's token tester).
+    Test {
+        token: String,
+        #[arg(long, default_value = DEFAULT_PROJECT_ID)]
+        project: String,
+    },
 }
 
 #[derive(Args)]
@@ -316,19 +369,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command, storage } => {
-            let store = open_store(&settings_for(&storage)?).await?;
-            keys(store.as_ref(), command).await
+            let store = open_existing_store(&settings_for(&storage)?).await?;
+            keys_command(store.as_ref(), command).await
         }
         Command::Rules { command, storage } => {
             let settings = settings_for(&storage)?;
-            let store = open_store(&settings).await?;
-            rules(store.as_ref(), command, &settings.jwks_allow_hosts()).await
+            let store = open_existing_store(&settings).await?;
+            rules_command(store, command, &settings).await
         }
         Command::EraseUser { user_id, project, storage } => {
             let settings = settings_for(&storage)?;
-            let store = open_store(&settings).await?;
-            let state = AppState::new(store, settings.server_config()?).await.context("opening the file storage")?;
-            let erasure = admin::erase_user(&state, &project, &user_id).await?;
+            let store = open_existing_store(&settings).await?;
+            let blobs = threadhold_server::state::open_blob_store(store.as_ref(), &settings.server_config()?)
+                .await
+                .context("opening the file storage")?;
+            let erasure = users::erase(store.as_ref(), blobs.as_ref(), &Actor::Cli, &project, &user_id).await?;
             println!(
                 "Erased user {user_id} in project {project}: {} threads and {} files deleted.",
                 erasure.threads,
@@ -337,19 +392,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Anonymous { command, storage } => {
-            let store = open_store(&settings_for(&storage)?).await?;
+            let store = open_existing_store(&settings_for(&storage)?).await?;
             let (project, enabled) = match command {
                 AnonymousCommand::Enable { project } => (project, true),
                 AnonymousCommand::Disable { project } => (project, false),
             };
-            admin::set_anonymous_enabled(store.as_ref(), &project, enabled).await?;
+            access::set_anonymous(store.as_ref(), &Actor::Cli, &project, enabled).await?;
             let state = if enabled { "enabled" } else { "disabled" };
             println!("Anonymous mode {state} for project {project} (running servers follow within 2 s).");
             Ok(())
         }
         Command::Projects { command, storage } => {
-            let store = open_store(&settings_for(&storage)?).await?;
-            projects(store.as_ref(), command).await
+            let store = open_existing_store(&settings_for(&storage)?).await?;
+            projects_command(store.as_ref(), command).await
+        }
+        Command::Admin { command, storage } => {
+            let store = open_existing_store(&settings_for(&storage)?).await?;
+            admin_command(store.as_ref(), command).await
+        }
+        Command::Init { storage } => {
+            let settings = settings_for(&storage)?;
+            open_store(&settings).await?.close().await;
+            println!("The database at {} is ready.", database_label(&settings));
+            Ok(())
         }
         Command::Titles { command, storage } => {
             let store = open_store(&settings_for(&storage)?).await?;
@@ -375,7 +440,27 @@ fn init_logging(settings: &Settings) {
     }
 }
 
-/// Opens the configured database, runs migrations and makes sure the default project exists.
+/// Opens the database of an admin command: it must exist already (a typo in
+/// --data must not create an empty database beside the real one).
+async fn open_existing_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let file = match &settings.database_url {
+        Some(url) if url.starts_with("sqlite:") => Some(threadhold_store::sqlite::path_of_url(url)?),
+        Some(_) => None,
+        None => Some(settings.database_file()),
+    };
+    if let Some(file) = file
+        && !file.exists()
+    {
+        bail!(
+            "there is no database at {}; check --data / --database-url, or create it with `threadhold init` \
+             (or by starting `threadhold serve` once)",
+            file.display()
+        );
+    }
+    open_store(settings).await
+}
+
+/// Opens the configured database (creating it), runs migrations and makes sure the default project exists.
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match &settings.database_url {
         Some(url) if url.starts_with("sqlite:") => {
@@ -395,7 +480,7 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             )
         }
     };
-    admin::bootstrap(store.as_ref()).await.context("preparing the default project")?;
+    projects::bootstrap(store.as_ref()).await.context("preparing the default project")?;
     Ok(store)
 }
 
@@ -412,6 +497,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("threadhold listening on http://{address}");
     std::io::stdout().flush()?;
     tracing::info!(%address, database = %database_label(&settings), "threadhold started");
+    if admins::dashboard_enabled(store.as_ref()).await? {
+        tracing::info!("the dashboard is at http://{address}/admin");
+    } else {
+        tracing::info!(
+            "the dashboard (http://{address}/admin) is off until an account exists: \
+             threadhold admin add EMAIL --role owner"
+        );
+    }
     threadhold_server::launch(state, listener, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("threadhold stopped");
@@ -464,10 +557,10 @@ async fn shutdown_signal() {
     }
 }
 
-async fn keys(store: &dyn Store, command: KeysCommand) -> anyhow::Result<()> {
+async fn keys_command(store: &dyn Store, command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Create { project, name, expires_in_days } => {
-            let issued = admin::create_api_key(store, &project, &name, expires_in_days).await?;
+            let issued = keys::create(store, &Actor::Cli, &project, &name, expires_in_days).await?;
             let record = &issued.record;
             println!("Created API key {} for project {}.", record.id, record.project_id);
             if let Some(expires_at) = record.expires_at {
@@ -482,14 +575,8 @@ async fn keys(store: &dyn Store, command: KeysCommand) -> anyhow::Result<()> {
                 "ID", "PROJECT", "KEY", "STATUS", "EXPIRES", "LAST USED"
             );
             let now = threadhold_domain::now_ms();
-            for key in admin::list_api_keys(store, project.as_deref()).await? {
-                let status = if key.revoked_at.is_some() {
-                    "revoked"
-                } else if key.is_usable_at(now) {
-                    "active"
-                } else {
-                    "expired"
-                };
+            for key in keys::list(store, project.as_deref()).await? {
+                let status = keys::status(&key, now);
                 println!(
                     "{:<32} {:<16} {:<24} {:<10} {:<24} {:<24} {}",
                     key.id,
@@ -503,26 +590,29 @@ async fn keys(store: &dyn Store, command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { id } => {
-            admin::revoke_api_key(store, &id).await?;
+            keys::revoke(store, &Actor::Cli, None, &id).await?;
             println!("Revoked API key {id}.");
         }
     }
     Ok(())
 }
 
-async fn projects(store: &dyn Store, command: ProjectsCommand) -> anyhow::Result<()> {
+async fn projects_command(store: &dyn Store, command: ProjectsCommand) -> anyhow::Result<()> {
     match command {
         ProjectsCommand::Create { id, name, allowed_origins } => {
-            let project = admin::create_project(store, &id, name.as_deref().unwrap_or(&id), allowed_origins).await?;
+            let project = projects::create(store, &Actor::Cli, &id, name.as_deref().unwrap_or(&id)).await?;
+            if !allowed_origins.is_empty() {
+                access::set_origins(store, &Actor::Cli, &id, &allowed_origins).await?;
+            }
             println!("Created project {}.", project.id);
         }
         ProjectsCommand::Origins { id, allowed_origins } => {
-            admin::set_allowed_origins(store, &id, &allowed_origins).await?;
+            access::set_origins(store, &Actor::Cli, &id, &allowed_origins).await?;
             println!("Project {id} now allows {}.", origins_label(&allowed_origins));
         }
         ProjectsCommand::List => {
             println!("{:<24} {:<24} {:<26} ALLOWED ORIGINS", "ID", "NAME", "CREATED");
-            for project in store.list_projects().await? {
+            for project in projects::list(store).await? {
                 let origins = origins_label(&project.allowed_origins);
                 println!("{:<24} {:<24} {:<26} {origins}", project.id, project.name, format_ms(project.created_at));
             }
@@ -535,7 +625,9 @@ fn origins_label(origins: &[String]) -> String {
     if origins.is_empty() { "every origin (*)".to_owned() } else { origins.join(" ") }
 }
 
-async fn rules(store: &dyn Store, command: RulesCommand, jwks_allow_hosts: &[String]) -> anyhow::Result<()> {
+async fn rules_command(shared: Arc<dyn Store>, command: RulesCommand, settings: &Settings) -> anyhow::Result<()> {
+    let store = shared.as_ref();
+    let jwks_allow_hosts = &settings.jwks_allow_hosts();
     match command {
         RulesCommand::Add(args) => {
             let args = *args;
@@ -558,7 +650,7 @@ async fn rules(store: &dyn Store, command: RulesCommand, jwks_allow_hosts: &[Str
                 token_type: args.token_type,
             }
             .input()?;
-            let rule = admin::add_auth_rule(store, &project, input, jwks_allow_hosts).await?;
+            let rule = rules::add(store, &Actor::Cli, &project, input, jwks_allow_hosts).await?;
             let keys = match (&rule.jwks_url, rule.discovery) {
                 (Some(url), _) => url.clone(),
                 (None, true) => "OIDC discovery".to_owned(),
@@ -580,8 +672,78 @@ async fn rules(store: &dyn Store, command: RulesCommand, jwks_allow_hosts: &[Str
             }
         }
         RulesCommand::Remove { id } => {
-            admin::remove_auth_rule(store, &id).await?;
+            rules::remove(store, &Actor::Cli, None, &id).await?;
             println!("Removed rule {id}.");
+        }
+        RulesCommand::Test { token, project } => {
+            let config = settings.server_config()?;
+            let verifiers = threadhold_server::state::TokenVerifiers::new(&config, Arc::clone(&shared))?;
+            let verifiers = Verifiers { jwks: &verifiers.jwks, keys: &verifiers.keys, configured: &config.auth_rules };
+            let report = rules::test_token(store, &verifiers, &Actor::Cli, &project, &token).await?;
+            if let Some(header) = &report.header {
+                println!("header: {header}");
+            }
+            if let Some(claims) = &report.claims {
+                println!("claims: {claims}");
+            }
+            for step in &report.steps {
+                println!("{} {}: {}", if step.passed { "ok  " } else { "FAIL" }, step.label, step.detail);
+            }
+            match report.decision {
+                Decision::Accepted { rule, user_id, workspace_id, .. } => {
+                    println!("accepted by {rule}: user {user_id} in workspace {workspace_id}");
+                }
+                Decision::Refused { code, reason } => bail!("refused ({code}): {reason}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The password of `admin add` / `admin passwd`: from a file, standard input, or a prompt (asked twice).
+fn read_password(args: &PasswordArgs) -> anyhow::Result<String> {
+    let first_line = |text: &str| text.lines().next().unwrap_or_default().to_owned();
+    if let Some(path) = &args.password_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(first_line(&text));
+    }
+    if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+        return Ok(first_line(&line));
+    }
+    let password = rpassword::prompt_password("Password: ").context("reading the password")?;
+    if rpassword::prompt_password("Again: ").context("reading the password")? != password {
+        bail!("the passwords differ");
+    }
+    Ok(password)
+}
+
+async fn admin_command(store: &dyn Store, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Add { email, role, password } => {
+            let account = admins::add(store, &Actor::Cli, &email, &role, &read_password(&password)?).await?;
+            println!("Added {} ({}); sign in at /admin.", account.email, account.role.as_str());
+        }
+        AdminCommand::List => {
+            println!("{:<40} {:<8} {:<26} LAST LOGIN", "EMAIL", "ROLE", "CREATED");
+            for account in admins::list(store, &Actor::Cli).await? {
+                let login = account.last_login_at.map_or_else(|| "never".to_owned(), format_ms);
+                println!(
+                    "{:<40} {:<8} {:<26} {login}",
+                    account.email,
+                    account.role.as_str(),
+                    format_ms(account.created_at)
+                );
+            }
+        }
+        AdminCommand::Remove { email } => {
+            admins::remove(store, &Actor::Cli, &email).await?;
+            println!("Removed {email}.");
+        }
+        AdminCommand::Passwd { email, password } => {
+            admins::set_password(store, &Actor::Cli, &email, &read_password(&password)?).await?;
+            println!("Changed the password of {email}; its sessions have ended.");
         }
     }
     Ok(())

@@ -4,11 +4,105 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{BIN, Server, admin, call, create_key, postgres_database, wait_with_deadline, within};
 use serde_json::{Value, json};
+
+#[test]
+fn admin_commands_refuse_a_database_that_does_not_exist() {
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = dir.path().join("typo");
+    for args in [&["keys", "list"][..], &["admin", "list"], &["rules", "list"], &["erase-user", "u1"]] {
+        let output = Command::new(BIN).args(args).arg("--data").arg(&missing).output().expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(&missing.join("threadhold.sqlite3").display().to_string()), "{args:?}: {stderr}");
+    }
+    assert!(!missing.exists(), "nothing was created");
+    admin(&missing, &["init"]);
+    assert!(admin(&missing, &["keys", "list"]).starts_with("ID"));
+}
+
+#[test]
+fn admin_accounts_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    admin(dir.path(), &["init"]);
+    let password = dir.path().join("password");
+    std::fs::write(&password, "a long enough password\n").expect("write");
+    let add = |email: &str, role: &str| {
+        Command::new(BIN)
+            .args(["admin", "add", email, "--role", role, "--password-file"])
+            .arg(&password)
+            .arg("--data")
+            .arg(dir.path())
+            .output()
+            .expect("run")
+    };
+    assert!(add("Owner@Example.com", "owner").status.success());
+    let twice = add("owner@example.com", "member");
+    assert!(!twice.status.success() && String::from_utf8_lossy(&twice.stderr).contains("exists already"));
+    let bad_role = add("x@example.com", "root");
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("owner, admin or member"));
+    let listed = admin(dir.path(), &["admin", "list"]);
+    assert!(listed.contains("owner@example.com") && listed.contains("owner"), "{listed}");
+    let last = Command::new(BIN)
+        .args(["admin", "remove", "owner@example.com", "--data"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&last.stderr).contains("last owner"), "the last owner stays");
+    let audit = rusqlite_audit(&dir.path().join("threadhold.sqlite3"));
+    assert!(audit.contains(&("cli".to_owned(), "admin.create".to_owned())), "{audit:?}");
+}
+
+#[test]
+fn rules_test_prints_the_decision_step_by_step() {
+    let dir = tempfile::tempdir().expect("dir");
+    admin(dir.path(), &["init"]);
+    let run =
+        |token: &str| Command::new(BIN).args(["rules", "test", token, "--data"]).arg(dir.path()).output().expect("run");
+    let garbage = run("not-a-token");
+    assert!(!garbage.status.success(), "a refused token exits non-zero");
+    assert!(String::from_utf8_lossy(&garbage.stderr).contains("refused (token_malformed)"));
+    // A well-formed token of an issuer no rule trusts: the steps say so.
+    let encode = |json: &str| {
+        use std::fmt::Write;
+        let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let (mut out, bytes) = (String::new(), json.as_bytes());
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+            for i in 0..=chunk.len() {
+                let _ = out.write_char(char::from(table[(n >> (18 - 6 * i) & 63) as usize]));
+            }
+        }
+        out
+    };
+    let token = format!(
+        "{}.{}.{}",
+        encode(r#"{"alg":"RS256","kid":"k1"}"#),
+        encode(r#"{"iss":"https://idp.example.com","sub":"u1","exp":4102444800}"#),
+        encode("signature")
+    );
+    let unknown = run(&token);
+    let stdout = String::from_utf8_lossy(&unknown.stdout);
+    assert!(stdout.contains("ok   Read the token"), "{stdout}");
+    assert!(stdout.contains("FAIL Find a rule for the issuer"), "{stdout}");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("token_issuer_unknown"));
+}
+
+/// (actor, action) of every audit entry, read straight from the file.
+fn rusqlite_audit(path: &Path) -> Vec<(String, String)> {
+    let connection = rusqlite::Connection::open(path).expect("open");
+    let mut statement = connection.prepare("SELECT actor, action FROM audit_log ORDER BY id").expect("prepare");
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_admin_commands_work_while_running_and_sigterm_exits_cleanly() {
@@ -134,18 +228,20 @@ fn bad_settings_fail_with_a_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.to_lowercase().contains("workspace_token_ttl_secs"), "{stderr}");
     assert!(!stderr.contains("backtrace"), "{stderr}");
+    admin(dir.path(), &["init"]);
     let output = Command::new(BIN)
         .args(["keys", "create", "--project", "nope", "--data"])
         .arg(dir.path())
         .output()
         .expect("run");
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("No project nope"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("There is no project nope"));
 }
 
 #[test]
 fn rules_add_refuses_key_urls_the_server_would_never_fetch() {
     let dir = tempfile::tempdir().expect("dir");
+    admin(dir.path(), &["init"]);
     let add = |jwks_url: &str, env: &[(&str, &str)]| {
         Command::new(BIN)
             .args([

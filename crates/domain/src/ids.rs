@@ -32,6 +32,10 @@ pub enum IdKind {
     AnonymousSession,
     RunLease,
     AuthRule,
+    /// A dashboard account.
+    Admin,
+    /// An audit log entry.
+    Audit,
 }
 
 impl IdKind {
@@ -49,6 +53,8 @@ impl IdKind {
             IdKind::AnonymousSession => "sess_",
             IdKind::RunLease => "lease_",
             IdKind::AuthRule => "rule_",
+            IdKind::Admin => "adm_",
+            IdKind::Audit => "aud_",
         }
     }
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attachments;
+pub mod dashboard;
 pub mod formats;
 pub mod ids;
 pub mod json;

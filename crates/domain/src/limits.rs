@@ -87,3 +87,18 @@ pub const SERVER_ID_MAX_CHARS: usize = 48;
 /// Daily usage: the longest span (`to` − `from`) and the default window.
 pub const USAGE_SPAN_MAX_DAYS: i64 = 366;
 pub const USAGE_DEFAULT_DAYS: i64 = 30;
+
+/// The users registry is written at most once per user and workspace in this interval, per node.
+pub const USER_REGISTRY_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+/// Users remembered per node for that throttle.
+pub const USER_REGISTRY_NODE_ENTRIES: usize = 65_536;
+
+/// Failed dashboard logins allowed per account, and per client address, within the window below.
+pub const LOGIN_FAILURES_PER_ACCOUNT: u32 = 5;
+pub const LOGIN_FAILURES_PER_ADDRESS: u32 = 20;
+pub const LOGIN_FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+/// Accounts and addresses the login guard remembers per node.
+pub const LOGIN_GUARD_ENTRIES: usize = 65_536;
+/// Dashboard passwords: at least this many characters (and at most the second).
+pub const ADMIN_PASSWORD_MIN_CHARS: usize = 12;
+pub const ADMIN_PASSWORD_MAX_CHARS: usize = 1024;

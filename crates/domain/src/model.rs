@@ -281,7 +281,7 @@ impl ScoreSource {
 }
 
 /// A stored score as the project read API lists it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScoreRecord {
     pub id: String,
     pub workspace_id: String,

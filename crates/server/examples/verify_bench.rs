@@ -17,7 +17,8 @@ use issuer::{JwksServer, Keys};
 use serde_json::json;
 use threadhold_auth::rules::RuleInput;
 use threadhold_auth::{compact, keys, verify};
-use threadhold_server::{ServerConfig, admin};
+use threadhold_server::ServerConfig;
+use threadhold_server::service::{Actor, rules};
 
 const LOAD_SECONDS: u64 = 3;
 const CONNECTIONS: usize = 16;
@@ -63,7 +64,7 @@ async fn main() {
         jwks_url: Some(jwks_server.url.clone()),
         ..RuleInput::default()
     };
-    admin::add_auth_rule(server.store.as_ref(), "default", input, &server.state.config.jwks_allow_hosts)
+    rules::add(server.store.as_ref(), &Actor::Cli, "default", input, &server.state.config.jwks_allow_hosts)
         .await
         .expect("rule");
     let provider_claims = json!({"iss": jwks_server.base, "sub": "user_1", "exp": now + 3600, "iat": now});

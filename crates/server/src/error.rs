@@ -8,13 +8,16 @@ use serde_json::json;
 use threadhold_auth::VerifyError;
 use threadhold_store::StoreError;
 
-use crate::service::ServiceError;
+use crate::service::{Failure, FailureClass, Fault};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the request is malformed or breaks a documented limit.
     #[error("{message}")]
     InvalidRequest { code: &'static str, message: String },
+    /// 400: a form field holds a bad value (`field` names it).
+    #[error("{message}")]
+    InvalidField { code: &'static str, field: &'static str, message: String },
     /// 401: no usable credential, or an expired token.
     #[error("{message}")]
     Unauthenticated { code: &'static str, message: String },
@@ -77,7 +80,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::InvalidRequest { .. } | ApiError::InvalidField { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -97,6 +100,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::InvalidRequest { code, .. }
+            | ApiError::InvalidField { code, .. }
             | ApiError::Unauthenticated { code, .. }
             | ApiError::Forbidden { code, .. }
             | ApiError::NotFound { code, .. }
@@ -141,12 +145,23 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<ServiceError> for ApiError {
-    fn from(error: ServiceError) -> Self {
-        match error {
-            ServiceError::Invalid { code, message } => ApiError::InvalidRequest { code, message },
-            ServiceError::NotFound { code, message } => ApiError::NotFound { code, message },
-            ServiceError::Store(error) => error.into(),
+/// A service error reaches a client as its failure class; the database's own
+/// trouble as [`StoreError`] does (503, 507, 500).
+impl<E: Fault> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        let failure = match error.failure() {
+            Ok(failure) => failure,
+            Err(store) => return store.into(),
+        };
+        let Failure { class, code, message, field } = failure;
+        match (class, field) {
+            (FailureClass::Invalid, Some(field)) => ApiError::InvalidField { code, field, message },
+            (FailureClass::Invalid, None) => ApiError::InvalidRequest { code, message },
+            (FailureClass::Unauthenticated, _) => ApiError::Unauthenticated { code, message },
+            (FailureClass::Forbidden, _) => ApiError::Forbidden { code, message },
+            (FailureClass::NotFound, _) => ApiError::NotFound { code, message },
+            (FailureClass::Conflict, _) => ApiError::Conflict { code, message },
+            (FailureClass::RateLimited { retry_after_secs }, _) => ApiError::RateLimited { retry_after_secs },
         }
     }
 }
@@ -160,7 +175,11 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = (self.status(), Json(json!({ "error": self.code(), "message": message }))).into_response();
+        let body = match &self {
+            ApiError::InvalidField { field, .. } => json!({ "error": self.code(), "message": message, "field": field }),
+            _ => json!({ "error": self.code(), "message": message }),
+        };
+        let mut response = (self.status(), Json(body)).into_response();
         if let ApiError::RateLimited { retry_after_secs } = self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }

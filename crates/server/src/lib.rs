@@ -4,11 +4,11 @@
 //! run the real server on port 0 with no waiting.
 #![forbid(unsafe_code)]
 
-pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod client_ip;
 mod cors;
+mod dashboard;
 pub mod error;
 mod extract;
 pub mod files;
@@ -41,6 +41,7 @@ pub use client_ip::ClientIpPolicy;
 pub use files::{FilesConfig, S3Settings};
 pub use router::router;
 pub use serve::ConnectionLimits;
+pub use service::admins::SessionPolicy;
 pub use state::AppState;
 
 /// Settings of the HTTP server itself (the CLI layers them from flags, env and file).
@@ -75,6 +76,8 @@ pub struct ServerConfig {
     pub title_sweep_interval_secs: u64,
     /// Searches per workspace and minute (0: no limit).
     pub searches_per_minute: u32,
+    /// How long dashboard sessions last.
+    pub admin_sessions: SessionPolicy,
 }
 
 /// Where attachment bytes are kept.
@@ -123,6 +126,7 @@ impl Default for ServerConfig {
             connections: ConnectionLimits::default(),
             title_sweep_interval_secs: threadhold_domain::title::settings::SWEEP_INTERVAL_SECS,
             searches_per_minute: threadhold_domain::search::SEARCHES_PER_MINUTE,
+            admin_sessions: SessionPolicy::default(),
         }
     }
 }
@@ -164,7 +168,7 @@ pub async fn launch(
 ) -> std::io::Result<()> {
     let draining = state.draining.clone();
     let limits = state.config.connections.clone();
-    let collector = tokio::spawn(admin::maintain_periodically(state.clone()));
+    let collector = tokio::spawn(service::housekeeping::maintain_periodically(state.clone()));
     let settings = tokio::spawn(settings_watch::follow_settings(state.clone()));
     // The project prefix is stripped before routing, so every route also answers under it.
     let app = axum::middleware::from_fn(projects::strip_project_prefix).layer(router(state));

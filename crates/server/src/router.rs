@@ -14,7 +14,12 @@ use crate::state::AppState;
 use crate::{auth, cors, mcp, observe};
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // The dashboard is same-origin and has its own headers: it stays outside the API's CORS and token layers.
+    let dashboard = Router::new()
+        .route("/", get(crate::dashboard::landing))
+        .nest("/admin", crate::dashboard::router(state.clone()))
+        .layer(from_fn(observe::access_log));
+    let api = Router::new()
         .route("/v1/threads", get(threads::list).post(threads::create))
         .route("/v1/threads/search", get(threads::search))
         .route("/v1/threads/{thread_id}", get(threads::get).put(threads::update).delete(threads::delete))
@@ -54,8 +59,8 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(REQUEST_BODY_MAX_BYTES))
         .layer(from_fn_with_state(state.clone(), auth::exchange_tokens))
         .layer(from_fn_with_state(state.clone(), cors::cors))
-        .layer(from_fn(observe::access_log))
-        .with_state(state)
+        .layer(from_fn(observe::access_log));
+    dashboard.merge(api).with_state(state)
 }
 
 async fn route_not_found(method: Method, uri: Uri) -> ApiError {

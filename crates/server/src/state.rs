@@ -22,7 +22,9 @@ const UPLOAD_SECRET: &str = "attachment-url-key";
 use crate::auth::tokens::ProjectKeys;
 use crate::projects::ProjectCache;
 use crate::rate_limit::RateLimiter;
+use crate::service::admins::LoginGuard;
 use crate::service::titles::Titles;
+use crate::service::users::UserRegistry;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -46,6 +48,37 @@ pub struct AppState {
     settings_epoch: Arc<AtomicU64>,
     /// Titles written by a model: its client, the projects' settings, the sweep's clock.
     pub titles: Arc<Titles>,
+    /// Who the API has seen (written off the request path, throttled).
+    pub users: Arc<UserRegistry>,
+    /// Failed dashboard logins per account and address.
+    pub logins: Arc<LoginGuard>,
+}
+
+/// What verifies tokens: the JWKS cache for providers' keys and the projects' own signing keys.
+pub struct TokenVerifiers {
+    pub jwks: JwksCache,
+    pub keys: ProjectKeys,
+}
+
+impl TokenVerifiers {
+    pub fn new(config: &ServerConfig, store: Arc<dyn Store>) -> ApiResult<Self> {
+        threadhold_auth::install_crypto_provider();
+        let guard = UrlGuard::new(config.jwks_allow_hosts.clone(), Arc::new(SystemResolver));
+        let jwks = JwksCache::new(guard, config.jwks.clone()).map_err(ApiError::Internal)?;
+        Ok(TokenVerifiers { jwks, keys: ProjectKeys::new(store, config.token_max_lifetime_secs) })
+    }
+}
+
+/// Opens the configured attachment storage (the local one signs its URLs with a stored secret).
+pub async fn open_blob_store(store: &dyn Store, config: &ServerConfig) -> ApiResult<Arc<dyn BlobStore>> {
+    Ok(match &config.attachments {
+        AttachmentBackend::Local(root) => {
+            let candidate: [u8; 32] = rand::random();
+            let secret = store.server_secret(UPLOAD_SECRET, &candidate, now_ms()).await?;
+            Arc::new(LocalFiles::new(root.clone(), secret))
+        }
+        AttachmentBackend::S3(settings) => Arc::new(S3Files::new(settings, config.files.url_ttl)?),
+    })
 }
 
 impl AppState {
@@ -53,16 +86,8 @@ impl AppState {
     pub async fn new(store: Arc<dyn Store>, config: ServerConfig) -> ApiResult<Self> {
         threadhold_auth::install_crypto_provider();
         config.check().map_err(ApiError::Internal)?;
-        let guard = UrlGuard::new(config.jwks_allow_hosts.clone(), Arc::new(SystemResolver));
-        let jwks = JwksCache::new(guard, config.jwks.clone()).map_err(ApiError::Internal)?;
-        let blobs: Arc<dyn BlobStore> = match &config.attachments {
-            AttachmentBackend::Local(root) => {
-                let candidate: [u8; 32] = rand::random();
-                let secret = store.server_secret(UPLOAD_SECRET, &candidate, now_ms()).await?;
-                Arc::new(LocalFiles::new(root.clone(), secret))
-            }
-            AttachmentBackend::S3(settings) => Arc::new(S3Files::new(settings, config.files.url_ttl)?),
-        };
+        let TokenVerifiers { jwks, keys } = TokenVerifiers::new(&config, Arc::clone(&store))?;
+        let blobs = open_blob_store(store.as_ref(), &config).await?;
         let projects = Arc::new(ProjectCache::new(Duration::from_secs(config.project_cache_secs)));
         let store_epoch = store.local_settings_epoch();
         Ok(AppState {
@@ -72,13 +97,15 @@ impl AppState {
             mint_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.mints_per_minute)),
             refresh_limiter: Arc::new(RateLimiter::per_minute(config.anonymous.refreshes_per_minute)),
             search_limiter: Arc::new(RateLimiter::per_minute(config.searches_per_minute)),
-            keys: Arc::new(ProjectKeys::new(Arc::clone(&store), config.token_max_lifetime_secs)),
+            keys: Arc::new(keys),
             verifier: Arc::new(ProviderVerifier::new(Arc::clone(&store), jwks, config.auth_rules.clone())),
             store,
             config: Arc::new(config),
             draining: Arc::new(AtomicBool::new(false)),
             settings_epoch: Arc::new(AtomicU64::new(store_epoch)),
             titles: Arc::new(Titles::new().map_err(ApiError::Internal)?),
+            users: Arc::new(UserRegistry::default()),
+            logins: Arc::new(LoginGuard::default()),
         })
     }
 

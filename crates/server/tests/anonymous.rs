@@ -4,6 +4,7 @@
 mod common;
 
 use std::net::IpAddr;
+use threadhold_server::service::Actor;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,7 +13,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use threadhold_domain::now_ms;
 use threadhold_server::client_ip::IpNet;
-use threadhold_server::{AnonymousConfig, ClientIpPolicy, ServerConfig, admin};
+use threadhold_server::{AnonymousConfig, ClientIpPolicy, ServerConfig};
 
 fn payload(token: &str) -> Value {
     let middle = token.split('.').nth(1).expect("payload");
@@ -101,10 +102,14 @@ async fn refresh_refusals() {
 async fn anonymous_mode_can_be_switched_off_per_project_and_server_wide() {
     let server = TestServer::start_with(config(AnonymousConfig::default())).await;
     let token = mint(&server, "").await.json["refresh_token"]["token"].as_str().expect("t").to_owned();
-    admin::set_anonymous_enabled(server.store.as_ref(), "default", false).await.expect("disable");
+    threadhold_server::service::access::set_anonymous(server.store.as_ref(), &Actor::Cli, "default", false)
+        .await
+        .expect("disable");
     mint(&server, "").await.expect_error(403, "anonymous_disabled");
     refresh(&server, &token).await.expect_error(403, "anonymous_disabled");
-    admin::set_anonymous_enabled(server.store.as_ref(), "default", true).await.expect("enable");
+    threadhold_server::service::access::set_anonymous(server.store.as_ref(), &Actor::Cli, "default", true)
+        .await
+        .expect("enable");
     refresh(&server, &token).await.expect(200);
 
     let off = TestServer::start_with(config(AnonymousConfig { enabled: false, ..AnonymousConfig::default() })).await;
@@ -219,7 +224,9 @@ async fn claim_moves_threads_to_the_signed_in_caller() {
 #[tokio::test]
 async fn projects_answer_under_their_prefix() {
     let server = TestServer::start().await;
-    admin::create_project(server.store.as_ref(), "acme", "Acme", vec![]).await.expect("project");
+    threadhold_server::service::projects::create(server.store.as_ref(), &Actor::Cli, "acme", "Acme")
+        .await
+        .expect("project");
     let minted = mint(&server, "/projects/acme").await.json.clone();
     let claims = payload(minted["access_token"].as_str().expect("t"));
     assert_eq!(claims["project_id"], "acme");
@@ -256,8 +263,13 @@ async fn identities_that_stored_nothing_are_collected() {
     let busy = mint(&server, "").await.json.clone();
     server.bearer(busy["access_token"].as_str().expect("t")).new_thread().await;
     let later = now_ms() + 2 * 86_400_000;
-    let (sessions, _) =
-        admin::collect_anonymous_garbage(server.store.as_ref(), later, &AnonymousConfig::default()).await.expect("gc");
+    let (sessions, _) = threadhold_server::service::housekeeping::collect_anonymous_garbage(
+        server.store.as_ref(),
+        later,
+        &AnonymousConfig::default(),
+    )
+    .await
+    .expect("gc");
     assert_eq!(sessions, 1);
     refresh(&server, idle["refresh_token"]["token"].as_str().expect("t"))
         .await

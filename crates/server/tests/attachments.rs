@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{Client, Reply, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
-use threadhold_server::{FilesConfig, ServerConfig, admin};
+use threadhold_server::{FilesConfig, ServerConfig};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\nnot really an image, but bytes all the same";
 
@@ -78,7 +78,17 @@ async fn signed_urls_expire_and_cannot_be_forged() {
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     put(&server, signed, "text/plain", b"x".to_vec()).await.expect_error(403, "invalid_signature");
     // Housekeeping removes the upload that never completed.
-    assert_eq!(admin::settle_expired_uploads(&server.state, threadhold_domain::now_ms()).await.expect("settle"), 1);
+    assert_eq!(
+        threadhold_server::service::housekeeping::settle_expired_uploads(
+            server.store.as_ref(),
+            server.state.blobs.as_ref(),
+            server.state.config.files.max_bytes,
+            threadhold_domain::now_ms()
+        )
+        .await
+        .expect("settle"),
+        1
+    );
     ws.post("/v1/files/attachments/generate-presigned-download-url", json!({"key": presigned["key"]}))
         .await
         .expect_error(404, "attachment_not_found");
@@ -385,7 +395,14 @@ async fn threads_past_the_retention_period_go_with_their_files() {
     )
     .await
     .expect(200);
-    let purged = admin::apply_retention(&server.state, threadhold_domain::now_ms()).await.expect("retention");
+    let purged = threadhold_server::service::retention::apply(
+        server.store.as_ref(),
+        server.state.blobs.as_ref(),
+        server.state.config.retention_days,
+        threadhold_domain::now_ms(),
+    )
+    .await
+    .expect("retention");
     assert_eq!(purged, 1);
     assert_eq!(ws.thread_ids("").await, vec![recent]);
     assert_eq!(fetch(&server, presigned["publicUrl"].as_str().expect("u")).await.status(), 404);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{Reply, TestServer};
 use serde_json::json;
-use threadhold_server::{AttachmentBackend, FilesConfig, S3Settings, ServerConfig, admin};
+use threadhold_server::{AttachmentBackend, FilesConfig, S3Settings, ServerConfig};
 
 const BUCKET: &str = "threadhold-test";
 
@@ -127,7 +127,14 @@ async fn oversized_or_missing_uploads_leave_nothing_behind() {
         assert!(server.http.put(url).body(vec![0u8; size]).send().await.expect("put").status().is_success());
     }
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    let removed = admin::settle_expired_uploads(&server.state, threadhold_domain::now_ms()).await.expect("settle");
+    let removed = threadhold_server::service::housekeeping::settle_expired_uploads(
+        server.store.as_ref(),
+        server.state.blobs.as_ref(),
+        server.state.config.files.max_bytes,
+        threadhold_domain::now_ms(),
+    )
+    .await
+    .expect("settle");
     assert_eq!(removed, 2, "the oversized and the never-uploaded files");
     let read = |upload: &serde_json::Value| server.http.get(upload["publicUrl"].as_str().expect("u").to_owned()).send();
     assert_eq!(read(&big).await.expect("get").status(), 404);

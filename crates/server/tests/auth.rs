@@ -10,9 +10,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::Method;
 use serde_json::{Value, json};
 use threadhold_domain::now_ms;
-use threadhold_server::admin;
 use threadhold_server::auth::api_keys;
 use threadhold_server::auth::tokens::{WorkspaceClaims, issuer_for};
+use threadhold_server::service::Actor;
 
 fn payload(token: &str) -> Value {
     let middle = token.split('.').nth(1).expect("payload segment");
@@ -87,16 +87,23 @@ async fn bad_api_keys_are_403() {
 #[tokio::test]
 async fn revoked_and_expired_keys_stop_working() {
     let server = TestServer::start().await;
-    let issued = admin::create_api_key(server.store.as_ref(), "default", "doomed", None).await.expect("key");
+    let issued =
+        threadhold_server::service::keys::create(server.store.as_ref(), &Actor::Cli, "default", "doomed", None)
+            .await
+            .expect("key");
     let client = Client {
         auth: Auth::ApiKey { key: issued.secret.clone(), workspace: "ws".into(), user: None },
         ..server.anonymous()
     };
     client.get("/v1/threads").await.expect(200);
-    admin::revoke_api_key(server.store.as_ref(), &issued.record.id).await.expect("revoke");
+    threadhold_server::service::keys::revoke(server.store.as_ref(), &Actor::Cli, None, &issued.record.id)
+        .await
+        .expect("revoke");
     client.get("/v1/threads").await.expect_error(403, "invalid_api_key");
     assert!(
-        admin::revoke_api_key(server.store.as_ref(), &issued.record.id).await.is_err(),
+        threadhold_server::service::keys::revoke(server.store.as_ref(), &Actor::Cli, None, &issued.record.id)
+            .await
+            .is_err(),
         "revoking twice is an error"
     );
 
@@ -254,7 +261,9 @@ async fn tampered_forged_and_expired_tokens_are_refused() {
     future["nbf"] = json!(now + 300);
     let future = sign_with_project_key(&server, "default", &future).await;
     server.bearer(&future).get("/v1/threads").await.expect_error(401, "token_not_yet_valid");
-    admin::create_project(server.store.as_ref(), "other", "Other", vec![]).await.expect("project");
+    threadhold_server::service::projects::create(server.store.as_ref(), &Actor::Cli, "other", "Other")
+        .await
+        .expect("project");
     let cross = sign_with_project_key(&server, "other", &token_claims("default", "victim", now, now + 300)).await;
     server.bearer(&cross).get("/v1/threads").await.expect_error(403, "token_key_unknown");
     let mut wrong_issuer = token_claims("default", "victim", now, now + 300);
@@ -322,8 +331,13 @@ fn token_lifetimes_longer_than_the_cap_are_a_configuration_error() {
 #[tokio::test]
 async fn projects_are_isolated_from_each_other() {
     let server = TestServer::start().await;
-    admin::create_project(server.store.as_ref(), "acme", "Acme", vec![]).await.expect("project");
-    let acme_key = admin::create_api_key(server.store.as_ref(), "acme", "k", None).await.expect("key").secret;
+    threadhold_server::service::projects::create(server.store.as_ref(), &Actor::Cli, "acme", "Acme")
+        .await
+        .expect("project");
+    let acme_key = threadhold_server::service::keys::create(server.store.as_ref(), &Actor::Cli, "acme", "k", None)
+        .await
+        .expect("key")
+        .secret;
     let acme =
         Client { auth: Auth::ApiKey { key: acme_key, workspace: "ws".into(), user: None }, ..server.anonymous() };
     let default = server.workspace("ws");

@@ -417,7 +417,14 @@ async fn the_sweep_retitles_recent_threads_with_at_most_three_attempts() {
     settled_title(&server, "ws", &renamed).await;
     ws.put(&format!("/v1/threads/{renamed}"), json!({"title": "Mine"})).await.expect(200);
     let empty = ws.new_thread().await;
-    threadhold_server::admin::create_project(server.store.as_ref(), "other", "Other", vec![]).await.expect("project");
+    threadhold_server::service::projects::create(
+        server.store.as_ref(),
+        &threadhold_server::service::Actor::Cli,
+        "other",
+        "Other",
+    )
+    .await
+    .expect("project");
 
     let now = threadhold_domain::now_ms();
     let calls = model.calls();
@@ -526,7 +533,14 @@ async fn switched_off_or_unconfigured_projects_keep_the_builtin_titles() {
         titles::switch(server.store.as_ref(), "nope", true).await,
         Err(titles::SettingsError::ProjectNotFound(_))
     ));
-    threadhold_server::admin::create_project(server.store.as_ref(), "bare", "Bare", vec![]).await.expect("project");
+    threadhold_server::service::projects::create(
+        server.store.as_ref(),
+        &threadhold_server::service::Actor::Cli,
+        "bare",
+        "Bare",
+    )
+    .await
+    .expect("project");
     assert!(matches!(
         titles::switch(server.store.as_ref(), "bare", true).await,
         Err(titles::SettingsError::NotConfigured(_))

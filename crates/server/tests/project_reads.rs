@@ -204,9 +204,12 @@ async fn runs_page_by_cursor_with_filters() {
     ] {
         browser.get(path).await.expect_error(403, "api_key_required");
     }
-    threadhold_server::admin::create_project(server.store.as_ref(), "acme", "Acme", Vec::new()).await.expect("project");
-    let acme_key =
-        threadhold_server::admin::create_api_key(server.store.as_ref(), "acme", "k", None).await.expect("key").secret;
+    let cli = threadhold_server::service::Actor::Cli;
+    threadhold_server::service::projects::create(server.store.as_ref(), &cli, "acme", "Acme").await.expect("project");
+    let acme_key = threadhold_server::service::keys::create(server.store.as_ref(), &cli, "acme", "k", None)
+        .await
+        .expect("key")
+        .secret;
     let acme =
         Client { auth: common::Auth::ApiKey { key: acme_key, workspace: "w".into(), user: None }, ..api.clone() };
     assert_eq!(acme.get("/v1/projects/runs").await.expect(200)["runs"], json!([]));

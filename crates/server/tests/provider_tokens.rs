@@ -8,12 +8,13 @@ mod common;
 mod issuer;
 
 use std::time::Duration;
+use threadhold_server::service::Actor;
 
 use common::{Reply, TestServer};
 use issuer::{JwksServer, Keys, b64, hmac};
 use serde_json::{Value, json};
 use threadhold_auth::rules::RuleInput;
-use threadhold_server::{CachePolicy, ServerConfig, admin};
+use threadhold_server::{CachePolicy, ServerConfig};
 
 const FIREBASE_A: &str = "https://securetoken.google.com/proj-a";
 const FIREBASE_B: &str = "https://securetoken.google.com/proj-b";
@@ -47,9 +48,15 @@ fn config() -> ServerConfig {
 }
 
 async fn rule(server: &TestServer, input: RuleInput) {
-    admin::add_auth_rule(server.store.as_ref(), "default", input, &server.state.config.jwks_allow_hosts)
-        .await
-        .expect("rule");
+    threadhold_server::service::rules::add(
+        server.store.as_ref(),
+        &Actor::Cli,
+        "default",
+        input,
+        &server.state.config.jwks_allow_hosts,
+    )
+    .await
+    .expect("rule");
 }
 
 async fn fixture() -> Fixture {
@@ -580,7 +587,9 @@ async fn rotated_keys_are_picked_up_without_a_restart() {
     // Rules removed while running stop working within seconds.
     let rules = f.server.store.list_auth_rules(Some("default")).await.expect("rules");
     let clerk_rule = rules.iter().find(|r| r.provider == "clerk").expect("clerk rule");
-    admin::remove_auth_rule(f.server.store.as_ref(), &clerk_rule.id).await.expect("remove");
+    threadhold_server::service::rules::remove(f.server.store.as_ref(), &Actor::Cli, None, &clerk_rule.id)
+        .await
+        .expect("remove");
     tokio::time::sleep(threadhold_auth::rules::RULES_CACHE_TTL + Duration::from_millis(100)).await;
     f.call(&f.keys.token("RS256", &f.clerk_claims())).await.expect_error(403, "token_issuer_unknown");
 }

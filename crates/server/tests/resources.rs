@@ -5,6 +5,7 @@
 mod common;
 
 use std::time::{Duration, Instant};
+use threadhold_server::service::Actor;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -247,8 +248,9 @@ async fn shutdown_finishes_requests_in_flight_and_closes_idle_connections() {
     let dir = tempfile::tempdir().expect("dir");
     let store: std::sync::Arc<dyn threadhold_store::Store> =
         std::sync::Arc::new(threadhold_store::SqliteStore::open(&dir.path().join("db.sqlite3")).await.expect("store"));
-    threadhold_server::admin::bootstrap(store.as_ref()).await.expect("bootstrap");
-    let key = threadhold_server::admin::create_api_key(store.as_ref(), "default", "k", None).await.expect("key");
+    threadhold_server::service::projects::bootstrap(store.as_ref()).await.expect("bootstrap");
+    let key =
+        threadhold_server::service::keys::create(store.as_ref(), &Actor::Cli, "default", "k", None).await.expect("key");
     let config = ServerConfig {
         attachments: threadhold_server::AttachmentBackend::Local(dir.path().join("files")),
         ..ServerConfig::default()

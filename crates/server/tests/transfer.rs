@@ -7,7 +7,7 @@ mod common;
 use common::TestServer;
 use serde_json::{Value, json};
 use threadhold_auth::rules::RuleInput;
-use threadhold_server::admin;
+use threadhold_server::service::Actor;
 use threadhold_server::service::transfer::{self, ExportScope, TransferError};
 
 async fn snapshot(server: &TestServer, workspaces: &[&str]) -> Vec<Value> {
@@ -83,7 +83,9 @@ async fn imports_refuse_what_does_not_fit() {
         assert!(outcome.is_err(), "{}", String::from_utf8_lossy(input));
     }
     // A project override moves the data into another project.
-    admin::create_project(server.store.as_ref(), "acme", "Acme", vec![]).await.expect("project");
+    threadhold_server::service::projects::create(server.store.as_ref(), &Actor::Cli, "acme", "Acme")
+        .await
+        .expect("project");
     let thread = bad[2];
     let counts = transfer::import(server.store.as_ref(), Some("acme"), &mut &thread[..]).await.expect("import");
     assert_eq!(counts.threads, 1);
@@ -102,9 +104,15 @@ async fn exporting_an_unknown_project_fails() {
 async fn a_whole_deployment_moves_with_working_keys_tokens_sessions_and_rules() {
     let source = TestServer::start().await;
     let store = source.store.as_ref();
-    admin::create_project(store, "acme", "Acme", vec!["https://app.acme.example".into()]).await.expect("acme");
-    admin::set_anonymous_enabled(store, "acme", false).await.expect("switch");
-    let acme_key = admin::create_api_key(store, "acme", "backend", None).await.expect("key").secret;
+    threadhold_server::service::projects::create(store, &Actor::Cli, "acme", "Acme").await.expect("acme");
+    threadhold_server::service::access::set_origins(store, &Actor::Cli, "acme", &["https://app.acme.example".into()])
+        .await
+        .expect("acme");
+    threadhold_server::service::access::set_anonymous(store, &Actor::Cli, "acme", false).await.expect("switch");
+    let acme_key = threadhold_server::service::keys::create(store, &Actor::Cli, "acme", "backend", None)
+        .await
+        .expect("key")
+        .secret;
     let rule = RuleInput {
         provider: "auth0".into(),
         issuer: "https://tenant.auth0.example/".into(),
@@ -112,7 +120,7 @@ async fn a_whole_deployment_moves_with_working_keys_tokens_sessions_and_rules() 
         jwks_url: Some("https://tenant.auth0.example/.well-known/jwks.json".into()),
         ..RuleInput::default()
     };
-    admin::add_auth_rule(store, "acme", rule, &[]).await.expect("rule");
+    threadhold_server::service::rules::add(store, &Actor::Cli, "acme", rule, &[]).await.expect("rule");
     let alice = source.workspace("alice");
     let thread = alice.new_thread().await;
     let message = alice.add_message(&thread, None, "user", "Hello there").await;

@@ -7,7 +7,7 @@ mod common;
 use common::{Reply, TestServer};
 use reqwest::Method;
 use serde_json::json;
-use threadhold_server::admin;
+use threadhold_server::service::Actor;
 
 #[tokio::test]
 async fn empty_bodies_under_json_content_type_are_accepted() {
@@ -75,7 +75,10 @@ async fn unknown_routes_and_methods_answer_json() {
     let server = TestServer::start().await;
     let ws = server.workspace("ws");
     ws.get("/v1/nothing-here").await.expect_error(404, "not_found");
-    ws.get("/").await.expect_error(404, "not_found");
+    ws.get("/v2/threads").await.expect_error(404, "not_found");
+    let landing = reqwest::get(format!("{}/", server.url)).await.expect("landing");
+    assert_eq!(landing.status(), 200, "the root answers a page pointing to the dashboard");
+    assert!(landing.text().await.expect("text").contains("/admin"));
     ws.send(Method::PATCH, "/v1/threads", Some(json!({}))).await.expect_error(405, "method_not_allowed");
     ws.post("/v1/files/pdf-to-images", json!({"file_url": "x"})).await.expect_error(404, "not_found");
 }
@@ -181,8 +184,16 @@ const EVIL: &str = "https://evil.example";
 /// Project `acme` allows only its app's origin; the default project allows every origin.
 async fn acme_server() -> (TestServer, common::Client, String) {
     let server = TestServer::start().await;
-    admin::create_project(server.store.as_ref(), "acme", "Acme", vec![ACME_APP.into()]).await.expect("project");
-    let key = admin::create_api_key(server.store.as_ref(), "acme", "k", None).await.expect("key").secret;
+    threadhold_server::service::projects::create(server.store.as_ref(), &Actor::Cli, "acme", "Acme")
+        .await
+        .expect("project");
+    threadhold_server::service::access::set_origins(server.store.as_ref(), &Actor::Cli, "acme", &[ACME_APP.into()])
+        .await
+        .expect("project");
+    let key = threadhold_server::service::keys::create(server.store.as_ref(), &Actor::Cli, "acme", "k", None)
+        .await
+        .expect("key")
+        .secret;
     let acme =
         common::Client { auth: common::Auth::ApiKey { key, workspace: "ws".into(), user: None }, ..server.anonymous() };
     let token = acme.post("/v1/auth/tokens", json!({})).await.expect(200)["token"].as_str().expect("t").to_owned();

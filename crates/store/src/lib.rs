@@ -12,6 +12,10 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use threadhold_domain::Millis;
+use threadhold_domain::dashboard::{
+    AdminAccount, AdminSession, AdminThreadQuery, AuditEntry, AuditQuery, Day, DayActivity, FeedbackRow, ProjectPage,
+    UserQuery, UserRecord, UserSighting,
+};
 use threadhold_domain::model::{
     AnonymousSession, ApiKey, Attachment, ClaimOutcome, Feedback, FeedbackKind, Message, MessageBody, MessageUsage,
     MessageWrite, NewMessage, NewThread, Project, RefreshOutcome, Run, RunQuery, RunUsage, Score, ScoreQuery,
@@ -112,8 +116,8 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes everything stored for a user: the workspace of the same id
     /// (threads, messages, files), their feedback, scores, telemetry and anonymous session.
     async fn erase_user(&self, project_id: &str, user_id: &str) -> StoreResult<Erasure>;
-    /// Deletes up to `limit` threads (any project) whose last message is older than `before`.
-    async fn purge_threads_before(&self, before: Millis, limit: u32) -> StoreResult<Erasure>;
+    /// Deletes up to `limit` threads of the project whose last message is older than `before`.
+    async fn purge_threads_before(&self, project_id: &str, before: Millis, limit: u32) -> StoreResult<Erasure>;
     /// Sets an automatic title unless the thread has one; returns the title the thread ends with.
     async fn set_auto_title(
         &self,
@@ -240,7 +244,7 @@ pub trait Store: Send + Sync + 'static {
     /// messages) and bounded text; an unknown `after` gives an empty page.
     async fn search(
         &self,
-        scope: &WorkspaceScope,
+        scope: &ReadScope,
         needle: &str,
         limit: u32,
         after: Option<&str>,
@@ -343,4 +347,54 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<(Vec<RunUsage>, Vec<MessageUsage>)>;
     /// The project's totals over `[from, to)`.
     async fn usage_totals(&self, project_id: &str, from: Millis, to: Millis) -> StoreResult<UsageTotals>;
+
+    // The dashboard: every listing below is one indexed, keyset-paged read.
+
+    /// False when the project does not exist.
+    async fn rename_project(&self, id: &str, name: &str) -> StoreResult<bool>;
+    /// Replaces a rule (same id and project); false when no rule has that id.
+    async fn update_auth_rule(&self, rule: &AuthRule) -> StoreResult<bool>;
+
+    /// [`StoreError::AlreadyExists`] when the email is taken.
+    async fn insert_admin(&self, account: &AdminAccount) -> StoreResult<()>;
+    async fn admin_by_email(&self, email: &str) -> StoreResult<Option<AdminAccount>>;
+    /// Every admin account, oldest first (a handful).
+    async fn list_admins(&self) -> StoreResult<Vec<AdminAccount>>;
+    /// Deletes the account and its sessions; false when there is none.
+    async fn delete_admin(&self, id: &str) -> StoreResult<bool>;
+    /// Replaces the password and ends the account's sessions; false when there is none.
+    async fn set_admin_password(&self, id: &str, password_hash: &str) -> StoreResult<bool>;
+    /// Stores a new session and records the login on its account.
+    async fn insert_admin_session(&self, session: &AdminSession) -> StoreResult<()>;
+    /// The session with this hash and its account.
+    async fn admin_session(&self, token_hash: &str) -> StoreResult<Option<(AdminSession, AdminAccount)>>;
+    async fn touch_admin_session(&self, token_hash: &str, now: Millis) -> StoreResult<()>;
+    async fn delete_admin_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Deletes sessions idle since before `idle_before` or past their absolute end; returns how many.
+    async fn delete_expired_admin_sessions(&self, idle_before: Millis, now: Millis) -> StoreResult<u64>;
+
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Records that a user made a request: the registry entry and the day's activity.
+    async fn record_user_activity(&self, sighting: &UserSighting) -> StoreResult<()>;
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<UserRecord>>;
+    async fn get_user(&self, project_id: &str, user_id: &str) -> StoreResult<Option<UserRecord>>;
+    /// Threads of a workspace, counted up to `cap` (a bounded read).
+    async fn count_workspace_threads(&self, project_id: &str, workspace_id: &str, cap: u32) -> StoreResult<u64>;
+
+    async fn admin_list_threads(&self, query: &AdminThreadQuery) -> StoreResult<Vec<Thread>>;
+    /// Days of `from..=until` with any activity, oldest first (days without any are left out).
+    async fn daily_activity(&self, project_id: &str, from: Day, until: Day) -> StoreResult<Vec<DayActivity>>;
+    /// Distinct users active on the days `from..=until`.
+    async fn count_active_users(&self, project_id: &str, from: Day, until: Day) -> StoreResult<u64>;
+
+    async fn list_feedback(&self, page: &ProjectPage) -> StoreResult<Vec<FeedbackRow>>;
+
+    /// A project's own retention period (`None`: the server-wide one); false when the project does not exist.
+    async fn set_retention_days(&self, project_id: &str, days: Option<u32>) -> StoreResult<bool>;
+    /// Every project's own retention period.
+    async fn retention_days(&self) -> StoreResult<Vec<(String, u32)>>;
+    /// Threads of the project whose last message is older than `before`, counted up to `cap`.
+    async fn count_threads_before(&self, project_id: &str, before: Millis, cap: u32) -> StoreResult<u64>;
 }

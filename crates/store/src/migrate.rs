@@ -26,6 +26,7 @@ pub(crate) const SQLITE: Migrations = &[
     (6, "search scores settings", include_str!("../migrations/sqlite/0006_search_scores_settings.sql")),
     (7, "runs", include_str!("../migrations/sqlite/0007_runs.sql")),
     (8, "model titles", include_str!("../migrations/sqlite/0008_model_titles.sql")),
+    (9, "dashboard", include_str!("../migrations/sqlite/0009_dashboard.sql")),
 ];
 
 pub(crate) const POSTGRES: Migrations = &[
@@ -33,6 +34,7 @@ pub(crate) const POSTGRES: Migrations = &[
     (2, "search scores settings", include_str!("../migrations/postgres/0002_search_scores_settings.sql")),
     (7, "runs", include_str!("../migrations/postgres/0007_runs.sql")),
     (8, "model titles", include_str!("../migrations/postgres/0008_model_titles.sql")),
+    (9, "dashboard", include_str!("../migrations/postgres/0009_dashboard.sql")),
 ];
 
 /// sqlx's migrator for PostgreSQL (it holds an advisory lock, so nodes starting together are safe).

@@ -41,3 +41,68 @@ pub(crate) fn page_bounds(
     }
     (from.unwrap_or(i64::MIN), upper.0, upper.1)
 }
+
+/// Rows each project-day of the activity rollups is spread over.
+pub(crate) const ACTIVITY_SHARDS: i64 = 8;
+
+/// A shard of the activity rollups, picked at random.
+pub(crate) fn activity_shard() -> i64 {
+    i64::from(rand::random::<u8>()) % ACTIVITY_SHARDS
+}
+
+/// A user's workspaces with `workspace` moved to the front, at most `max` of them.
+pub(crate) fn merge_workspaces(mut workspaces: Vec<String>, workspace: &str, max: usize) -> Vec<String> {
+    workspaces.retain(|w| w != workspace);
+    workspaces.insert(0, workspace.to_owned());
+    workspaces.truncate(max);
+    workspaces
+}
+
+/// Puts the active-user counts (`(day, count)`, both lists ordered by day) into `days`,
+/// adding the days that had active users but nothing else.
+pub(crate) fn merge_active_users(
+    days: &mut Vec<threadhold_domain::dashboard::DayActivity>,
+    users: &[(threadhold_domain::dashboard::Day, i64)],
+) {
+    for &(day, count) in users {
+        match days.binary_search_by_key(&day, |d| d.day) {
+            Ok(index) => days[index].active_users = count,
+            Err(index) => days.insert(
+                index,
+                threadhold_domain::dashboard::DayActivity { day, active_users: count, ..Default::default() },
+            ),
+        }
+    }
+}
+
+/// The bounds of an audit action filter: an exact action, or every action under a `prefix.`.
+pub(crate) fn action_range(action: &str) -> (String, String) {
+    match action.strip_suffix('.') {
+        // '/' follows '.' in ASCII: [prefix., prefix/) holds exactly the actions starting with "prefix.".
+        Some(prefix) => (format!("{prefix}."), format!("{prefix}/")),
+        None => (action.to_owned(), format!("{action}\u{1}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use threadhold_domain::dashboard::DayActivity;
+
+    #[test]
+    fn workspaces_keep_the_most_recent() {
+        let merged = merge_workspaces(vec!["a".into(), "b".into(), "c".into()], "c", 3);
+        assert_eq!(merged, ["c", "a", "b"]);
+        assert_eq!(merge_workspaces(merged, "d", 3), ["d", "c", "a"]);
+    }
+
+    #[test]
+    fn active_users_join_their_days() {
+        let mut days = vec![DayActivity { day: 2, messages: 5, ..Default::default() }];
+        merge_active_users(&mut days, &[(1, 3), (2, 4)]);
+        assert_eq!(
+            days.iter().map(|d| (d.day, d.messages, d.active_users)).collect::<Vec<_>>(),
+            [(1, 0, 3), (2, 5, 4)]
+        );
+    }
+}

@@ -92,7 +92,9 @@ pub fn admin(data: &Path, args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("utf-8")
 }
 
+/// Creates the database (admin commands never do) and a key in it.
 pub fn create_key(data: &Path) -> String {
+    admin(data, &["init"]);
     admin(data, &["keys", "create", "--name", "test"]).lines().last().expect("key line").to_owned()
 }
 

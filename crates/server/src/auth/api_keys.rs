@@ -9,6 +9,8 @@ use threadhold_domain::model::ApiKey;
 
 pub const API_KEY_PREFIX: &str = "sk_aui_proj_";
 const SECRET_CHARS: usize = 32;
+/// The characters of the secret shown in listings (its end), as the hosted service shows them.
+const DISPLAYED_SUFFIX_CHARS: usize = 4;
 
 /// A newly created key: the record to store and the secret, shown once.
 pub struct IssuedKey {
@@ -18,7 +20,12 @@ pub struct IssuedKey {
 
 pub fn generate(project_id: &str, name: &str, now: Millis, expires_at: Option<Millis>) -> IssuedKey {
     let secret = format!("{API_KEY_PREFIX}{project_id}_{}", random_secret(SECRET_CHARS));
-    let display_prefix = format!("{}…", &secret[..API_KEY_PREFIX.len() + project_id.len() + 5]);
+    // Recognisable in listings: the start of the key and its last four characters.
+    let display_prefix = format!(
+        "{}…{}",
+        &secret[..API_KEY_PREFIX.len() + project_id.len() + 1],
+        &secret[secret.len() - DISPLAYED_SUFFIX_CHARS..]
+    );
     let record = ApiKey {
         id: new_id(IdKind::ApiKey),
         project_id: project_id.to_owned(),
@@ -61,7 +68,8 @@ mod tests {
         assert_eq!(project_of(&issued.secret), Some("acme-2"));
         assert_eq!(issued.record.secret_hash, hash(&issued.secret));
         assert_eq!(issued.record.secret_hash.len(), 64);
-        assert!(!issued.record.display_prefix.contains(&issued.secret[20..]));
+        assert!(!issued.record.display_prefix.contains(&issued.secret[20..issued.secret.len() - 4]));
+        assert!(issued.record.display_prefix.ends_with(&issued.secret[issued.secret.len() - 4..]));
     }
 
     #[test]

@@ -17,8 +17,9 @@ use super::Caller;
 use crate::cache::BoundedCache;
 
 pub struct CredentialCache {
-    /// Callers of verified tokens, by the addressed project and the whole token.
-    tokens: BoundedCache<String, Caller>,
+    /// Callers of verified tokens (and the display name they carried), by the
+    /// addressed project and the whole token.
+    tokens: BoundedCache<String, (Caller, Option<String>)>,
     /// API key records by the key's hash.
     api_keys: BoundedCache<String, ApiKey>,
     unknown_api_keys: BoundedCache<String, ()>,
@@ -50,16 +51,23 @@ impl CredentialCache {
     }
 
     /// The caller a token proved when it was last verified for this project.
-    pub fn token(&self, project_id: &str, token: &str) -> Option<Caller> {
+    pub fn token(&self, project_id: &str, token: &str) -> Option<(Caller, Option<String>)> {
         self.tokens.get(&Self::token_key(project_id, token))
     }
 
     /// Keeps a verified token's caller until the token expires (`exp`, seconds since the epoch).
-    pub fn remember_token(&self, project_id: &str, token: &str, caller: &Caller, exp: i64, now_secs: i64) {
+    pub fn remember_token(
+        &self,
+        project_id: &str,
+        token: &str,
+        verified: &(Caller, Option<String>),
+        exp: i64,
+        now_secs: i64,
+    ) {
         let left = u64::try_from(exp.saturating_sub(now_secs)).unwrap_or(0);
         if left > 0 {
             let until = Instant::now() + Duration::from_secs(left);
-            self.tokens.insert_until(Self::token_key(project_id, token), caller.clone(), until);
+            self.tokens.insert_until(Self::token_key(project_id, token), verified.clone(), until);
         }
     }
 

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use threadhold_auth::compact;
+use threadhold_domain::dashboard::UserSighting;
 use threadhold_domain::ids::validate_principal_id;
 use threadhold_domain::model::{ApiKey, WorkspaceScope};
 use threadhold_domain::now_ms;
@@ -67,8 +68,8 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         state.follow_local_settings();
         let bearer = bearer_token(&parts.headers)?;
-        let caller = if api_keys::looks_like_api_key(bearer) {
-            caller_from_api_key(state, bearer, &parts.headers, parts.uri.path()).await?
+        let (caller, display_name) = if api_keys::looks_like_api_key(bearer) {
+            (caller_from_api_key(state, bearer, &parts.headers, parts.uri.path()).await?, None)
         } else if bearer.contains('.') {
             caller_from_jwt(state, bearer, parts).await?
         } else {
@@ -86,6 +87,19 @@ impl FromRequestParts<AppState> for Caller {
                 message: "The credential belongs to another project than the one addressed".into(),
             });
         }
+        if caller.user_id != SYSTEM_USER_ID {
+            state.users.note(
+                &state.store,
+                UserSighting {
+                    project_id: caller.scope.project_id.clone(),
+                    user_id: caller.user_id.clone(),
+                    workspace_id: caller.scope.workspace_id.clone(),
+                    display_name,
+                    anonymous: caller.credential == Credential::Anonymous,
+                    at: now_ms(),
+                },
+            );
+        }
         Ok(caller)
     }
 }
@@ -95,11 +109,12 @@ impl FromRequestParts<AppState> for Caller {
 /// response hands back a cheaper threadhold token for the same caller).
 ///
 /// A token verified before for the same project is answered from the
-/// credential cache until it expires.
-async fn caller_from_jwt(state: &AppState, bearer: &str, parts: &Parts) -> ApiResult<Caller> {
+/// credential cache until it expires. Also returns the display name a provider
+/// token carried (a rule's name claim), for the users registry.
+async fn caller_from_jwt(state: &AppState, bearer: &str, parts: &Parts) -> ApiResult<(Caller, Option<String>)> {
     let project_id = projects::addressed(&parts.extensions);
-    let caller = match state.credentials.token(project_id, bearer) {
-        Some(caller) => caller,
+    let (caller, display_name) = match state.credentials.token(project_id, bearer) {
+        Some(verified) => verified,
         None => verify_jwt(state, bearer, project_id).await?,
     };
     if caller.credential == Credential::Provider
@@ -108,21 +123,21 @@ async fn caller_from_jwt(state: &AppState, bearer: &str, parts: &Parts) -> ApiRe
     {
         slot.offer(&caller);
     }
-    Ok(caller)
+    Ok((caller, display_name))
 }
 
-async fn verify_jwt(state: &AppState, bearer: &str, project_id: &str) -> ApiResult<Caller> {
+async fn verify_jwt(state: &AppState, bearer: &str, project_id: &str) -> ApiResult<(Caller, Option<String>)> {
     let token = compact::parse(bearer)?;
     let issuer = token.issuer().unwrap_or_default();
     let now_secs = now_ms() / 1000;
-    let (caller, exp) = if issuer.starts_with(tokens::ISSUER_PREFIX) {
+    let (verified, exp) = if issuer.starts_with(tokens::ISSUER_PREFIX) {
         let claims = state.keys.verify(&token).await?;
         let caller = Caller {
             scope: WorkspaceScope { project_id: claims.project_id, workspace_id: claims.workspace_id },
             user_id: claims.sub,
             credential: if claims.sid.is_some() { Credential::Anonymous } else { Credential::WorkspaceToken },
         };
-        (caller, claims.exp)
+        ((caller, None), claims.exp)
     } else {
         let identity = state.verifier.verify(project_id, &token, now_secs).await?;
         let caller = Caller {
@@ -132,10 +147,10 @@ async fn verify_jwt(state: &AppState, bearer: &str, project_id: &str) -> ApiResu
         };
         // Verified tokens carry a numeric `exp` (the pipeline requires one).
         let exp = token.claims.get("exp").and_then(serde_json::Value::as_f64).map_or(0, |exp| exp as i64);
-        (caller, exp)
+        ((caller, identity.display_name), exp)
     };
-    state.credentials.remember_token(project_id, bearer, &caller, exp, now_secs);
-    Ok(caller)
+    state.credentials.remember_token(project_id, bearer, &verified, exp, now_secs);
+    Ok(verified)
 }
 
 /// Where the extractor leaves the caller a provider token proved, so that the

@@ -19,7 +19,7 @@ use threadhold_auth::verify::{Policy, numeric_date, verify};
 use threadhold_domain::ids::{IdKind, new_id, validate_principal_id};
 use threadhold_domain::model::{SigningKey, WorkspaceScope};
 use threadhold_domain::now_ms;
-use threadhold_store::Store;
+use threadhold_store::{Store, StoreError};
 
 use crate::error::ApiError;
 
@@ -93,8 +93,8 @@ fn workspace_claims(claims: &BTreeMap<String, Value>) -> Result<WorkspaceClaims,
 }
 
 /// Creates a new signing key for the project and stores it.
-pub async fn create_signing_key(store: &dyn Store, project_id: &str) -> Result<SigningKey, ApiError> {
-    let key_error = || ApiError::Internal("could not generate an Ed25519 key".into());
+pub async fn create_signing_key(store: &dyn Store, project_id: &str) -> Result<SigningKey, StoreError> {
+    let key_error = || StoreError::Database("could not generate an Ed25519 key".into());
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| key_error())?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| key_error())?;
     let key = SigningKey {

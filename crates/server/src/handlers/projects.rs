@@ -16,6 +16,7 @@ use crate::extract::{ApiPath, ApiQuery};
 use crate::project_views;
 use crate::service;
 use crate::service::usage::Daily;
+use crate::service::{Actor, users};
 use crate::state::AppState;
 
 /// `GET /v1/projects/runs`: runs newest first, filtered, in cursor pages.
@@ -115,7 +116,9 @@ pub async fn erase_user(
     ApiPath(user_id): ApiPath<String>,
 ) -> ApiResult<axum::Json<serde_json::Value>> {
     caller.require_api_key("Erasing a user")?;
-    let erasure = crate::admin::erase_user(&state, &caller.scope.project_id, &user_id).await?;
+    let erasure =
+        users::erase(state.store.as_ref(), state.blobs.as_ref(), &Actor::ApiKey, &caller.scope.project_id, &user_id)
+            .await?;
     Ok(axum::Json(
         serde_json::json!({ "deleted_threads": erasure.threads, "deleted_files": erasure.attachment_keys.len() }),
     ))

@@ -149,7 +149,7 @@ pub async fn delete(
     ApiPath(thread_id): ApiPath<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let files = state.store.delete_thread(&caller.scope, &thread_id).await?;
-    crate::admin::delete_files(&state, &files).await;
+    crate::service::users::delete_files(state.blobs.as_ref(), &files).await;
     Ok(Json(json!({})))
 }
 

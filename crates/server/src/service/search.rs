@@ -5,7 +5,7 @@ use threadhold_domain::limits::{THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX};
 use threadhold_domain::model::{SearchHit, WorkspaceScope};
 use threadhold_domain::search::QUERY_MAX_CHARS;
 use threadhold_domain::telemetry::query::limit;
-use threadhold_store::Store;
+use threadhold_store::{ReadScope, Store};
 
 use super::{ServiceError, ServiceResult};
 
@@ -28,5 +28,5 @@ pub async fn threads(
     }
     let limit = limit(page_limit, THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX)?;
     let after = after.filter(|after| !after.is_empty());
-    Ok(store.search(scope, needle, limit, after).await?)
+    Ok(store.search(&ReadScope::from(scope), needle, limit, after).await?)
 }

@@ -196,10 +196,21 @@ async fn export_threads(
     Ok(())
 }
 
-async fn write_thread(
+/// One thread and its messages (parents first), as the lines of an export.
+pub async fn export_thread<W: Write + ?Sized>(
     store: &dyn Store,
     thread: &Thread,
-    out: &mut dyn Write,
+    out: &mut W,
+) -> Result<Counts, TransferError> {
+    let mut counts = Counts::default();
+    write_thread(store, thread, out, &mut counts).await?;
+    Ok(counts)
+}
+
+async fn write_thread<W: Write + ?Sized>(
+    store: &dyn Store,
+    thread: &Thread,
+    out: &mut W,
     counts: &mut Counts,
 ) -> Result<(), TransferError> {
     let record = Record::Thread(ThreadRecord {
@@ -247,7 +258,7 @@ async fn write_thread(
     Ok(())
 }
 
-fn write_line(out: &mut dyn Write, record: &impl Serialize) -> Result<(), TransferError> {
+fn write_line<W: Write + ?Sized>(out: &mut W, record: &impl Serialize) -> Result<(), TransferError> {
     serde_json::to_writer(&mut *out, record).map_err(std::io::Error::from)?;
     out.write_all(b"\n")?;
     Ok(())

@@ -3,11 +3,12 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
+use threadhold_server::service::Actor;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use threadhold_server::{AppState, AttachmentBackend, ServerConfig, admin};
+use threadhold_server::{AppState, AttachmentBackend, ServerConfig};
 use threadhold_store::{PgStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -33,8 +34,11 @@ impl TestServer {
             *root = dir.path().join("attachments");
         }
         let store = open_store(&dir).await;
-        admin::bootstrap(store.as_ref()).await.expect("bootstrap");
-        let api_key = admin::create_api_key(store.as_ref(), "default", "tests", None).await.expect("key").secret;
+        threadhold_server::service::projects::bootstrap(store.as_ref()).await.expect("bootstrap");
+        let api_key = threadhold_server::service::keys::create(store.as_ref(), &Actor::Cli, "default", "tests", None)
+            .await
+            .expect("key")
+            .secret;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let (shutdown, stop) = oneshot::channel::<()>();

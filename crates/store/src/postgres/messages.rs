@@ -5,6 +5,7 @@
 
 use sqlx::PgConnection;
 use threadhold_domain::Millis;
+use threadhold_domain::dashboard::Activity;
 use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::model::{
     Feedback, FeedbackKind, LeaseTarget, Message, MessageBody, MessageWrite, NewMessage, ParentRef, WorkspaceScope,
@@ -112,6 +113,7 @@ pub(super) async fn create(
     .await?;
     set_search_entry(c, &message.id, &message.search_text).await?;
     threads::bump(c, &message.thread_id, message.now).await?;
+    super::dashboard::count_activity(c, &scope.project_id, message.now, Activity::Message, 1).await?;
     if let Some(title) = &message.auto_title {
         sqlx::query("UPDATE threads SET title = $2 WHERE id = $1 AND title IS NULL")
             .bind(&message.thread_id)

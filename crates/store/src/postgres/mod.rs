@@ -6,6 +6,7 @@
 //! trait onto them, one transaction per write.
 
 mod anonymous;
+mod dashboard;
 mod files;
 mod messages;
 mod projects;
@@ -27,6 +28,10 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 use threadhold_domain::Millis;
+use threadhold_domain::dashboard::{
+    AdminAccount, AdminSession, AdminThreadQuery, AuditEntry, AuditQuery, Day, DayActivity, FeedbackRow, ProjectPage,
+    UserQuery, UserRecord, UserSighting,
+};
 use threadhold_domain::model::{
     AnonymousSession, ApiKey, Attachment, AuthRule, ClaimOutcome, Feedback, FeedbackKind, LeaseTarget, Message,
     MessageBody, MessageUsage, MessageWrite, NewMessage, NewThread, Project, RefreshOutcome, Run, RunQuery, RunUsage,
@@ -282,8 +287,8 @@ impl Store for PgStore {
         in_transaction!(self, |c| threads::erase_user(c, project_id, user_id))
     }
 
-    async fn purge_threads_before(&self, before: Millis, limit: u32) -> StoreResult<Erasure> {
-        in_transaction!(self, |c| threads::purge_before(c, before, limit))
+    async fn purge_threads_before(&self, project_id: &str, before: Millis, limit: u32) -> StoreResult<Erasure> {
+        in_transaction!(self, |c| threads::purge_before(c, project_id, before, limit))
     }
 
     async fn set_auto_title(
@@ -453,7 +458,7 @@ impl Store for PgStore {
 
     async fn search(
         &self,
-        scope: &WorkspaceScope,
+        scope: &ReadScope,
         needle: &str,
         limit: u32,
         after: Option<&str>,
@@ -581,5 +586,108 @@ impl Store for PgStore {
 
     async fn usage_totals(&self, project_id: &str, from: Millis, to: Millis) -> StoreResult<UsageTotals> {
         on_connection!(self, |c| runs::usage_totals(c, project_id, from, to))
+    }
+
+    async fn rename_project(&self, id: &str, name: &str) -> StoreResult<bool> {
+        self.settings_changed();
+        in_transaction!(self, |c| dashboard::rename_project(c, id, name))
+    }
+
+    async fn update_auth_rule(&self, rule: &AuthRule) -> StoreResult<bool> {
+        self.settings_changed();
+        in_transaction!(self, |c| projects::update_auth_rule(c, rule))
+    }
+
+    async fn insert_admin(&self, account: &AdminAccount) -> StoreResult<()> {
+        on_connection!(self, |c| dashboard::insert_admin(c, account))
+    }
+
+    async fn admin_by_email(&self, email: &str) -> StoreResult<Option<AdminAccount>> {
+        on_connection!(self, |c| dashboard::admin_by_email(c, email))
+    }
+
+    async fn list_admins(&self) -> StoreResult<Vec<AdminAccount>> {
+        on_connection!(self, |c| dashboard::list_admins(c))
+    }
+
+    async fn delete_admin(&self, id: &str) -> StoreResult<bool> {
+        in_transaction!(self, |c| dashboard::delete_admin(c, id))
+    }
+
+    async fn set_admin_password(&self, id: &str, password_hash: &str) -> StoreResult<bool> {
+        in_transaction!(self, |c| dashboard::set_admin_password(c, id, password_hash))
+    }
+
+    async fn insert_admin_session(&self, session: &AdminSession) -> StoreResult<()> {
+        in_transaction!(self, |c| dashboard::insert_admin_session(c, session))
+    }
+
+    async fn admin_session(&self, token_hash: &str) -> StoreResult<Option<(AdminSession, AdminAccount)>> {
+        on_connection!(self, |c| dashboard::admin_session(c, token_hash))
+    }
+
+    async fn touch_admin_session(&self, token_hash: &str, now: Millis) -> StoreResult<()> {
+        on_connection!(self, |c| dashboard::touch_admin_session(c, token_hash, now))
+    }
+
+    async fn delete_admin_session(&self, token_hash: &str) -> StoreResult<()> {
+        on_connection!(self, |c| dashboard::delete_admin_session(c, token_hash))
+    }
+
+    async fn delete_expired_admin_sessions(&self, idle_before: Millis, now: Millis) -> StoreResult<u64> {
+        on_connection!(self, |c| dashboard::delete_expired_admin_sessions(c, idle_before, now))
+    }
+
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        on_connection!(self, |c| dashboard::insert_audit(c, entry))
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        on_connection!(self, |c| dashboard::list_audit(c, query))
+    }
+
+    async fn record_user_activity(&self, sighting: &UserSighting) -> StoreResult<()> {
+        in_transaction!(self, |c| dashboard::record_user_activity(c, sighting))
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<UserRecord>> {
+        on_connection!(self, |c| dashboard::list_users(c, query))
+    }
+
+    async fn get_user(&self, project_id: &str, user_id: &str) -> StoreResult<Option<UserRecord>> {
+        on_connection!(self, |c| dashboard::get_user(c, project_id, user_id))
+    }
+
+    async fn count_workspace_threads(&self, project_id: &str, workspace_id: &str, cap: u32) -> StoreResult<u64> {
+        on_connection!(self, |c| dashboard::count_workspace_threads(c, project_id, workspace_id, cap))
+    }
+
+    async fn admin_list_threads(&self, query: &AdminThreadQuery) -> StoreResult<Vec<Thread>> {
+        on_connection!(self, |c| dashboard::admin_list_threads(c, query))
+    }
+
+    async fn daily_activity(&self, project_id: &str, from: Day, until: Day) -> StoreResult<Vec<DayActivity>> {
+        on_connection!(self, |c| dashboard::daily_activity(c, project_id, from, until))
+    }
+
+    async fn count_active_users(&self, project_id: &str, from: Day, until: Day) -> StoreResult<u64> {
+        on_connection!(self, |c| dashboard::count_active_users(c, project_id, from, until))
+    }
+
+    async fn list_feedback(&self, page: &ProjectPage) -> StoreResult<Vec<FeedbackRow>> {
+        on_connection!(self, |c| dashboard::list_feedback(c, page))
+    }
+
+    async fn set_retention_days(&self, project_id: &str, days: Option<u32>) -> StoreResult<bool> {
+        self.settings_changed();
+        in_transaction!(self, |c| dashboard::set_retention_days(c, project_id, days))
+    }
+
+    async fn retention_days(&self) -> StoreResult<Vec<(String, u32)>> {
+        on_connection!(self, |c| dashboard::retention_days(c))
+    }
+
+    async fn count_threads_before(&self, project_id: &str, before: Millis, cap: u32) -> StoreResult<u64> {
+        on_connection!(self, |c| dashboard::count_threads_before(c, project_id, before, cap))
     }
 }

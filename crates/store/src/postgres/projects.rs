@@ -252,6 +252,40 @@ pub(super) async fn insert_auth_rule(c: &mut PgConnection, rule: &AuthRule) -> S
     bump_settings(c).await
 }
 
+/// Replaces every field of a rule but its id, project and creation time.
+pub(super) async fn update_auth_rule(c: &mut PgConnection, rule: &AuthRule) -> StoreResult<bool> {
+    let changed = sqlx::query(
+        "UPDATE auth_rules SET name = $3, provider = $4, issuer = $5, audiences = $6, jwks_url = $7, \
+         discovery = $8, shared_secret = $9, algorithms = $10, clock_skew_secs = $11, max_lifetime_secs = $12, \
+         authorized_parties = $13, workspace_template = $14, workspace_fallback = $15, name_claim = $16, \
+         token_type = $17 WHERE id = $1 AND project_id = $2",
+    )
+    .bind(&rule.id)
+    .bind(&rule.project_id)
+    .bind(&rule.name)
+    .bind(&rule.provider)
+    .bind(&rule.issuer)
+    .bind(list_json(&rule.audiences))
+    .bind(&rule.jwks_url)
+    .bind(rule.discovery)
+    .bind(&rule.shared_secret)
+    .bind(list_json(&rule.algorithms))
+    .bind(rule.clock_skew_secs)
+    .bind(rule.max_lifetime_secs)
+    .bind(list_json(&rule.authorized_parties))
+    .bind(&rule.workspace_template)
+    .bind(&rule.workspace_fallback)
+    .bind(&rule.name_claim)
+    .bind(&rule.token_type)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    if changed == 1 {
+        bump_settings(c).await?;
+    }
+    Ok(changed == 1)
+}
+
 pub(super) async fn list_auth_rules(c: &mut PgConnection, project_id: Option<&str>) -> StoreResult<Vec<AuthRule>> {
     let found = match project_id {
         Some(project_id) => {

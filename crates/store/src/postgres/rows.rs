@@ -297,7 +297,7 @@ pub(super) fn score(row: &PgRow) -> sqlx::Result<ScoreRecord> {
 
 /// A JSON array of strings stored as text. A damaged one is an error, never an
 /// empty list: an empty origin or audience list would allow everything.
-fn json_list(row: &PgRow, index: usize) -> sqlx::Result<Vec<String>> {
+pub(super) fn json_list(row: &PgRow, index: usize) -> sqlx::Result<Vec<String>> {
     let text: String = row.try_get(index)?;
     serde_json::from_str(&text)
         .map_err(|error| sqlx::Error::ColumnDecode { index: index.to_string(), source: Box::new(error) })

@@ -13,12 +13,14 @@ use std::collections::HashSet;
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 use threadhold_domain::Millis;
+use threadhold_domain::dashboard::Activity;
 use threadhold_domain::model::{
     MessageUsage, Position, Run, RunQuery, RunUsage, ScoreAfter, ScoreQuery, ScoreRecord, SpanRecord, Thread,
     ThreadCreationQuery, TraceBatch, TraceOutcome, UsageTotals, WorkspaceScope,
 };
 use threadhold_domain::telemetry::{report, trace};
 
+use super::dashboard::count_activity;
 use super::rows::{self, run_columns, score_columns, span_columns, thread_columns};
 use crate::shared::{list_json, page_bounds};
 use crate::{ReadScope, StoreError, StoreResult};
@@ -137,7 +139,11 @@ pub(super) async fn record(c: &mut PgConnection, run: &Run) -> StoreResult<Strin
             return Err(StoreError::MessageNotFound);
         }
     }
-    insert_or_merge(c, run).await
+    let id = insert_or_merge(c, run).await?;
+    if id == run.id {
+        count_activity(c, &run.scope.project_id, run.created_at, Activity::Run, 1).await?;
+    }
+    Ok(id)
 }
 
 pub(super) async fn spans(c: &mut PgConnection, project_id: &str, run_id: &str) -> StoreResult<Vec<SpanRecord>> {
@@ -217,6 +223,7 @@ pub(super) async fn record_trace(c: &mut PgConnection, batch: &TraceBatch) -> St
         None => {
             let run = trace::new_trace_run(batch);
             save(c, &run).await?;
+            count_activity(c, &batch.scope.project_id, run.created_at, Activity::Run, 1).await?;
             (run, HashSet::new())
         }
     };

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use sqlx::PgConnection;
-use threadhold_domain::model::{SearchHit, WorkspaceScope};
+use threadhold_domain::model::SearchHit;
 use threadhold_domain::search::{INDEXED_QUERY_MIN_CHARS, MESSAGES_EXAMINED_MAX, SNIPPET_CHARS, SNIPPET_LEAD_CHARS};
 
 use super::rows::{self, thread_columns};
@@ -19,7 +19,7 @@ use crate::{ReadScope, StoreResult};
 /// whose statement timeout bounds it.
 pub(super) async fn search(
     c: &mut PgConnection,
-    scope: &WorkspaceScope,
+    scope: &ReadScope,
     needle: &str,
     limit: u32,
     after: Option<&str>,
@@ -34,7 +34,7 @@ pub(super) async fn search(
         let matches: Result<Vec<(String, String, String)>, sqlx::Error> = sqlx::query_as(
             "SELECT m.thread_id, m.id, substr(s.text, greatest(1, strpos(lower(s.text), lower($2)) - $6), $7) \
              FROM message_search s JOIN messages m ON m.id = s.message_id JOIN threads t ON t.id = m.thread_id \
-             WHERE s.text ILIKE $1 AND t.project_id = $3 AND t.workspace_id = $4 \
+             WHERE s.text ILIKE $1 AND t.project_id = $3 AND ($4::text IS NULL OR t.workspace_id = $4) \
              ORDER BY m.created_at DESC, m.id DESC LIMIT $5",
         )
         .bind(&pattern)
@@ -61,7 +61,7 @@ pub(super) async fn search(
         }
     }
     let titles: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM threads WHERE project_id = $1 AND workspace_id = $2 AND title ILIKE $3 \
+        "SELECT id FROM threads WHERE project_id = $1 AND ($2::text IS NULL OR workspace_id = $2) AND title ILIKE $3 \
          ORDER BY last_message_at DESC, id DESC LIMIT $4",
     )
     .bind(&scope.project_id)
@@ -75,7 +75,7 @@ pub(super) async fn search(
     }
 
     let cursor = match after {
-        Some(after) => match super::threads::get(c, &ReadScope::from(scope), after).await? {
+        Some(after) => match super::threads::get(c, scope, after).await? {
             Some(thread) => Some((thread.last_message_at, thread.id)),
             None => return Ok(Vec::new()),
         },
@@ -85,7 +85,7 @@ pub(super) async fn search(
     let threads = sqlx::query(concat!(
         "SELECT ",
         thread_columns!(),
-        " FROM threads WHERE id = ANY($1) AND project_id = $2 AND workspace_id = $3"
+        " FROM threads WHERE id = ANY($1) AND project_id = $2 AND ($3::text IS NULL OR workspace_id = $3)"
     ))
     .bind(ids)
     .bind(&scope.project_id)

@@ -5,6 +5,7 @@
 
 use sqlx::PgConnection;
 use threadhold_domain::Millis;
+use threadhold_domain::dashboard::Activity;
 use threadhold_domain::model::{NewThread, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope};
 
 use super::rows::{self, thread_columns};
@@ -149,8 +150,9 @@ pub(super) async fn create(c: &mut PgConnection, thread: &NewThread) -> StoreRes
     .bind(&thread.external_id)
     .bind(thread.last_message_at)
     .bind(thread.now)
-    .execute(c)
+    .execute(&mut *c)
     .await?;
+    super::dashboard::count_activity(c, &thread.scope.project_id, thread.now, Activity::Thread, 1).await?;
     Ok((thread.id.clone(), true))
 }
 
@@ -246,19 +248,28 @@ pub(super) async fn erase_user(c: &mut PgConnection, project_id: &str, user_id: 
         "DELETE FROM runs WHERE project_id = $1 AND (created_by = $2 OR workspace_id = $2)",
         "DELETE FROM scores WHERE project_id = $1 AND (author = $2 OR workspace_id = $2)",
         "DELETE FROM anonymous_sessions WHERE project_id = $1 AND user_id = $2",
+        "DELETE FROM users WHERE project_id = $1 AND user_id = $2",
+        "DELETE FROM user_activity_days WHERE project_id = $1 AND user_id = $2",
     ] {
         sqlx::query(statement).bind(project_id).bind(user_id).execute(&mut *c).await?;
     }
     Ok(Erasure { threads: threads.len() as u64, attachment_keys })
 }
 
-pub(super) async fn purge_before(c: &mut PgConnection, before: Millis, limit: u32) -> StoreResult<Erasure> {
-    let threads: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM threads WHERE last_message_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED")
-            .bind(before)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *c)
-            .await?;
+pub(super) async fn purge_before(
+    c: &mut PgConnection,
+    project_id: &str,
+    before: Millis,
+    limit: u32,
+) -> StoreResult<Erasure> {
+    let threads: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM threads WHERE project_id = $1 AND last_message_at < $2 LIMIT $3 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(project_id)
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *c)
+    .await?;
     let attachment_keys = remove(c, &threads).await?;
     Ok(Erasure { threads: threads.len() as u64, attachment_keys })
 }

@@ -10,6 +10,8 @@ use threadhold_domain::model::{
 };
 use threadhold_domain::runs::{ABANDONED, LeasePolicy, PlainWrite, RunLease, RunState, plain_write};
 
+use threadhold_domain::dashboard::Activity;
+
 use super::rows::{self, message_columns};
 use super::threads;
 use crate::shared::role_of;
@@ -101,6 +103,7 @@ pub(super) fn create(c: &Connection, scope: &WorkspaceScope, message: &NewMessag
         search_rowid
     ])?;
     threads::bump(c, &message.thread_id, message.now)?;
+    super::dashboard::count_activity(c, &scope.project_id, message.now, Activity::Message, 1)?;
     if let Some(title) = &message.auto_title {
         c.prepare_cached("UPDATE threads SET title = ?2 WHERE id = ?1 AND title IS NULL")?
             .execute(params![message.thread_id, title])?;

@@ -4,6 +4,7 @@
 //! file maps the [`Store`] trait onto them.
 
 mod anonymous;
+mod dashboard;
 mod engine;
 mod files;
 mod messages;
@@ -22,6 +23,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use threadhold_domain::Millis;
+use threadhold_domain::dashboard::{
+    AdminAccount, AdminSession, AdminThreadQuery, AuditEntry, AuditQuery, Day, DayActivity, FeedbackRow, ProjectPage,
+    UserQuery, UserRecord, UserSighting,
+};
 use threadhold_domain::model::{
     AnonymousSession, ApiKey, Attachment, AuthRule, ClaimOutcome, Feedback, FeedbackKind, LeaseTarget, Message,
     MessageBody, MessageUsage, MessageWrite, NewMessage, NewThread, Project, RefreshOutcome, Run, RunQuery, RunUsage,
@@ -84,7 +89,7 @@ impl SqliteStore {
 }
 
 /// The file a `sqlite:` URL names (query parameters are ignored).
-fn path_of_url(url: &str) -> StoreResult<PathBuf> {
+pub fn path_of_url(url: &str) -> StoreResult<PathBuf> {
     let rest = url.strip_prefix("sqlite:").ok_or_else(|| StoreError::Database(format!("not a sqlite: URL: {url}")))?;
     let rest = rest.split('?').next().unwrap_or_default();
     let path = rest.strip_prefix("//").unwrap_or(rest);
@@ -260,8 +265,9 @@ impl Store for SqliteStore {
         self.engine.write(move |c| threads::erase_user(c, &project_id, &user_id)).await
     }
 
-    async fn purge_threads_before(&self, before: Millis, limit: u32) -> StoreResult<Erasure> {
-        self.engine.write(move |c| threads::purge_before(c, before, limit)).await
+    async fn purge_threads_before(&self, project_id: &str, before: Millis, limit: u32) -> StoreResult<Erasure> {
+        let project_id = project_id.to_owned();
+        self.engine.write(move |c| threads::purge_before(c, &project_id, before, limit)).await
     }
 
     async fn set_auto_title(
@@ -465,7 +471,7 @@ impl Store for SqliteStore {
 
     async fn search(
         &self,
-        scope: &WorkspaceScope,
+        scope: &ReadScope,
         needle: &str,
         limit: u32,
         after: Option<&str>,
@@ -614,6 +620,120 @@ impl Store for SqliteStore {
     async fn usage_totals(&self, project_id: &str, from: Millis, to: Millis) -> StoreResult<UsageTotals> {
         let project_id = project_id.to_owned();
         self.engine.read_blocking(move |c| runs::usage_totals(c, &project_id, from, to)).await
+    }
+
+    async fn rename_project(&self, id: &str, name: &str) -> StoreResult<bool> {
+        self.settings_changed();
+        let (id, name) = (id.to_owned(), name.to_owned());
+        self.engine.write(move |c| dashboard::rename_project(c, &id, &name)).await
+    }
+
+    async fn update_auth_rule(&self, rule: &AuthRule) -> StoreResult<bool> {
+        self.settings_changed();
+        let rule = rule.clone();
+        self.engine.write(move |c| projects::update_auth_rule(c, &rule)).await
+    }
+
+    async fn insert_admin(&self, account: &AdminAccount) -> StoreResult<()> {
+        let account = account.clone();
+        self.engine.write(move |c| dashboard::insert_admin(c, &account)).await
+    }
+
+    async fn admin_by_email(&self, email: &str) -> StoreResult<Option<AdminAccount>> {
+        self.engine.read(|c| dashboard::admin_by_email(c, email))
+    }
+
+    async fn list_admins(&self) -> StoreResult<Vec<AdminAccount>> {
+        self.engine.read(dashboard::list_admins)
+    }
+
+    async fn delete_admin(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.engine.write(move |c| dashboard::delete_admin(c, &id)).await
+    }
+
+    async fn set_admin_password(&self, id: &str, password_hash: &str) -> StoreResult<bool> {
+        let (id, hash) = (id.to_owned(), password_hash.to_owned());
+        self.engine.write(move |c| dashboard::set_admin_password(c, &id, &hash)).await
+    }
+
+    async fn insert_admin_session(&self, session: &AdminSession) -> StoreResult<()> {
+        let session = session.clone();
+        self.engine.write(move |c| dashboard::insert_admin_session(c, &session)).await
+    }
+
+    async fn admin_session(&self, token_hash: &str) -> StoreResult<Option<(AdminSession, AdminAccount)>> {
+        self.engine.read(|c| dashboard::admin_session(c, token_hash))
+    }
+
+    async fn touch_admin_session(&self, token_hash: &str, now: Millis) -> StoreResult<()> {
+        let token_hash = token_hash.to_owned();
+        self.engine.write(move |c| dashboard::touch_admin_session(c, &token_hash, now)).await
+    }
+
+    async fn delete_admin_session(&self, token_hash: &str) -> StoreResult<()> {
+        let token_hash = token_hash.to_owned();
+        self.engine.write(move |c| dashboard::delete_admin_session(c, &token_hash)).await
+    }
+
+    async fn delete_expired_admin_sessions(&self, idle_before: Millis, now: Millis) -> StoreResult<u64> {
+        self.engine.write(move |c| dashboard::delete_expired_admin_sessions(c, idle_before, now)).await
+    }
+
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        let entry = entry.clone();
+        self.engine.write(move |c| dashboard::insert_audit(c, &entry)).await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        self.engine.read(|c| dashboard::list_audit(c, query))
+    }
+
+    async fn record_user_activity(&self, sighting: &UserSighting) -> StoreResult<()> {
+        let sighting = sighting.clone();
+        self.engine.write(move |c| dashboard::record_user_activity(c, &sighting)).await
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<UserRecord>> {
+        self.engine.read(|c| dashboard::list_users(c, query))
+    }
+
+    async fn get_user(&self, project_id: &str, user_id: &str) -> StoreResult<Option<UserRecord>> {
+        self.engine.read(|c| dashboard::get_user(c, project_id, user_id))
+    }
+
+    async fn count_workspace_threads(&self, project_id: &str, workspace_id: &str, cap: u32) -> StoreResult<u64> {
+        self.engine.read(|c| dashboard::count_workspace_threads(c, project_id, workspace_id, cap))
+    }
+
+    async fn admin_list_threads(&self, query: &AdminThreadQuery) -> StoreResult<Vec<Thread>> {
+        self.engine.read(|c| dashboard::admin_list_threads(c, query))
+    }
+
+    async fn daily_activity(&self, project_id: &str, from: Day, until: Day) -> StoreResult<Vec<DayActivity>> {
+        self.engine.read(|c| dashboard::daily_activity(c, project_id, from, until))
+    }
+
+    async fn count_active_users(&self, project_id: &str, from: Day, until: Day) -> StoreResult<u64> {
+        self.engine.read(|c| dashboard::count_active_users(c, project_id, from, until))
+    }
+
+    async fn list_feedback(&self, page: &ProjectPage) -> StoreResult<Vec<FeedbackRow>> {
+        self.engine.read(|c| dashboard::list_feedback(c, page))
+    }
+
+    async fn set_retention_days(&self, project_id: &str, days: Option<u32>) -> StoreResult<bool> {
+        self.settings_changed();
+        let project_id = project_id.to_owned();
+        self.engine.write(move |c| dashboard::set_retention_days(c, &project_id, days)).await
+    }
+
+    async fn retention_days(&self) -> StoreResult<Vec<(String, u32)>> {
+        self.engine.read(dashboard::retention_days)
+    }
+
+    async fn count_threads_before(&self, project_id: &str, before: Millis, cap: u32) -> StoreResult<u64> {
+        self.engine.read(|c| dashboard::count_threads_before(c, project_id, before, cap))
     }
 }
 

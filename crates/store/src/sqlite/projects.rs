@@ -203,6 +203,40 @@ pub(super) fn insert_auth_rule(c: &Connection, rule: &AuthRule) -> StoreResult<(
     bump_settings(c)
 }
 
+/// Replaces every field of a rule but its id, project and creation time.
+pub(super) fn update_auth_rule(c: &Connection, rule: &AuthRule) -> StoreResult<bool> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE auth_rules SET name = ?3, provider = ?4, issuer = ?5, audiences = ?6, jwks_url = ?7, \
+             discovery = ?8, shared_secret = ?9, algorithms = ?10, clock_skew_secs = ?11, max_lifetime_secs = ?12, \
+             authorized_parties = ?13, workspace_template = ?14, workspace_fallback = ?15, name_claim = ?16, \
+             token_type = ?17 WHERE id = ?1 AND project_id = ?2",
+        )?
+        .execute(params![
+            rule.id,
+            rule.project_id,
+            rule.name,
+            rule.provider,
+            rule.issuer,
+            list_json(&rule.audiences),
+            rule.jwks_url,
+            rule.discovery,
+            rule.shared_secret,
+            list_json(&rule.algorithms),
+            rule.clock_skew_secs,
+            rule.max_lifetime_secs,
+            list_json(&rule.authorized_parties),
+            rule.workspace_template,
+            rule.workspace_fallback,
+            rule.name_claim,
+            rule.token_type
+        ])?;
+    if changed == 1 {
+        bump_settings(c)?;
+    }
+    Ok(changed == 1)
+}
+
 pub(super) fn list_auth_rules(c: &Connection, project_id: Option<&str>) -> StoreResult<Vec<AuthRule>> {
     let rules = match project_id {
         Some(project_id) => c

@@ -10,12 +10,14 @@ use std::collections::HashSet;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use threadhold_domain::Millis;
+use threadhold_domain::dashboard::Activity;
 use threadhold_domain::model::{
     MessageUsage, Position, Run, RunQuery, RunUsage, ScoreAfter, ScoreQuery, ScoreRecord, SpanRecord, Thread,
     ThreadCreationQuery, TraceBatch, TraceOutcome, UsageTotals,
 };
 use threadhold_domain::telemetry::{report, trace};
 
+use super::dashboard::count_activity;
 use super::rows::{self, run_columns, score_columns, span_columns, thread_columns};
 use crate::shared::{list_json, page_bounds};
 use crate::{ReadScope, StoreError, StoreResult};
@@ -121,7 +123,11 @@ pub(super) fn record(c: &Connection, run: &Run) -> StoreResult<String> {
             return Err(StoreError::MessageNotFound);
         }
     }
-    insert_or_merge(c, run)
+    let id = insert_or_merge(c, run)?;
+    if id == run.id {
+        count_activity(c, &run.scope.project_id, run.created_at, Activity::Run, 1)?;
+    }
+    Ok(id)
 }
 
 pub(super) fn spans(c: &Connection, project_id: &str, run_id: &str) -> StoreResult<Vec<SpanRecord>> {
@@ -198,6 +204,7 @@ pub(super) fn record_trace(c: &Connection, batch: &TraceBatch) -> StoreResult<Tr
         None => {
             let run = trace::new_trace_run(batch);
             save(c, &run)?;
+            count_activity(c, project_id, run.created_at, Activity::Run, 1)?;
             (run, HashSet::new())
         }
     };

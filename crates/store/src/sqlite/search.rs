@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, Row, params};
-use threadhold_domain::model::{SearchHit, Thread, WorkspaceScope};
+use threadhold_domain::model::{SearchHit, Thread};
 use threadhold_domain::search::{INDEXED_QUERY_MIN_CHARS, MESSAGES_EXAMINED_MAX, SNIPPET_CHARS, SNIPPET_LEAD_CHARS};
 
 use super::rows::{self, thread_columns};
@@ -22,7 +22,7 @@ const SEARCH_BUDGET: Duration = Duration::from_millis(500);
 /// thread first, each with its newest matching message.
 pub(super) fn search(
     c: &Connection,
-    scope: &WorkspaceScope,
+    scope: &ReadScope,
     needle: &str,
     limit: u32,
     after: Option<&str>,
@@ -33,9 +33,8 @@ pub(super) fn search(
     c.progress_handler(1_000, None::<fn() -> bool>)?;
     let found = found?;
 
-    let read = ReadScope::from(scope);
     let cursor = match after {
-        Some(after) => match super::threads::get(c, &read, after)? {
+        Some(after) => match super::threads::get(c, scope, after)? {
             Some(thread) => Some((thread.last_message_at, thread.id)),
             None => return Ok(Vec::new()),
         },
@@ -45,7 +44,7 @@ pub(super) fn search(
     let mut statement = c.prepare_cached(concat!(
         "SELECT ",
         thread_columns!(),
-        " FROM threads WHERE id = ?1 AND project_id = ?2 AND workspace_id = ?3"
+        " FROM threads WHERE id = ?1 AND project_id = ?2 AND (?3 IS NULL OR workspace_id = ?3)"
     ))?;
     for (thread_id, (message_id, snippet)) in found {
         let mut rows = statement.query(params![thread_id, scope.project_id, scope.workspace_id])?;
@@ -64,12 +63,13 @@ pub(super) fn search(
 /// Matching threads by id: the newest matching message and its snippet (none for a title match).
 type Candidates = HashMap<String, (Option<String>, Option<String>)>;
 
-fn candidates(c: &Connection, scope: &WorkspaceScope, needle: &str) -> StoreResult<Candidates> {
+fn candidates(c: &Connection, scope: &ReadScope, needle: &str) -> StoreResult<Candidates> {
     let mut found = Candidates::new();
     if needle.chars().count() < INDEXED_QUERY_MIN_CHARS {
         // Too short for a trigram: titles only, by a bounded scan of the workspace's threads.
         let mut statement = c.prepare_cached(
-            "SELECT id FROM threads WHERE project_id = ?1 AND workspace_id = ?2 AND instr(lower(title), lower(?3)) > 0 \
+            "SELECT id FROM threads WHERE project_id = ?1 AND (?2 IS NULL OR workspace_id = ?2) \
+             AND instr(lower(title), lower(?3)) > 0 \
              LIMIT ?4",
         )?;
         let rows = statement.query(params![scope.project_id, scope.workspace_id, needle, MESSAGES_EXAMINED_MAX])?;
@@ -83,7 +83,7 @@ fn candidates(c: &Connection, scope: &WorkspaceScope, needle: &str) -> StoreResu
     let mut statement = c.prepare_cached(
         "SELECT m.thread_id, s.message_id, substr(s.text, max(1, instr(lower(s.text), lower(?2)) - ?6), ?7) \
          FROM message_search s JOIN messages m ON m.id = s.message_id JOIN threads t ON t.id = m.thread_id \
-         WHERE message_search MATCH ?1 AND t.project_id = ?3 AND t.workspace_id = ?4 \
+         WHERE message_search MATCH ?1 AND t.project_id = ?3 AND (?4 IS NULL OR t.workspace_id = ?4) \
          ORDER BY s.rowid DESC LIMIT ?5",
     )?;
     let rows = statement.query(params![
@@ -102,7 +102,8 @@ fn candidates(c: &Connection, scope: &WorkspaceScope, needle: &str) -> StoreResu
     })?;
     let mut statement = c.prepare_cached(
         "SELECT t.id FROM thread_search s JOIN threads t ON t.id = s.thread_id \
-         WHERE thread_search MATCH ?1 AND t.project_id = ?2 AND t.workspace_id = ?3 ORDER BY s.rowid DESC LIMIT ?4",
+         WHERE thread_search MATCH ?1 AND t.project_id = ?2 AND (?3 IS NULL OR t.workspace_id = ?3) \
+         ORDER BY s.rowid DESC LIMIT ?4",
     )?;
     let rows = statement.query(params![phrase, scope.project_id, scope.workspace_id, MESSAGES_EXAMINED_MAX])?;
     collect_within_budget(rows, |row| {

@@ -7,6 +7,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use threadhold_domain::Millis;
 use threadhold_domain::model::{NewThread, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope};
 
+use threadhold_domain::dashboard::Activity;
+
 use super::rows::{self, thread_columns};
 use crate::{Erasure, ReadScope, StoreError, StoreResult};
 
@@ -114,6 +116,7 @@ pub(super) fn create(c: &Connection, thread: &NewThread) -> StoreResult<(String,
         thread.last_message_at,
         thread.now
     ])?;
+    super::dashboard::count_activity(c, &thread.scope.project_id, thread.now, Activity::Thread, 1)?;
     Ok((thread.id.clone(), true))
 }
 
@@ -205,16 +208,21 @@ pub(super) fn erase_user(c: &Connection, project_id: &str, user_id: &str) -> Sto
         "DELETE FROM runs WHERE project_id = ?1 AND (created_by = ?2 OR workspace_id = ?2)",
         "DELETE FROM scores WHERE project_id = ?1 AND (author = ?2 OR workspace_id = ?2)",
         "DELETE FROM anonymous_sessions WHERE project_id = ?1 AND user_id = ?2",
+        "DELETE FROM users WHERE project_id = ?1 AND user_id = ?2",
+        "DELETE FROM user_activity_days WHERE project_id = ?1 AND user_id = ?2",
     ] {
         c.prepare_cached(statement)?.execute(params![project_id, user_id])?;
     }
     Ok(Erasure { threads: threads.len() as u64, attachment_keys })
 }
 
-pub(super) fn purge_before(c: &Connection, before: Millis, limit: u32) -> StoreResult<Erasure> {
+pub(super) fn purge_before(c: &Connection, project_id: &str, before: Millis, limit: u32) -> StoreResult<Erasure> {
     let threads: Vec<String> = c
-        .prepare_cached("SELECT id FROM threads WHERE last_message_at < ?1 LIMIT ?2")?
-        .query_map(params![before, i64::from(limit)], |row| row.get(0))?
+        .prepare_cached(
+            "SELECT id FROM threads INDEXED BY threads_admin_listing WHERE project_id = ?1 AND last_message_at < ?2 \
+             LIMIT ?3",
+        )?
+        .query_map(params![project_id, before, i64::from(limit)], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
     let attachment_keys = remove(c, &threads)?;
     Ok(Erasure { threads: threads.len() as u64, attachment_keys })

@@ -2,6 +2,10 @@
 //! fresh, migrated store; `backend_suite!` instantiates them for a backend.
 
 use serde_json::json;
+use threadhold_domain::dashboard::{
+    AdminAccount, AdminRole, AdminSession, AdminThreadQuery, AuditEntry, AuditQuery, DAY_MS, ProjectPage, UserQuery,
+    UserSighting,
+};
 use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::model::{
     AnonymousSession, ApiKey, Attachment, AuthRule, ClaimOutcome, FeedbackKind, LeaseTarget, Message, MessageBody,
@@ -386,13 +390,32 @@ pub async fn erasure_and_retention(store: &dyn Store) {
     let recent = thread(store, "u1", 1_000).await;
     let other = thread(store, "u2", 10).await;
     store.create_message(&scope("u1"), &message(&recent, ParentRef::Root, None, "{}", 1_000)).await.expect("message");
-    let purged = store.purge_threads_before(100, 10).await.expect("purge");
+    store.ensure_project("p2", "Two", 1).await.expect("p2");
+    let elsewhere = NewThread {
+        id: new_id(IdKind::Thread),
+        scope: WorkspaceScope { project_id: "p2".into(), workspace_id: "u1".into() },
+        title: None,
+        metadata: None,
+        external_id: None,
+        last_message_at: 10,
+        now: 1,
+        upsert: false,
+    };
+    store.create_thread(&elsewhere).await.expect("thread of p2");
+    assert_eq!(store.count_threads_before("p1", 100, 100).await.expect("count"), 2);
+    assert_eq!(store.count_threads_before("p1", 100, 1).await.expect("capped"), 1);
+    let purged = store.purge_threads_before("p1", 100, 10).await.expect("purge");
     assert_eq!(purged.threads, 2);
+    let p2 = ReadScope { project_id: "p2".into(), workspace_id: None };
+    assert!(store.get_thread(&p2, &elsewhere.id).await.expect("get").is_some(), "another project keeps its threads");
     for (workspace, id, kept) in [("u1", &old, false), ("u2", &other, false), ("u1", &recent, true)] {
         assert_eq!(store.get_thread(&ReadScope::from(&scope(workspace)), id).await.expect("get").is_some(), kept);
     }
+    store.record_user_activity(&sighting("u1", "u1", 5_000)).await.expect("seen");
     let erased = store.erase_user("p1", "u1").await.expect("erase");
     assert_eq!(erased.threads, 1);
+    assert_eq!(store.get_user("p1", "u1").await.expect("user"), None, "erasure removes the registry entry");
+    assert_eq!(store.count_active_users("p1", 0, 10).await.expect("active"), 0);
     assert!(store.list_messages(&ReadScope::from(&scope("u1")), &recent, None, 10).await.expect("list").is_empty());
     assert_eq!(store.erase_user("p1", "u1").await.expect("again").threads, 0);
 }
@@ -619,6 +642,7 @@ pub async fn search_finds_titles_and_text(store: &dyn Store) {
         .await
         .expect("m");
 
+    let s = ReadScope::from(&s);
     let hits = store.search(&s, "CAT", 10, None).await.expect("search");
     let ids: Vec<&str> = hits.iter().map(|h| h.thread.id.as_str()).collect();
     assert_eq!(ids, [titled.as_str(), cats.as_str()], "newest thread first, other workspaces never");
@@ -633,10 +657,17 @@ pub async fn search_finds_titles_and_text(store: &dyn Store) {
     // Short queries match titles only.
     assert_eq!(store.search(&s, "on", 10, None).await.expect("short").len(), 1);
     // New text is found, old text is not, deleted messages are gone.
-    store.update_message_content(&s, &cats, &first, &body(&text("now about birds")), 50, LEASES).await.expect("edit");
+    let written = scope("w");
+    store
+        .update_message_content(&written, &cats, &first, &body(&text("now about birds")), 50, LEASES)
+        .await
+        .expect("edit");
     assert!(store.search(&s, "cats a", 10, None).await.expect("old text").is_empty());
     assert_eq!(store.search(&s, "birds", 10, None).await.expect("new text").len(), 1);
-    store.delete_thread(&s, &cats).await.expect("delete");
+    store.delete_thread(&written, &cats).await.expect("delete");
+    let project = ReadScope { project_id: "p1".into(), workspace_id: None };
+    let across = store.search(&project, "cats", 10, None).await.expect("project-wide");
+    assert_eq!(across.iter().map(|h| h.thread.id.as_str()).collect::<Vec<_>>(), [foreign.as_str()], "every workspace");
     assert!(store.search(&s, "birds", 10, None).await.expect("deleted").is_empty());
 }
 
@@ -673,7 +704,7 @@ pub async fn imports_keep_ids_and_are_idempotent(store: &dyn Store) {
     let read = ReadScope::from(&scope("w"));
     assert_eq!(store.get_thread(&read, &thread.id).await.expect("get"), Some(thread.clone()));
     assert_eq!(store.list_messages(&read, &thread.id, None, 10).await.expect("list"), vec![message]);
-    assert_eq!(store.search(&scope("w"), "imported", 10, None).await.expect("search").len(), 1);
+    assert_eq!(store.search(&ReadScope::from(&scope("w")), "imported", 10, None).await.expect("search").len(), 1);
 }
 
 pub async fn scores_are_kept_per_workspace(store: &dyn Store) {
@@ -1472,6 +1503,282 @@ pub async fn check_legacy_reports_moved(store: &dyn Store, records: &[TelemetryR
     assert_eq!((traced.status.as_deref(), traced.input_tokens), (Some("completed"), Some(3)));
 }
 
+pub fn sighting(user: &str, workspace: &str, at: i64) -> UserSighting {
+    UserSighting {
+        project_id: "p1".into(),
+        user_id: user.into(),
+        workspace_id: workspace.into(),
+        display_name: None,
+        anonymous: false,
+        at,
+    }
+}
+
+fn admin_account(email: &str, role: AdminRole) -> AdminAccount {
+    AdminAccount {
+        id: new_id(IdKind::Admin),
+        email: email.into(),
+        role,
+        password_hash: "$argon2id$stand-in".into(),
+        created_at: 1,
+        last_login_at: None,
+    }
+}
+
+fn admin_session(token_hash: &str, admin_id: &str, now: i64) -> AdminSession {
+    AdminSession {
+        token_hash: token_hash.into(),
+        admin_id: admin_id.into(),
+        csrf_token: "csrf".into(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + 1_000,
+    }
+}
+
+pub async fn admin_accounts_and_sessions(store: &dyn Store) {
+    let owner = admin_account("owner@example.com", AdminRole::Owner);
+    store.insert_admin(&owner).await.expect("owner");
+    let twin = admin_account("owner@example.com", AdminRole::Member);
+    assert!(matches!(store.insert_admin(&twin).await, Err(StoreError::AlreadyExists(_))), "emails are unique");
+    let member = admin_account("member@example.com", AdminRole::Member);
+    store.insert_admin(&member).await.expect("member");
+    assert_eq!(store.list_admins().await.expect("list").len(), 2);
+    assert_eq!(store.admin_by_email("owner@example.com").await.expect("by email"), Some(owner.clone()));
+    assert_eq!(store.admin_by_email("nobody@example.com").await.expect("by email"), None);
+
+    store.insert_admin_session(&admin_session("h1", &owner.id, 100)).await.expect("session");
+    let (session, account) = store.admin_session("h1").await.expect("read").expect("found");
+    assert_eq!((session.csrf_token.as_str(), account.id.as_str()), ("csrf", owner.id.as_str()));
+    assert_eq!(account.last_login_at, Some(100), "a session records the login");
+    store.touch_admin_session("h1", 150).await.expect("touch");
+    store.touch_admin_session("h1", 120).await.expect("touch backwards");
+    assert_eq!(store.admin_session("h1").await.expect("read").expect("found").0.last_seen_at, 150);
+    store.insert_admin_session(&admin_session("h2", &owner.id, 100)).await.expect("session 2");
+    store.insert_admin_session(&admin_session("h3", &member.id, 900)).await.expect("session 3");
+    // h2 idle since 100, h1 touched at 150: an idle cut at 120 removes h2 only; the absolute end removes h1 later.
+    assert_eq!(store.delete_expired_admin_sessions(120, 500).await.expect("expire idle"), 1);
+    assert!(store.admin_session("h2").await.expect("read").is_none());
+    assert_eq!(store.delete_expired_admin_sessions(0, 1_100).await.expect("expire absolute"), 1);
+    assert!(store.admin_session("h1").await.expect("read").is_none());
+    assert!(store.set_admin_password(&member.id, "$argon2id$new").await.expect("passwd"));
+    assert!(store.admin_session("h3").await.expect("read").is_none(), "a new password ends the sessions");
+    store.insert_admin_session(&admin_session("h4", &member.id, 900)).await.expect("session 4");
+    store.delete_admin_session("h4").await.expect("logout");
+    assert!(store.admin_session("h4").await.expect("read").is_none());
+    store.insert_admin_session(&admin_session("h5", &member.id, 900)).await.expect("session 5");
+    assert!(store.delete_admin(&member.id).await.expect("delete"));
+    assert!(!store.delete_admin(&member.id).await.expect("again"));
+    assert!(store.admin_session("h5").await.expect("read").is_none(), "sessions go with their account");
+    assert!(!store.set_admin_password("adm_missing", "x").await.expect("passwd of nobody"));
+}
+
+pub async fn the_audit_log_pages_and_filters(store: &dyn Store) {
+    let mut ids = Vec::new();
+    for (i, (actor, action, project)) in [
+        ("cli", "api_key.create", Some("p1")),
+        ("admin:a@example.com", "api_key.delete", Some("p1")),
+        ("admin:a@example.com", "rule.create", Some("p2")),
+        ("cli", "admin.create", None),
+        ("cli", "api_key.create", Some("p2")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let entry = AuditEntry {
+            id: new_id(IdKind::Audit),
+            at: i as i64,
+            actor: actor.into(),
+            action: action.into(),
+            project_id: project.map(str::to_owned),
+            object_type: "thing".into(),
+            object_id: format!("o{i}"),
+            details: "{}".into(),
+        };
+        store.insert_audit(&entry).await.expect("audit");
+        ids.push(entry.id);
+    }
+    let page = |query: AuditQuery| async move {
+        store.list_audit(&query).await.expect("list").into_iter().map(|e| e.object_id).collect::<Vec<_>>()
+    };
+    assert_eq!(page(AuditQuery { limit: 10, ..Default::default() }).await, ["o4", "o3", "o2", "o1", "o0"]);
+    assert_eq!(page(AuditQuery { limit: 2, before: Some(ids[3].clone()), ..Default::default() }).await, ["o2", "o1"]);
+    assert_eq!(page(AuditQuery { limit: 10, project_id: Some("p1".into()), ..Default::default() }).await, ["o1", "o0"]);
+    assert_eq!(
+        page(AuditQuery { limit: 10, actor: Some("cli".into()), ..Default::default() }).await,
+        ["o4", "o3", "o0"]
+    );
+    assert_eq!(
+        page(AuditQuery { limit: 10, action: Some("api_key.".into()), ..Default::default() }).await,
+        ["o4", "o1", "o0"],
+        "a prefix ending in a dot"
+    );
+    assert_eq!(
+        page(AuditQuery { limit: 10, action: Some("api_key.create".into()), ..Default::default() }).await,
+        ["o4", "o0"]
+    );
+    assert!(page(AuditQuery { limit: 10, action: Some("api_key".into()), ..Default::default() }).await.is_empty());
+}
+
+pub async fn the_users_registry_keeps_first_and_last_activity(store: &dyn Store) {
+    let mut named = sighting("alice", "alice", 1_000);
+    named.display_name = Some("Alice".into());
+    store.record_user_activity(&named).await.expect("first");
+    store.record_user_activity(&sighting("alice", "org-1", 2 * DAY_MS)).await.expect("second");
+    store.record_user_activity(&sighting("alice", "alice", 2 * DAY_MS + 5)).await.expect("third");
+    let mut anon = sighting("usr_anon_1", "usr_anon_1", DAY_MS);
+    anon.anonymous = true;
+    store.record_user_activity(&anon).await.expect("anonymous");
+    store.record_user_activity(&sighting("bob", "bob", 500)).await.expect("bob");
+
+    let alice = store.get_user("p1", "alice").await.expect("get").expect("alice");
+    assert_eq!(alice.display_name.as_deref(), Some("Alice"), "a later request without a name keeps it");
+    assert_eq!((alice.first_seen_at, alice.last_seen_at), (1_000, 2 * DAY_MS + 5));
+    assert_eq!(alice.workspaces, ["alice", "org-1"], "most recent first");
+    assert!(store.get_user("p1", "usr_anon_1").await.expect("get").expect("anon").anonymous);
+
+    let list = |search: Option<&str>, after: Option<&str>, limit: u32| {
+        let query = UserQuery {
+            project_id: "p1".into(),
+            search: search.map(str::to_owned),
+            after: after.map(str::to_owned),
+            limit,
+        };
+        async move { store.list_users(&query).await.expect("users").into_iter().map(|u| u.user_id).collect::<Vec<_>>() }
+    };
+    assert_eq!(list(None, None, 10).await, ["alice", "usr_anon_1", "bob"], "most recently active first");
+    assert_eq!(list(None, Some("alice"), 1).await, ["usr_anon_1"]);
+    assert_eq!(list(None, Some("nobody"), 10).await, Vec::<String>::new());
+    assert_eq!(list(Some("ALI"), None, 10).await, ["alice"], "by id or name, any case");
+    assert_eq!(list(Some("_"), None, 10).await, ["usr_anon_1"], "LIKE wildcards are literal");
+
+    assert_eq!(store.count_active_users("p1", 0, 0).await.expect("day 0"), 2);
+    assert_eq!(store.count_active_users("p1", 0, 2).await.expect("days 0-2"), 3);
+    let days = store.daily_activity("p1", 0, 2).await.expect("days");
+    assert_eq!(days.iter().map(|d| (d.day, d.active_users)).collect::<Vec<_>>(), [(0, 2), (1, 1), (2, 1)]);
+}
+
+pub async fn activity_rollups_count_what_was_written(store: &dyn Store) {
+    let s = scope("w");
+    let new = |at: i64| NewThread {
+        id: new_id(IdKind::Thread),
+        scope: s.clone(),
+        title: None,
+        metadata: None,
+        external_id: None,
+        last_message_at: at,
+        now: at,
+        upsert: false,
+    };
+    let first = store.create_thread(&new(10)).await.expect("t1").0;
+    store.create_thread(&new(DAY_MS + 10)).await.expect("t2");
+    for i in 0..3 {
+        store.create_message(&s, &message(&first, ParentRef::Root, None, "{}", DAY_MS + i)).await.expect("message");
+    }
+    let run = reported("w", "u", json!({"thread_id": first, "status": "completed"}), 2 * DAY_MS);
+    store.record_run(&run).await.expect("run");
+    // A second report of the same trace merges into one run, counted once.
+    let traced = json!({"thread_id": first, "status": "incomplete", "trace_id": TRACE});
+    store.record_run(&reported("w", "u", traced.clone(), 2 * DAY_MS)).await.expect("traced");
+    store.record_run(&reported("w", "u", traced, 2 * DAY_MS + 1)).await.expect("merged");
+    let event = TelemetryRecord {
+        id: new_id(IdKind::Event),
+        scope: s.clone(),
+        user_id: "u".into(),
+        thread_id: Some(first.clone()),
+        kind: "message_copied".into(),
+        body: "{}".into(),
+        created_at: 2 * DAY_MS,
+    };
+    store.insert_telemetry("event", &[event]).await.expect("event");
+    let days = store.daily_activity("p1", 0, 5).await.expect("days");
+    let summary: Vec<_> = days.iter().map(|d| (d.day, d.threads, d.messages, d.runs)).collect();
+    assert_eq!(summary, [(0, 1, 0, 0), (1, 1, 3, 0), (2, 0, 0, 2)], "events are not runs");
+    assert_eq!(store.daily_activity("p1", 1, 1).await.expect("one day").len(), 1);
+    assert!(store.daily_activity("p2", 0, 5).await.expect("other project").is_empty());
+}
+
+pub async fn the_dashboard_lists_a_projects_threads(store: &dyn Store) {
+    let mut made = Vec::new();
+    for (i, workspace) in ["a", "b", "a", "c", "b"].into_iter().enumerate() {
+        made.push(thread(store, workspace, (i as i64 + 1) * 10).await);
+    }
+    let archive = ThreadPatch { is_archived: Some(true), ..Default::default() };
+    store.update_thread(&scope("c"), &made[3], &archive, 99).await.expect("archive");
+    let query =
+        |workspaces: &[&str], archived: Option<bool>, from: Option<i64>, until: Option<i64>, after: Option<&str>| {
+            AdminThreadQuery {
+                project_id: "p1".into(),
+                workspaces: workspaces.iter().map(|w| (*w).to_owned()).collect(),
+                archived,
+                from,
+                until,
+                after: after.map(str::to_owned),
+                limit: 2,
+            }
+        };
+    let ids = |threads: Vec<Thread>| threads.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    let page = ids(store.admin_list_threads(&query(&[], None, None, None, None)).await.expect("page"));
+    assert_eq!(page, [made[4].clone(), made[3].clone()], "every workspace, archived or not, newest first");
+    let next = ids(store.admin_list_threads(&query(&[], None, None, None, Some(&made[3]))).await.expect("next"));
+    assert_eq!(next, [made[2].clone(), made[1].clone()]);
+    let active = ids(store.admin_list_threads(&query(&[], Some(false), None, None, None)).await.expect("active"));
+    assert_eq!(active, [made[4].clone(), made[2].clone()]);
+    let of_a = ids(store.admin_list_threads(&query(&["a"], None, None, None, None)).await.expect("a"));
+    assert_eq!(of_a, [made[2].clone(), made[0].clone()]);
+    let of_ab = ids(store.admin_list_threads(&query(&["a", "b"], None, None, None, Some(&made[4]))).await.expect("ab"));
+    assert_eq!(of_ab, [made[2].clone(), made[1].clone()]);
+    let range = ids(store.admin_list_threads(&query(&[], None, Some(20), Some(40), None)).await.expect("range"));
+    assert_eq!(range, [made[2].clone(), made[1].clone()], "from inclusive, until exclusive");
+    assert!(store.admin_list_threads(&query(&[], None, None, None, Some("thread_x"))).await.expect("x").is_empty());
+    assert_eq!(store.count_workspace_threads("p1", "a", 10).await.expect("count"), 2);
+    assert_eq!(store.count_workspace_threads("p1", "a", 1).await.expect("capped"), 1);
+}
+
+pub async fn feedback_lists_per_project(store: &dyn Store) {
+    let s = scope("w");
+    let t = thread(store, "w", 1).await;
+    let m = store.create_message(&s, &message(&t, ParentRef::Root, None, "{}", 1)).await.expect("m");
+    store
+        .upsert_feedback(&s, &t, m.message_id(), "u1", FeedbackKind::Negative, Some("wrong"), 5)
+        .await
+        .expect("feedback");
+    let page = ProjectPage { project_id: "p1".into(), thread_id: None, before: None, limit: 10 };
+    let feedback = store.list_feedback(&page).await.expect("feedback");
+    assert_eq!(feedback.len(), 1);
+    assert_eq!((feedback[0].kind.as_str(), feedback[0].comment.as_deref()), ("negative", Some("wrong")));
+    assert_eq!(feedback[0].thread_id, t);
+    let elsewhere = ProjectPage { project_id: "p2".into(), ..page.clone() };
+    assert!(store.list_feedback(&elsewhere).await.expect("p2").is_empty());
+    let other_thread = ProjectPage { thread_id: Some("thread_x".into()), ..page };
+    assert!(store.list_feedback(&other_thread).await.expect("x").is_empty());
+}
+
+pub async fn project_settings_of_the_dashboard(store: &dyn Store) {
+    let version = store.settings_version().await.expect("version");
+    assert!(store.rename_project("p1", "Renamed").await.expect("rename"));
+    assert!(!store.rename_project("nope", "x").await.expect("unknown"));
+    assert_eq!(store.get_project("p1").await.expect("get").expect("p1").name, "Renamed");
+    assert!(store.set_retention_days("p1", Some(30)).await.expect("retention"));
+    assert!(!store.set_retention_days("nope", Some(30)).await.expect("unknown"));
+    assert_eq!(store.retention_days().await.expect("list"), [("p1".to_owned(), 30)]);
+    assert!(store.set_retention_days("p1", None).await.expect("clear"));
+    assert!(store.retention_days().await.expect("list").is_empty());
+    assert!(store.settings_version().await.expect("version") > version, "running servers notice");
+}
+
+pub async fn auth_rules_are_edited_in_place(store: &dyn Store) {
+    let mut rule = auth_rule("rule_edit");
+    store.insert_auth_rule(&rule).await.expect("insert");
+    rule.issuer = "https://new.example.com".into();
+    rule.audiences = vec!["new-aud".into()];
+    rule.name_claim = Some("name".into());
+    assert!(store.update_auth_rule(&rule).await.expect("update"));
+    assert_eq!(store.list_auth_rules(Some("p1")).await.expect("list"), [rule.clone()]);
+    let foreign = AuthRule { id: "rule_missing".into(), ..rule };
+    assert!(!store.update_auth_rule(&foreign).await.expect("unknown"));
+}
+
 /// Instantiates every conformance case for a backend: `$open` is an async
 /// expression producing a fresh store (plus anything that must live as long).
 #[macro_export]
@@ -1491,7 +1798,10 @@ macro_rules! backend_suite {
             title_candidates_are_recent_untitled_threads_of_enabled_projects, reports_merge_by_trace_and_check_their_thread,
             traces_make_runs_and_keep_at_most_500_spans, runs_page_newest_first_with_filters,
             scores_page_newest_first_with_filters, threads_page_by_creation, usage_counts_days_models_and_messages,
-            erasure_takes_runs_along);
+            erasure_takes_runs_along, admin_accounts_and_sessions,
+            the_audit_log_pages_and_filters, the_users_registry_keeps_first_and_last_activity,
+            activity_rollups_count_what_was_written, the_dashboard_lists_a_projects_threads,
+            feedback_lists_per_project, project_settings_of_the_dashboard, auth_rules_are_edited_in_place);
     };
     (@cases $open:expr; $($case:ident),*) => {
         $(
