@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Server, call, postgres_database, within};
+use common::{BIN, Server, admin, call, postgres_database, within};
 use serde_json::{Value, json};
 
 /// Creates a message; its id when the server acknowledged it, `None` once the server is gone.
@@ -120,6 +120,7 @@ async fn sqlite_keeps_every_acknowledged_write_across_kill_9_at_both_durability_
     for durability in ["process", "power"] {
         let dir = tempfile::tempdir().expect("dir");
         let data = dir.path().to_str().expect("path");
+        admin(dir.path(), &["init"]);
         let key = key_for(&["--data", data]);
         let env = [("THREADHOLD_DURABILITY", durability)];
         let mut server = Server::start(dir.path(), &env);

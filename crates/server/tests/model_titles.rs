@@ -142,7 +142,7 @@ fn settings_for(server: &TestServer, model: &FakeModel) -> TitleSettings {
         "fake-model",
         ApiKeySource::File(key_file.display().to_string()),
     );
-    settings.timeout_ms = 2_000;
+    settings.timeout_ms = 10_000; // generous: a loaded CI machine must not fail the model call
     settings
 }
 
