@@ -658,6 +658,50 @@ describe("links and names", () => {
   });
 });
 
+describe("commands and flags exist", () => {
+  test("every `threadhold <command> … --flag` in README.md and docs/ is in that command's --help", async () => {
+    const help = new Map();
+    const helpOf = async (words) => {
+      const key = words.join(" ");
+      if (!help.has(key)) {
+        const r = await execFileP(BIN, [...words, "--help"]).catch((err) => ({ stdout: "", failed: err }));
+        help.set(key, r.failed ? null : r.stdout);
+      }
+      return help.get(key);
+    };
+    const top = new Set([...(await helpOf([])).matchAll(/^  ([a-z][a-z-]*) {2,}/gm)].map((m) => m[1]));
+    assert.ok(top.has("serve") && top.has("rules"), "the command list of threadhold --help");
+    const problems = [];
+    for (const file of FILES) {
+      const text = readFileSync(file, "utf8").replace(/\\\n/g, " ");
+      // Inline code spans and code-block lines that start a threadhold command.
+      const pieces = [...text.matchAll(/`([^`\n]*threadhold [a-z][^`\n]*)`/g)].map((m) => m[1]);
+      for (const b of blocksOf(file)) pieces.push(...b.code.replace(/\\\n/g, " ").split("\n"));
+      for (const piece of pieces) {
+        for (const m of piece.matchAll(/(?:^|[\s(=])threadhold ((?:[a-z][a-z-]* ?){1,2})((?:[^|;&#]*?))(?=$|[|;&#])/g)) {
+          const words = m[1].trim().split(" ");
+          if (!top.has(words[0])) continue; // prose ("threadhold listening on …")
+          let h = await helpOf(words);
+          if (!h && words.length === 2) {
+            words.pop();
+            h = await helpOf(words);
+          }
+          const where = `${path.relative(repo, file)}: threadhold ${m[1].trim()}`;
+          if (!h) {
+            problems.push(`${where}: no such command`);
+            continue;
+          }
+          for (const f of (m[2].match(/(?<![\w-])--[a-z][a-z-]*/g) ?? [])) {
+            if (f === "--help") continue;
+            if (!new RegExp(`${f}\\b`).test(h)) problems.push(`${where}: ${f} is not in \`threadhold ${words.join(" ")} --help\``);
+          }
+        }
+      }
+    }
+    assert.deepEqual([...new Set(problems)], []);
+  });
+});
+
 let rustCache;
 async function rustSources() {
   if (rustCache) return rustCache;
