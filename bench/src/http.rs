@@ -77,6 +77,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// The server will close the connection after this response.
     pub closing: bool,
+    /// The `name=value` of the first `Set-Cookie` header (dashboard sessions).
+    pub cookie: Option<String>,
 }
 
 impl Response {
@@ -108,6 +110,7 @@ struct Head {
     length: usize,
     framing: Framing,
     closing: bool,
+    cookie: Option<String>,
 }
 
 /// One keep-alive connection.
@@ -141,7 +144,7 @@ impl Connection {
             Framing::Chunked => self.take_chunked(keep_body).await?,
             Framing::UntilClose => self.take_until_close(keep_body).await?,
         };
-        Ok(Response { status: head.status, body, closing: head.closing })
+        Ok(Response { status: head.status, body, closing: head.closing, cookie: head.cookie })
     }
 
     fn parse_head(&self) -> io::Result<Option<Head>> {
@@ -156,6 +159,7 @@ impl Connection {
         let mut framing =
             if matches!(status, 100..=199 | 204 | 304) { Framing::Length(0) } else { Framing::UntilClose };
         let mut closing = false;
+        let mut cookie = None;
         for header in parsed.headers.iter() {
             if header.name.eq_ignore_ascii_case("content-length") {
                 let text = std::str::from_utf8(header.value).unwrap_or("");
@@ -165,12 +169,15 @@ impl Connection {
                 framing = Framing::Chunked;
             } else if header.name.eq_ignore_ascii_case("connection") {
                 closing = header.value.eq_ignore_ascii_case(b"close");
+            } else if header.name.eq_ignore_ascii_case("set-cookie") && cookie.is_none() {
+                let text = String::from_utf8_lossy(header.value);
+                cookie = text.split(';').next().map(|pair| pair.trim().to_owned());
             }
         }
         if matches!(framing, Framing::UntilClose) {
             closing = true;
         }
-        Ok(Some(Head { status, length, framing, closing }))
+        Ok(Some(Head { status, length, framing, closing, cookie }))
     }
 
     /// Reads more bytes, making room at the end of the buffer first.

@@ -319,6 +319,12 @@ impl Report {
             }
             let search = p50(SEARCH);
             target(search.map(|v| v < 20.0), format!("{SEARCH} p50 < 20 ms: {}", ms_text(search)));
+            for page in DASHBOARD_PAGES {
+                if self.find(page, backend).is_some() {
+                    let value = p50(page);
+                    target(value.map(|v| v < 100.0), format!("{page} p50 < 100 ms: {}", ms_text(value)));
+                }
+            }
             let idle = self.find(IDLE_RSS, backend).and_then(|row| row.peak_rss_bytes);
             target(
                 idle.map(|v| v < 30 << 20),
@@ -423,6 +429,25 @@ pub const PAGE_FIRST_1M: &str = "page 1 @1M threads";
 pub const PAGE_MIDDLE_1M: &str = "page mid @1M threads";
 pub const MESSAGES_200: &str = "messages 200 of 10k";
 pub const SEARCH: &str = "search @100k threads";
+pub const DASHBOARD_OVERVIEW: &str = "dashboard overview";
+pub const DASHBOARD_THREADS: &str = "dashboard threads page";
+pub const DASHBOARD_THREADS_WORKSPACE: &str = "dashboard threads of a big workspace";
+pub const DASHBOARD_THREADS_SEARCH: &str = "dashboard thread search";
+pub const DASHBOARD_THREAD: &str = "dashboard thread of 10k messages";
+pub const DASHBOARD_USERS: &str = "dashboard users page";
+pub const DASHBOARD_RUNS: &str = "dashboard runs page";
+pub const DASHBOARD_API_THREADS: &str = "admin API threads limit=50";
+/// Issue 9's budget: each under 100 ms of server time over the whole project.
+const DASHBOARD_PAGES: [&str; 8] = [
+    DASHBOARD_OVERVIEW,
+    DASHBOARD_THREADS,
+    DASHBOARD_THREADS_WORKSPACE,
+    DASHBOARD_THREADS_SEARCH,
+    DASHBOARD_THREAD,
+    DASHBOARD_USERS,
+    DASHBOARD_RUNS,
+    DASHBOARD_API_THREADS,
+];
 
 pub fn storage_floor_scenario(limit: u32) -> String {
     format!("storage floor limit={limit}")

@@ -23,6 +23,9 @@ use crate::server::{self, Durability, Server, ServerOptions, Storage};
 /// The user every credential acts as.
 pub const USER: &str = "bench-user";
 const LIST_LIMITS: [u32; 3] = [1, 20, 100];
+/// The dashboard owner the harness signs in as.
+const DASHBOARD_EMAIL: &str = "bench@example.com";
+const DASHBOARD_PASSWORD: &str = "bench-dashboard-password";
 const WRITER_COUNTS: [usize; 3] = [1, 16, 64];
 const MIN_SAMPLES: u64 = 5;
 /// A measured window is taken in this many slices; the table shows the median slice's rate.
@@ -78,6 +81,8 @@ pub struct Prepared {
     pub api_key: String,
     /// PostgreSQL's postmaster, whose CPU counts with the server's.
     pub database_pid: Option<u32>,
+    /// A dashboard owner was created (binaries before the dashboard have none).
+    pub dashboard: bool,
 }
 
 /// The process being measured, with a sampler of its memory.
@@ -256,7 +261,7 @@ impl Harness {
         };
         let storage = Storage { data: dir.join("data"), database_url };
         let database_pid = cluster.and_then(Cluster::postmaster_pid);
-        let mut prepared = Prepared { backend, storage, dir, api_key: String::new(), database_pid };
+        let mut prepared = Prepared { backend, storage, dir, api_key: String::new(), database_pid, dashboard: false };
         eprintln!("{}: creating the schema", backend.name());
         let options = self.server_options(&prepared, None);
         let server = Server::start(&options).await?;
@@ -275,6 +280,11 @@ impl Harness {
             "{org_id}",
         ];
         server::admin(&bin, &prepared.storage, &rule).await?;
+        let password = prepared.dir.join("dashboard-password");
+        std::fs::write(&password, DASHBOARD_PASSWORD)?;
+        let password = password.display().to_string();
+        let owner = ["admin", "add", DASHBOARD_EMAIL, "--role", "owner", "--password-file", &password];
+        prepared.dashboard = server::admin(&bin, &prepared.storage, &owner).await.is_ok();
         server.stop().await?;
         let (threads, messages) = self.config.sizes.total_rows();
         eprintln!("{}: seeding {threads} threads and {messages} messages", backend.name());
@@ -323,6 +333,9 @@ impl Harness {
         }
         self.page_scenarios(&target, backend, &tokens).await;
         self.read_scenarios(&target, backend, &tokens).await;
+        if prepared.dashboard {
+            self.dashboard_scenarios(&target, backend).await?;
+        }
         drop(target);
         server.stop().await?;
 
@@ -510,6 +523,35 @@ impl Harness {
         let plan = Plan::new(report::SEARCH, 1, Requests::repeat(search))
             .note(format!("{} messages; q matches ~1 in 1000", report::thousands((threads * per_thread) as f64)));
         self.measure(target, backend, plan).await;
+    }
+
+    /// Dashboard pages and the admin API over the whole project (every seeded
+    /// workspace, 1,000,000 threads or more with `--full`), one connection:
+    /// the budget is 100 ms of server time per page.
+    async fn dashboard_scenarios(&mut self, target: &Target, backend: &str) -> anyhow::Result<()> {
+        let login = Request::post("/admin/api/login")
+            .json(&json!({"email": DASHBOARD_EMAIL, "password": DASHBOARD_PASSWORD}))
+            .build();
+        let response = Client::new(target.address).send(&login).await?;
+        let cookie = response.cookie.clone().context("the dashboard login set no cookie")?;
+        response.expect_json(200).context("dashboard login")?;
+        let big = self.landmarks.big_middle.is_some();
+        let workspace = if big { Space::Big } else { Space::Search }.workspace();
+        let pages = [
+            (report::DASHBOARD_OVERVIEW, "/admin/p/default".to_owned()),
+            (report::DASHBOARD_THREADS, "/admin/p/default/threads".to_owned()),
+            (report::DASHBOARD_THREADS_WORKSPACE, format!("/admin/p/default/threads?workspace={workspace}")),
+            (report::DASHBOARD_THREADS_SEARCH, format!("/admin/p/default/threads?q={SEARCH_TERM}")),
+            (report::DASHBOARD_THREAD, format!("/admin/p/default/threads/{}", self.landmarks.long_thread)),
+            (report::DASHBOARD_USERS, "/admin/p/default/users".to_owned()),
+            (report::DASHBOARD_RUNS, "/admin/p/default/runs".to_owned()),
+            (report::DASHBOARD_API_THREADS, "/admin/api/projects/default/threads?limit=50".to_owned()),
+        ];
+        for (scenario, path) in pages {
+            let request = Request::get(path).header("cookie", &cookie).build();
+            self.measure(target, backend, Plan::new(scenario, 1, Requests::repeat(request))).await;
+        }
+        Ok(())
     }
 
     /// Message creates with 1, 16 and 64 writers, each on its own thread and all
