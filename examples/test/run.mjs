@@ -342,7 +342,8 @@ async function chatPersists(page, { prompt, reply }) {
   const [item] = await waitUntil(
     "the open thread to be listed with a remote id",
     () => threadList(page),
-    (items) => items.filter((i) => i.active && i.remoteId).length === 1,
+    // (A thread the runtime keeps only in memory has a `__LOCALID_…` id.)
+    (items) => items.filter((i) => i.active && i.remoteId && !i.remoteId.startsWith("__LOCALID_")).length === 1,
     { pages: [page] },
   ).then((items) => items.filter((i) => i.active));
   await apiQuiet(page);
@@ -365,7 +366,10 @@ async function chatPersists(page, { prompt, reply }) {
     (m) => sameJson(m, expected),
     { pages: [page] },
   );
-  return { remoteId: item.remoteId, title: listed.find((i) => i.remoteId === item.remoteId).title };
+  // threadhold titles a thread after its first message (unless a title model is set).
+  const { title } = listed.find((i) => i.remoteId === item.remoteId);
+  assert.equal(title, prompt, `the title of ${item.remoteId} in the thread list`);
+  return { remoteId: item.remoteId, title };
 }
 
 /** Console errors (an app that works logs none); resource errors of the favicon are not the app's. */
@@ -382,7 +386,8 @@ function exampleTest(name, title, fn) {
       await fn(t);
     } catch (err) {
       for (const s of t.servers ?? []) {
-        const tail = s.logs().split("\n").slice(-40).join("\n");
+        // eslint-disable-next-line no-control-regex
+        const tail = s.logs().replace(/\x1b\[[0-9;]*m/g, "").split("\n").slice(-40).join("\n");
         console.error(`\n----- ${s.name} output (last 40 lines) -----\n${tail}\n----- end -----`);
       }
       throw err;
@@ -435,7 +440,8 @@ exampleTest("react-anonymous", "an anonymous chat persists across a reload", asy
   const page = await openTab(context, appUrl, threadholdUrl, "visitor");
 
   const prompt = "Hello threadhold";
-  await chatPersists(page, { prompt, reply: `You said: ${prompt}` });
+  const thread = await chatPersists(page, { prompt, reply: `You said: ${prompt}` });
+  t.diagnostic(`thread ${thread.remoteId} listed as "${thread.title}"`);
   assert.deepEqual(consoleErrors(page), []);
 });
 
@@ -480,6 +486,7 @@ exampleTest("ai-sdk", "a useChatRuntime chat with the mock model route persists 
   const page = await openTab(context, appUrl, threadholdUrl, "visitor");
 
   const prompt = "Hello AI SDK";
-  await chatPersists(page, { prompt, reply: `Echo: ${prompt}` });
+  const thread = await chatPersists(page, { prompt, reply: `Echo: ${prompt}` });
+  t.diagnostic(`thread ${thread.remoteId} listed as "${thread.title}"`);
   assert.deepEqual(consoleErrors(page), []);
 });
