@@ -12,7 +12,11 @@
 //   5. in Debian's Chromium (playwright-core, never a downloaded browser):
 //      sends a message, sees the reply, waits until the page has no request to
 //      threadhold in flight, reloads, finds the thread in the thread list,
-//      opens it and sees both messages again (as the server gave them back).
+//      opens it and sees both messages again (as the server gave them back),
+//      titled after the first message. The bearer tokens the tab sent to
+//      threadhold show who it acted as: one anonymous identity in its own
+//      workspace across the reload, or (react-backend-token) the signed-in
+//      user, whose chats a second user in another browser does not see.
 //
 // Run from the repository root with `scripts/test-examples`, or here with
 // `npm ci && THREADHOLD_BIN=../../target/debug/threadhold npm test`.
@@ -239,12 +243,15 @@ async function openTab(context, url, apiOrigin, label) {
   page.apiPending = new Set();
   page.apiCount = 0;
   page.apiLog = [];
+  page.apiTokens = new Set();
   page.on("console", (m) => page.consoleLines.push(`[${m.type()}] ${m.text()}`));
   page.on("pageerror", (e) => page.consoleLines.push(`[pageerror] ${e.message}`));
   page.on("request", (r) => {
     if (!r.url().startsWith(apiOrigin)) return;
     page.apiPending.add(r);
     page.apiCount += 1;
+    const auth = r.headers().authorization;
+    if (auth) page.apiTokens.add(auth.replace(/^Bearer /, ""));
   });
   const settle = (r, how) => {
     if (!page.apiPending.delete(r)) return;
@@ -304,6 +311,24 @@ const threadList = (page) =>
       active: el.hasAttribute("data-active"),
     })),
   );
+
+/** The distinct (sub, workspace_id) of the bearer tokens a tab sent to threadhold (JWT payloads, unverified). */
+const claimsOf = (page) => {
+  const seen = new Map();
+  for (const token of page.apiTokens) {
+    const payload = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8") || "{}");
+    seen.set(`${payload.sub}/${payload.workspace_id}`, { sub: payload.sub, workspace_id: payload.workspace_id });
+  }
+  return [...seen.values()];
+};
+
+/** Before and after the reload the tab acted as one anonymous identity, in its own workspace. */
+function assertOneAnonymousIdentity(page) {
+  const claims = claimsOf(page);
+  assert.equal(claims.length, 1, `identities used: ${JSON.stringify(claims)}`);
+  assert.match(claims[0].sub, /^usr_anon_/);
+  assert.equal(claims[0].workspace_id, claims[0].sub);
+}
 
 const sameJson = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -442,6 +467,7 @@ exampleTest("react-anonymous", "an anonymous chat persists across a reload", asy
   const prompt = "Hello threadhold";
   const thread = await chatPersists(page, { prompt, reply: `You said: ${prompt}` });
   t.diagnostic(`thread ${thread.remoteId} listed as "${thread.title}"`);
+  assertOneAnonymousIdentity(page);
   assert.deepEqual(consoleErrors(page), []);
 });
 
@@ -465,7 +491,9 @@ exampleTest("react-backend-token", "a signed-in user's chat persists; another us
   // Still signed in after the reload, through the backend's session cookie.
   assert.equal(await alice.textContent(".user-id"), "alice");
 
-  // Every request to threadhold carried a workspace token minted by the backend.
+  // Every request to threadhold carried a workspace token the backend minted for alice.
+  assert.deepEqual(claimsOf(alice), [{ sub: "alice", workspace_id: "alice" }]);
+
   // A second user, in another browser, has a workspace of their own.
   const bob = await signIn("bob");
   const bobPrompt = "Hello from bob";
@@ -476,6 +504,7 @@ exampleTest("react-backend-token", "a signed-in user's chat persists; another us
     !bobList.some((i) => i.remoteId === remoteId),
     `bob's thread list shows alice's thread: ${JSON.stringify(bobList)}`,
   );
+  assert.deepEqual(claimsOf(bob), [{ sub: "bob", workspace_id: "bob" }]);
   for (const page of [alice, bob]) assert.deepEqual(consoleErrors(page), [], `console of ${page.label}`);
 });
 
@@ -488,5 +517,6 @@ exampleTest("ai-sdk", "a useChatRuntime chat with the mock model route persists 
   const prompt = "Hello AI SDK";
   const thread = await chatPersists(page, { prompt, reply: `Echo: ${prompt}` });
   t.diagnostic(`thread ${thread.remoteId} listed as "${thread.title}"`);
+  assertOneAnonymousIdentity(page);
   assert.deepEqual(consoleErrors(page), []);
 });
