@@ -252,10 +252,16 @@ impl Layered {
                 let inner = Serialized::default(setting.key, text.trim().to_owned());
                 figment = figment.merge(Labeled { label: format!("{name} ({value})"), inner });
             } else if let Some(setting) = setting {
-                // Typed like figment's own Env provider: numbers, booleans and `[…]` arrays are parsed.
-                let parsed = match value.trim().parse::<figment::value::Value>() {
-                    Ok(parsed) => parsed,
-                    Err(never) => match never {},
+                // Typed by the setting, so that `THREADHOLD_METRICS_LISTEN=9090` stays a string
+                // (figment's own Env provider would guess a number).
+                let raw = value.trim();
+                let parsed = match setting.kind {
+                    catalog::Kind::Text | catalog::Kind::Choice(_) => figment::value::Value::from(raw.to_owned()),
+                    catalog::Kind::List if !raw.starts_with('[') => figment::value::Value::from(raw.to_owned()),
+                    _ => match raw.parse::<figment::value::Value>() {
+                        Ok(parsed) => parsed,
+                        Err(never) => match never {},
+                    },
                 };
                 figment =
                     figment.merge(Labeled { label: name.clone(), inner: Serialized::default(setting.key, parsed) });

@@ -211,7 +211,8 @@ pub const SETTINGS: &[Setting] = &[
     setting(
         "http_max_connections",
         Integer,
-        "Connections served at once, lowered to fit the open-file limit (`ulimit -n` − 256); more wait in the backlog.",
+        "Connections served at once, lowered to fit the open-file limit (`ulimit -n` − 256); more wait in the backlog, \
+         and while the cap is reached idle keep-alive connections are closed to make room.",
     ),
     setting("admin_session_idle_secs", Integer, "A dashboard session ends after this long without a request."),
     setting(
