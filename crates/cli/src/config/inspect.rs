@@ -14,7 +14,10 @@ const MASK: &str = "********";
 
 /// The effective settings as TOML, one line each with its source; secrets masked.
 pub fn print(layered: &Layered) -> anyhow::Result<String> {
-    let values = settings_object(&layered.settings()?)?;
+    let settings = layered
+        .settings()
+        .map_err(|error| anyhow::anyhow!("{error:#} (`threadhold config check` lists every problem)"))?;
+    let values = settings_object(&settings)?;
     let mut out = String::from(
         "# threadhold's effective settings; after each, its source: default, the config file,\n\
          # a THREADHOLD_* variable or a flag. Secrets are masked.\n",
