@@ -14,6 +14,7 @@ USER threadhold
 VOLUME /data
 ENV THREADHOLD_DATA=/data THREADHOLD_LISTEN=0.0.0.0:8787 THREADHOLD_LOG_FORMAT=json
 EXPOSE 8787
-HEALTHCHECK --interval=30s --timeout=5s CMD ["threadhold", "healthcheck", "--url", "http://127.0.0.1:8787"]
+# healthcheck asks the configured listen address (THREADHOLD_LISTEN, on loopback).
+HEALTHCHECK --interval=30s --timeout=5s CMD ["threadhold", "healthcheck"]
 ENTRYPOINT ["threadhold"]
 CMD ["serve"]

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
-use serde::{Deserialize, Serialize};
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Deserializer, Serialize};
 use threadhold_domain::refresh::RefreshPolicy;
 use threadhold_domain::runs::LeasePolicy;
 use threadhold_server::client_ip::IpNet;
@@ -17,95 +18,58 @@ use threadhold_server::{
 };
 use threadhold_store::{Durability, PgOptions, SqliteOptions};
 
+pub mod catalog;
+pub mod inspect;
+
 pub const ENV_PREFIX: &str = "THREADHOLD_";
 
+/// Each field is described in [`catalog::SETTINGS`] (a test keeps the two in step).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Address the API listens on.
     pub listen: String,
-    /// Data folder; holds the SQLite database unless `database_url` is set.
     pub data: PathBuf,
-    /// A `postgres://` or `sqlite:` URL; overrides `data` for the database.
     pub database_url: Option<String>,
-    /// `process`: acknowledged writes survive a crash of the process; `power`:
-    /// they also survive a power loss (an fsync per group commit, SQLite).
     pub durability: DurabilityLevel,
-    /// How long a request waits for a database connection before answering 503 (PostgreSQL).
     pub database_timeout_secs: u64,
-    /// The largest the SQLite database may grow, in MiB; writes beyond answer 507 (unset: the disk's size).
     pub sqlite_max_database_mb: Option<u64>,
-    /// `human` or `json`.
     pub log_format: LogFormat,
-    /// Log filter in `RUST_LOG` syntax (`RUST_LOG` itself wins when set).
     pub log_level: String,
-    /// Lifetime of workspace tokens minted by `POST /v1/auth/tokens`.
     pub workspace_token_ttl_secs: u64,
-    /// Longest lifetime of threadhold's own tokens accepted (at least the configured TTLs).
     pub token_max_lifetime_secs: u64,
-    /// Server-wide switch for anonymous mode (projects can also switch it off).
     pub anonymous_enabled: bool,
-    /// Lifetime of anonymous access tokens.
     pub anonymous_token_ttl_secs: u64,
-    /// Anonymous sessions expire after this long without a refresh.
     pub refresh_token_ttl_secs: u64,
-    /// A rotated refresh token stays usable this long (two tabs, a lost response).
     pub refresh_reuse_grace_secs: u64,
-    /// Anonymous mints per client IP and minute (0: no limit).
     pub anonymous_mints_per_minute: u32,
-    /// Anonymous refreshes per client IP and minute (0: no limit).
     pub anonymous_refreshes_per_minute: u32,
-    /// Searches per workspace and minute (0: no limit).
     pub searches_per_minute: u32,
-    /// Anonymous identities that stored nothing are deleted after this long idle.
     pub anonymous_gc_after_secs: u64,
-    /// `heartbeat_interval_ms` handed to run-lease holders.
     pub run_heartbeat_interval_ms: u64,
-    /// A running lease without a beat for this long may be closed by a plain write.
     pub run_stale_after_ms: u64,
-    /// Largest attachment, in bytes.
     pub attachment_max_bytes: u64,
-    /// Lifetime of presigned attachment URLs.
     pub attachment_url_ttl_secs: u64,
-    /// Comma-separated allowed attachment types (`image/*, application/pdf`); empty allows all.
-    pub attachment_content_types: String,
-    /// `local` (files in the data folder) or `s3`.
+    pub attachment_content_types: List,
     pub attachment_storage: String,
-    /// The server's public base URL for file links (default: from the request's Host).
     pub public_url: Option<String>,
     pub s3_bucket: Option<String>,
     pub s3_region: String,
-    /// For S3-compatible services (MinIO, R2, …).
     pub s3_endpoint: Option<String>,
     pub s3_access_key_id: Option<String>,
     pub s3_secret_access_key: Option<String>,
-    /// Permit an `http://` S3 endpoint.
     pub s3_allow_http: bool,
-    /// Delete threads (and their files) whose last message is older than this many days.
     pub retention_days: Option<u64>,
-    /// Serve Prometheus metrics on this separate address (off when unset; keep it private).
     pub metrics_listen: Option<String>,
-    /// Answer accepted provider tokens with a cheaper threadhold token (`Authorization` response header).
     pub token_exchange: bool,
-    /// Comma-separated hosts whose key URLs may be private or plain http (on-premises IdPs).
-    pub jwks_allow_hosts: String,
-    /// Auth rules kept in the configuration file (TOML `[[rules]]` tables).
+    pub jwks_allow_hosts: List,
     pub rules: Vec<ConfiguredRule>,
-    /// Header carrying the client address from a reverse proxy (e.g. `x-forwarded-for`).
     pub client_ip_header: Option<String>,
-    /// Comma-separated addresses or CIDR networks whose `client_ip_header` is believed.
-    pub trusted_proxies: String,
-    /// Longest time to send a request's headers (from the connection's start or the request's first byte).
+    pub trusted_proxies: List,
     pub http_header_timeout_secs: u64,
-    /// A connection with no request in progress is closed after this many seconds.
     pub http_keep_alive_secs: u64,
-    /// Longest pause while a request body arrives, or while a response waits to be read.
     pub http_body_timeout_secs: u64,
-    /// Connections served at once (lowered to fit the open-file limit); more wait in the backlog.
     pub http_max_connections: usize,
-    /// A dashboard session ends after this long without a request.
     pub admin_session_idle_secs: u64,
-    /// A dashboard session ends this long after its login, whatever the activity.
     pub admin_session_max_secs: u64,
 }
 
@@ -149,7 +113,7 @@ impl Default for Settings {
             run_stale_after_ms: 30_000,
             attachment_max_bytes: 25 * 1024 * 1024,
             attachment_url_ttl_secs: 900,
-            attachment_content_types: String::new(),
+            attachment_content_types: List::default(),
             attachment_storage: "local".into(),
             public_url: None,
             s3_bucket: None,
@@ -161,10 +125,10 @@ impl Default for Settings {
             retention_days: None,
             metrics_listen: None,
             token_exchange: true,
-            jwks_allow_hosts: String::new(),
+            jwks_allow_hosts: List::default(),
             rules: Vec::new(),
             client_ip_header: None,
-            trusted_proxies: "127.0.0.0/8, ::1".into(),
+            trusted_proxies: List(vec!["127.0.0.0/8".into(), "::1".into()]),
             http_header_timeout_secs: server.connections.header_timeout.as_secs(),
             http_keep_alive_secs: server.connections.keep_alive.as_secs(),
             http_body_timeout_secs: server.connections.body_timeout.as_secs(),
@@ -188,50 +152,147 @@ pub struct FlagOverrides {
     pub log_format: Option<LogFormat>,
 }
 
-/// The `THREADHOLD_<KEY>` names that set a field of [`Settings`]: every field, by construction.
-fn setting_keys() -> Vec<String> {
-    match serde_json::to_value(Settings::default()) {
-        Ok(serde_json::Value::Object(fields)) => fields.keys().map(|key| key.to_ascii_uppercase()).collect(),
-        _ => Vec::new(),
+/// A list setting: a TOML array of strings, or one comma-separated string (the
+/// only form an environment variable has).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct List(pub Vec<String>);
+
+impl From<&str> for List {
+    fn from(text: &str) -> List {
+        List(split_list(text))
+    }
+}
+
+impl<'de> Deserialize<'de> for List {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = List;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of strings or one comma-separated string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<List, E> {
+                Ok(List::from(text))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<List, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = seq.next_element::<String>()? {
+                    entries.extend(split_list(&entry));
+                }
+                Ok(List(entries))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
 /// `THREADHOLD_CONFIG` names the TOML file; it is read by the flag parser.
-const CONFIG_KEY: &str = "CONFIG";
-const SECRET_KEYS: &[&str] = &["DATABASE_URL", "S3_SECRET_ACCESS_KEY"];
+pub const CONFIG_ENV: &str = "THREADHOLD_CONFIG";
+/// `THREADHOLD_<KEY>_FILE` holds the path of a file holding a secret setting.
+pub const FILE_SUFFIX: &str = "_FILE";
 
-/// Loads the layered settings. Returns the names of unknown `THREADHOLD_*`
-/// variables so the caller can warn once logging is up.
-pub fn load(config_file: Option<&Path>, flags: FlagOverrides) -> anyhow::Result<(Settings, Vec<String>)> {
-    let mut figment = Figment::from(Serialized::defaults(Settings::default()));
-    if let Some(path) = config_file {
-        if !path.exists() {
-            bail!("config file {} does not exist", path.display());
-        }
-        figment = figment.merge(Toml::file(path));
+/// A layer whose values report `label` as their source (a file, a variable, a flag).
+struct Labeled<P> {
+    label: String,
+    inner: P,
+}
+
+impl<P: Provider> Provider for Labeled<P> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.label.clone())
     }
-    let keys = setting_keys();
-    let is_setting = move |key: &str| keys.iter().any(|k| k.eq_ignore_ascii_case(key));
-    let mut unknown = Vec::new();
-    for (name, value) in std::env::vars() {
-        let Some(key) = name.strip_prefix(ENV_PREFIX) else {
-            continue;
-        };
-        if let Some(secret_key) = key.strip_suffix("_FILE").filter(|k| SECRET_KEYS.contains(k)) {
-            if std::env::var_os(format!("{ENV_PREFIX}{secret_key}")).is_some() {
-                bail!("both {ENV_PREFIX}{secret_key} and {name} are set; set only one");
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.inner.data()
+    }
+}
+
+pub const DEFAULT_SOURCE: &str = "default";
+
+/// The layers of the settings, before they are checked; every value knows its source.
+pub struct Layered {
+    figment: Figment,
+    /// `THREADHOLD_*` variables that name no setting.
+    pub unknown_env: Vec<String>,
+}
+
+impl Layered {
+    /// Stacks defaults, the file, the variables of `env` and the flags.
+    pub fn new(
+        config_file: Option<&Path>,
+        flags: &FlagOverrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Layered> {
+        let mut figment =
+            Figment::from(Labeled { label: DEFAULT_SOURCE.into(), inner: Serialized::defaults(Settings::default()) });
+        if let Some(path) = config_file {
+            if !path.is_file() {
+                bail!("config file {} does not exist", path.display());
             }
-            let secret = std::fs::read_to_string(&value).with_context(|| format!("reading {name} ({value})"))?;
-            figment = figment.merge(Serialized::default(&secret_key.to_lowercase(), secret.trim().to_owned()));
-        } else if !is_setting(key) && key != CONFIG_KEY {
-            unknown.push(name);
+            figment = figment.merge(Labeled { label: path.display().to_string(), inner: Toml::file_exact(path) });
         }
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let mut unknown_env = Vec::new();
+        for (name, value) in &env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let secret = rest
+                .strip_suffix(FILE_SUFFIX)
+                .and_then(|key| catalog::find(&key.to_ascii_lowercase()))
+                .filter(|setting| setting.secret);
+            let setting = catalog::find(&rest.to_ascii_lowercase()).filter(|setting| setting.has_env());
+            if let Some(setting) = secret {
+                let direct = setting.env();
+                if env.iter().any(|(other, _)| *other == direct) {
+                    bail!("both {direct} and {name} are set; set only one");
+                }
+                let text = std::fs::read_to_string(value).with_context(|| format!("reading {name} ({value})"))?;
+                let inner = Serialized::default(setting.key, text.trim().to_owned());
+                figment = figment.merge(Labeled { label: format!("{name} ({value})"), inner });
+            } else if let Some(setting) = setting {
+                // Typed by the setting, so that `THREADHOLD_METRICS_LISTEN=9090` stays a string
+                // (figment's own Env provider would guess a number).
+                let raw = value.trim();
+                let parsed = match setting.kind {
+                    catalog::Kind::Text | catalog::Kind::Choice(_) => figment::value::Value::from(raw.to_owned()),
+                    catalog::Kind::List if !raw.starts_with('[') => figment::value::Value::from(raw.to_owned()),
+                    _ => match raw.parse::<figment::value::Value>() {
+                        Ok(parsed) => parsed,
+                        Err(never) => match never {},
+                    },
+                };
+                figment =
+                    figment.merge(Labeled { label: name.clone(), inner: Serialized::default(setting.key, parsed) });
+            } else if name != CONFIG_ENV {
+                unknown_env.push(name.clone());
+            }
+        }
+        if let Ok(serde_json::Value::Object(given)) = serde_json::to_value(flags) {
+            for (key, value) in given {
+                let label = format!("--{}", key.replace('_', "-"));
+                figment = figment.merge(Labeled { label, inner: Serialized::default(&key, value) });
+            }
+        }
+        Ok(Layered { figment, unknown_env })
     }
-    figment = figment
-        .merge(Env::prefixed(ENV_PREFIX).filter(move |key| is_setting(key.as_str())))
-        .merge(Serialized::defaults(flags));
-    let settings: Settings = figment.extract().context("invalid settings")?;
-    Ok((settings, unknown))
+
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        self.figment.extract().context("invalid settings")
+    }
+
+    /// Where the value of `key` comes from: `default`, a file path, a variable or a flag.
+    pub fn source(&self, key: &str) -> String {
+        self.figment.find_metadata(key).map_or_else(|| DEFAULT_SOURCE.to_owned(), |metadata| metadata.name.to_string())
+    }
+}
+
+/// Loads the layered settings from the process's environment. Returns the names
+/// of unknown `THREADHOLD_*` variables so the caller can warn once logging is up.
+pub fn load(config_file: Option<&Path>, flags: FlagOverrides) -> anyhow::Result<(Settings, Vec<String>)> {
+    let layered = Layered::new(config_file, &flags, std::env::vars())?;
+    Ok((layered.settings()?, layered.unknown_env))
 }
 
 impl Settings {
@@ -257,7 +318,9 @@ impl Settings {
 impl Settings {
     /// The HTTP server's settings, checked.
     pub fn server_config(&self) -> anyhow::Result<ServerConfig> {
-        let trusted_proxies = split_list(&self.trusted_proxies)
+        let trusted_proxies = self
+            .trusted_proxies
+            .0
             .iter()
             .map(|entry| {
                 IpNet::parse(entry)
@@ -265,7 +328,7 @@ impl Settings {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let secs_to_ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let allowed_types = split_list(&self.attachment_content_types);
+        let allowed_types = self.attachment_content_types.0.clone();
         for pattern in &allowed_types {
             threadhold_domain::attachments::check_type_pattern(pattern)
                 .map_err(|reason| anyhow::anyhow!("attachment_content_types: {reason}"))?;
@@ -327,7 +390,7 @@ impl Settings {
 
     /// Hosts whose key URLs may be private or plain `http`.
     pub fn jwks_allow_hosts(&self) -> Vec<String> {
-        split_list(&self.jwks_allow_hosts)
+        self.jwks_allow_hosts.0.clone()
     }
 
     fn attachment_backend(&self) -> anyhow::Result<AttachmentBackend> {
@@ -427,12 +490,36 @@ fn split_list(text: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// Serializing every field (`None` too) lists them; the catalog must describe each, in order.
     #[test]
-    fn every_field_is_a_known_variable() {
-        let keys = setting_keys();
-        for key in ["LISTEN", "DATABASE_URL", "ANONYMOUS_TOKEN_TTL_SECS", "TRUSTED_PROXIES", "CLIENT_IP_HEADER"] {
-            assert!(keys.iter().any(|k| k == key), "{key} missing from {keys:?}");
-        }
+    fn the_catalog_describes_every_field() {
+        let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(Settings::default()) else {
+            panic!("settings serialize to an object");
+        };
+        let fields: Vec<&str> = fields.keys().map(String::as_str).collect();
+        let mut described: Vec<&str> = catalog::SETTINGS.iter().map(|setting| setting.key).collect();
+        described.sort_unstable();
+        let mut sorted = fields.clone();
+        sorted.sort_unstable();
+        assert_eq!(described, sorted);
+    }
+
+    #[test]
+    fn lists_are_arrays_or_comma_separated_strings() {
+        let load = |text: &str, env: &[(&str, &str)]| {
+            let dir = tempfile::tempdir().expect("dir");
+            let file = dir.path().join("threadhold.toml");
+            std::fs::write(&file, text).expect("write");
+            let env = env.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned()));
+            Layered::new(Some(&file), &FlagOverrides::default(), env).and_then(|layered| layered.settings())
+        };
+        let hosts = |settings: anyhow::Result<Settings>| settings.expect("settings").jwks_allow_hosts();
+        assert_eq!(hosts(load("jwks_allow_hosts = [\"a.internal\", \"b\"]", &[])), ["a.internal", "b"]);
+        assert_eq!(hosts(load("jwks_allow_hosts = \"a.internal, b\"", &[])), ["a.internal", "b"]);
+        assert_eq!(hosts(load("", &[("THREADHOLD_JWKS_ALLOW_HOSTS", "a.internal,b")])), ["a.internal", "b"]);
+        assert_eq!(hosts(load("", &[("THREADHOLD_JWKS_ALLOW_HOSTS", "[a.internal, b]")])), ["a.internal", "b"]);
+        let error = format!("{:#}", load("jwks_allow_hosts = 5", &[]).expect_err("not a list"));
+        assert!(error.contains("comma-separated string"), "{error}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 mod config;
 mod titles;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -29,12 +29,19 @@ struct Cli {
     command: Command,
 }
 
+/// The TOML config file.
+#[derive(Args, Clone)]
+struct ConfigFileArg {
+    /// TOML config file (also THREADHOLD_CONFIG).
+    #[arg(long, env = config::CONFIG_ENV, global = true)]
+    config: Option<PathBuf>,
+}
+
 /// Where the data lives; every command takes these, like `serve`.
 #[derive(Args, Clone)]
 struct StorageArgs {
-    /// TOML config file (also THREADHOLD_CONFIG).
-    #[arg(long, env = "THREADHOLD_CONFIG", global = true)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    file: ConfigFileArg,
     /// Data folder holding the SQLite database [default: ./threadhold-data].
     #[arg(long, global = true)]
     data: Option<PathBuf>,
@@ -47,14 +54,15 @@ struct StorageArgs {
 enum Command {
     /// Run the API server.
     Serve {
-        /// Address to listen on [default: 127.0.0.1:8787].
-        #[arg(long)]
-        listen: Option<String>,
-        /// Log format.
-        #[arg(long, value_enum)]
-        log_format: Option<LogFormat>,
+        #[command(flatten)]
+        serve: ServeArgs,
         #[command(flatten)]
         storage: StorageArgs,
+    },
+    /// Inspect the configuration: what is in effect, what is wrong, every setting documented.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Write the deployment as JSON Lines (a backup, or a move to another database):
     /// every project with its keys, rules, sessions, threads, messages and telemetry.
@@ -80,10 +88,13 @@ enum Command {
         #[command(flatten)]
         storage: StorageArgs,
     },
-    /// Exit 0 when the server at --url answers /readyz (for container health checks).
+    /// Exit 0 when the server answers /readyz (for container health checks).
     Healthcheck {
-        #[arg(long, default_value = "http://127.0.0.1:8787")]
-        url: String,
+        /// The server's URL, or its /readyz URL [default: the configured `listen` address].
+        #[arg(long)]
+        url: Option<String>,
+        #[command(flatten)]
+        file: ConfigFileArg,
     },
     /// Manage backend API keys.
     Keys {
@@ -141,6 +152,48 @@ enum Command {
         #[command(flatten)]
         storage: StorageArgs,
     },
+}
+
+/// The flags of `serve` that are settings.
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8787].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective settings (secrets masked), each with its source: default, file, variable or flag.
+    Print {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Check the config file and the THREADHOLD_* variables: one line per problem, exit 1 if any.
+    Check {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Print every setting documented: the example config file (docs/threadhold.example.toml).
+    Example {
+        #[arg(long, value_enum, default_value = "toml")]
+        format: ExampleFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExampleFormat {
+    /// A commented TOML file.
+    Toml,
+    /// The settings table of `docs/reference/configuration.md`.
+    Markdown,
 }
 
 #[derive(Subcommand)]
@@ -314,9 +367,8 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { listen, log_format, storage } => {
-            let flags = FlagOverrides { listen, log_format, ..storage_flags(&storage) };
-            let (settings, unknown_env) = config::load(storage.config.as_deref(), flags)?;
+        Command::Serve { serve: flags, storage } => {
+            let (settings, unknown_env) = config::load(storage.file.config.as_deref(), flags_of(flags, &storage))?;
             init_logging(&settings);
             for name in unknown_env {
                 tracing::warn!(variable = %name, "ignoring unknown environment variable");
@@ -359,9 +411,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Healthcheck { url } => {
+        Command::Config { command } => config_command(command),
+        Command::Healthcheck { url, file } => {
+            let base = match url {
+                Some(url) => url,
+                None => local_url(&config::load(file.config.as_deref(), FlagOverrides::default())?.0.listen),
+            };
+            // A URL that already names a probe is taken as it is.
+            let url = if base.ends_with("/readyz") || base.ends_with("/healthz") {
+                base
+            } else {
+                format!("{}/readyz", base.trim_end_matches('/'))
+            };
             let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build()?;
-            let response = client.get(format!("{}/readyz", url.trim_end_matches('/'))).send().await?;
+            let response = client.get(&url).send().await.with_context(|| format!("asking {url}"))?;
             if !response.status().is_success() {
                 bail!("{url} is not ready: {}", response.status());
             }
@@ -427,13 +490,64 @@ fn storage_flags(storage: &StorageArgs) -> FlagOverrides {
     FlagOverrides { data: storage.data.clone(), database_url: storage.database_url.clone(), ..FlagOverrides::default() }
 }
 
+fn flags_of(serve: ServeArgs, storage: &StorageArgs) -> FlagOverrides {
+    FlagOverrides { listen: serve.listen, log_format: serve.log_format, ..storage_flags(storage) }
+}
+
 fn settings_for(storage: &StorageArgs) -> anyhow::Result<Settings> {
-    Ok(config::load(storage.config.as_deref(), storage_flags(storage))?.0)
+    Ok(config::load(storage.file.config.as_deref(), storage_flags(storage))?.0)
+}
+
+fn config_command(command: ConfigCommand) -> anyhow::Result<()> {
+    match command {
+        ConfigCommand::Print { serve, storage } => {
+            let flags = flags_of(serve, &storage);
+            let layered = config::Layered::new(storage.file.config.as_deref(), &flags, std::env::vars())?;
+            print!("{}", config::inspect::print(&layered)?);
+        }
+        ConfigCommand::Check { serve, storage } => {
+            let flags = flags_of(serve, &storage);
+            let problems = config::inspect::check(storage.file.config.as_deref(), &flags, std::env::vars());
+            if !problems.is_empty() {
+                for problem in &problems {
+                    eprintln!("{problem}");
+                }
+                bail!("{} problem(s) in the configuration", problems.len());
+            }
+            println!("ok");
+        }
+        ConfigCommand::Example { format } => match format {
+            ExampleFormat::Toml => print!("{}", config::inspect::example()?),
+            ExampleFormat::Markdown => print!("{}", config::inspect::markdown_table()?),
+        },
+    }
+    Ok(())
+}
+
+/// A URL to reach a listen address from this machine (a wildcard address is reached on loopback).
+fn local_url(listen: &str) -> String {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(mut address) => {
+            if address.ip().is_unspecified() {
+                let loopback = match address {
+                    std::net::SocketAddr::V4(_) => std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+                    std::net::SocketAddr::V6(_) => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+                };
+                address.set_ip(loopback);
+            }
+            format!("http://{address}")
+        }
+        Err(_) => format!("http://{listen}"),
+    }
 }
 
 fn init_logging(settings: &Settings) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a terminal: escape codes garble files and log collectors.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match settings.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
@@ -497,12 +611,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("threadhold listening on http://{address}");
     std::io::stdout().flush()?;
     tracing::info!(%address, database = %database_label(&settings), "threadhold started");
+    // What to do next, in one line: a key for the backend, and the dashboard (or how to open it).
+    let url = settings.public_url.clone().unwrap_or_else(|| local_url(&address.to_string()));
+    let url = url.trim_end_matches('/');
     if admins::dashboard_enabled(store.as_ref()).await? {
-        tracing::info!("the dashboard is at http://{address}/admin");
+        tracing::info!(
+            "next: create an API key for your backend with `threadhold keys create --name NAME` \
+             or in the dashboard at {url}/admin"
+        );
     } else {
         tracing::info!(
-            "the dashboard (http://{address}/admin) is off until an account exists: \
-             threadhold admin add EMAIL --role owner"
+            "next: create an API key for your backend with `threadhold keys create --name NAME`; \
+             the dashboard ({url}/admin) is off until an account exists: `threadhold admin add EMAIL --role owner`"
         );
     }
     threadhold_server::launch(state, listener, shutdown_signal()).await?;

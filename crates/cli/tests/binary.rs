@@ -591,3 +591,178 @@ async fn titles_commands_configure_the_model_a_running_server_uses() {
     assert!(exit.success(), "{stderr}");
     assert!(!stderr.contains(MODEL_KEY), "the model key never reaches the log");
 }
+
+/// The binary without the test runner's own `THREADHOLD_*` variables (they would be unknown settings).
+fn threadhold() -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("THREADHOLD_")) {
+        command.env_remove(name);
+    }
+    command.env_remove("RUST_LOG");
+    command
+}
+
+fn repository_file(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+}
+
+#[test]
+fn the_example_config_and_the_readme_table_are_generated_and_valid() {
+    let generated = threadhold().args(["config", "example"]).output().expect("run");
+    assert!(generated.status.success());
+    let committed = std::fs::read_to_string(repository_file("docs/threadhold.example.toml")).expect("example file");
+    assert_eq!(
+        String::from_utf8_lossy(&generated.stdout),
+        committed,
+        "docs/threadhold.example.toml is stale: run scripts/regenerate-config-docs"
+    );
+    let check = threadhold()
+        .args(["config", "check", "--config"])
+        .arg(repository_file("docs/threadhold.example.toml"))
+        .output()
+        .expect("run");
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert_eq!(String::from_utf8_lossy(&check.stdout), "ok\n");
+    let table = threadhold().args(["config", "example", "--format", "markdown"]).output().expect("run");
+    let table = String::from_utf8(table.stdout).expect("utf-8");
+    assert!(table.contains("| `jwks_allow_hosts` | list of strings, or one comma-separated string |"), "{table}");
+    let reference = std::fs::read_to_string(repository_file("docs/reference/configuration.md")).expect("reference");
+    assert!(reference.contains(&table), "the settings table in docs/reference is stale: run scripts/regenerate-config-docs");
+}
+
+#[test]
+fn config_check_names_every_problem_on_its_own_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("threadhold.toml");
+    std::fs::write(&file, "listen_addr = \"0.0.0.0:80\"\nworkspace_token_ttl_secs = \"soon\"\njwks_allow_hosts = 5\n")
+        .expect("write");
+    let output = threadhold()
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .env("THREADHOLD_LISTN", "0.0.0.0:80")
+        .env("THREADHOLD_ANONYMOUS_ENABLED", "maybe")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let file = file.display().to_string();
+    for expected in [
+        format!("{file}: unknown setting listen_addr (did you mean listen?)"),
+        "THREADHOLD_LISTN: unknown variable (did you mean THREADHOLD_LISTEN?)".to_owned(),
+        format!("{file}: workspace_token_ttl_secs: invalid type: found string \"soon\", expected u64"),
+        format!("{file}: jwks_allow_hosts: invalid type: found signed int `5`, expected a list of strings"),
+        "THREADHOLD_ANONYMOUS_ENABLED: anonymous_enabled: invalid type: found string \"maybe\", expected a boolean"
+            .to_owned(),
+        "threadhold: error: 5 problem(s) in the configuration".to_owned(),
+    ] {
+        assert!(lines.iter().any(|line| line.starts_with(&expected)), "missing {expected:?} in:\n{stderr}");
+    }
+    assert_eq!(lines.len(), 6, "{stderr}");
+    // Values of the right type that the server would refuse.
+    let output = threadhold()
+        .args(["config", "check"])
+        .env("THREADHOLD_WORKSPACE_TOKEN_TTL_SECS", "7200")
+        .env("THREADHOLD_METRICS_LISTEN", "9090")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("metrics_listen: \"9090\" is not host:port"), "{stderr}");
+    assert!(stderr.contains("workspace_token_ttl_secs (7200) is longer than token_max_lifetime_secs"), "{stderr}");
+    let clean =
+        threadhold().args(["config", "check"]).env("THREADHOLD_JWKS_ALLOW_HOSTS", "a, b").output().expect("run");
+    assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stderr));
+}
+
+#[test]
+fn config_print_shows_each_source_and_masks_secrets() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("threadhold.toml");
+    std::fs::write(&file, "workspace_token_ttl_secs = 77\njwks_allow_hosts = [\"idp.internal\"]\n").expect("write");
+    let secret = dir.path().join("db-url");
+    std::fs::write(&secret, "postgres://app:hunter2@db.internal:5432/threadhold\n").expect("write");
+    let output = threadhold()
+        .args(["config", "print", "--data", "/srv/threadhold", "--config"])
+        .arg(&file)
+        .env("THREADHOLD_DATABASE_URL_FILE", &secret)
+        .env("THREADHOLD_S3_SECRET_ACCESS_KEY", "s3-hunter2")
+        .env("THREADHOLD_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.0.1")
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains("hunter2"), "a secret leaked:\n{stdout}");
+    let line = |key: &str| {
+        stdout
+            .lines()
+            .find(|line| line.starts_with(&format!("{key} = ")) || line.starts_with(&format!("# {key} is unset")))
+            .unwrap_or_else(|| panic!("no line for {key}:\n{stdout}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let file = file.display().to_string();
+    assert_eq!(line("listen"), "listen = \"127.0.0.1:8787\" # default");
+    assert_eq!(line("data"), "data = \"/srv/threadhold\" # --data");
+    assert_eq!(line("workspace_token_ttl_secs"), format!("workspace_token_ttl_secs = 77 # {file}"));
+    assert_eq!(line("jwks_allow_hosts"), format!("jwks_allow_hosts = [\"idp.internal\"] # {file}"));
+    assert_eq!(
+        line("database_url"),
+        format!(
+            "database_url = \"postgres://app:********@db.internal:5432/threadhold\" # THREADHOLD_DATABASE_URL_FILE ({})",
+            secret.display()
+        )
+    );
+    assert_eq!(line("s3_secret_access_key"), "s3_secret_access_key = \"********\" # THREADHOLD_S3_SECRET_ACCESS_KEY");
+    assert_eq!(
+        line("trusted_proxies"),
+        "trusted_proxies = [\"10.0.0.0/8\", \"192.168.0.1\"] # THREADHOLD_TRUSTED_PROXIES"
+    );
+    assert_eq!(line("retention_days"), "# retention_days is unset # default");
+}
+
+/// A port free a moment ago (the server binds it by name, as a deployment would).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
+#[test]
+fn healthcheck_finds_the_configured_server_and_the_log_says_what_next() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let file = dir.path().join("threadhold.toml");
+    std::fs::write(&file, format!("listen = \"0.0.0.0:{port}\"\n")).expect("write");
+    let mut command = threadhold();
+    command
+        .args(["serve", "--config"])
+        .arg(&file)
+        .arg("--data")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let server = Server::spawn(command);
+    let healthcheck = |args: &[&str], env: &[(&str, &str)]| {
+        let output = threadhold().arg("healthcheck").args(args).envs(env.iter().copied()).output().expect("run");
+        (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let config = file.display().to_string();
+    let (ok, stderr) = healthcheck(&["--config", &config], &[]);
+    assert!(ok, "from the config file's wildcard address: {stderr}");
+    let (ok, stderr) = healthcheck(&[], &[("THREADHOLD_LISTEN", &format!("127.0.0.1:{port}"))]);
+    assert!(ok, "from THREADHOLD_LISTEN: {stderr}");
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    let (ok, stderr) = healthcheck(&["--url", &readyz], &[]);
+    assert!(ok, "a /readyz URL is used as it is: {stderr}");
+    let (ok, _) = healthcheck(&[], &[]);
+    assert!(!ok, "the default address has no server");
+    let (exit, stderr) = server.terminate();
+    assert!(exit.success(), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {stderr}");
+    assert!(
+        stderr.contains("`threadhold keys create --name NAME`")
+            && stderr.contains(&format!("the dashboard (http://127.0.0.1:{port}/admin) is off"))
+            && stderr.contains("`threadhold admin add EMAIL --role owner`"),
+        "{stderr}"
+    );
+}
