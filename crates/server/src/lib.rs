@@ -15,6 +15,7 @@ pub mod files;
 mod handlers;
 mod mcp;
 mod observe;
+pub mod openapi;
 mod otlp;
 mod project_views;
 pub mod projects;
