@@ -40,7 +40,7 @@ use tower::Layer;
 
 pub use client_ip::ClientIpPolicy;
 pub use files::{FilesConfig, S3Settings};
-pub use router::router;
+pub use router::{route_paths, router};
 pub use serve::ConnectionLimits;
 pub use service::admins::SessionPolicy;
 pub use state::AppState;

@@ -11,7 +11,9 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::server::{ServerBuilder, ServerVariableBuilder};
 use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -124,10 +126,7 @@ impl Modify for Shared {
                 .description(Some("Any project, by id"))
                 .parameter(
                     "project",
-                    ServerVariableBuilder::new()
-                        .default_value("default")
-                        .description(Some("The project id"))
-                        .build(),
+                    ServerVariableBuilder::new().default_value("default").description(Some("The project id")).build(),
                 )
                 .build(),
         ]);
@@ -196,8 +195,9 @@ fn security(path: &str, changes: bool) -> Vec<SecurityRequirement> {
 fn add_path_parameters(path: &str, operation: &mut Operation) {
     let parameters = operation.parameters.get_or_insert_with(Vec::new);
     for name in path.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name)) {
-        let described =
-            parameters.iter().any(|p| matches!(p, RefOr::T(p) if p.name == name && p.parameter_in == ParameterIn::Path));
+        let described = parameters
+            .iter()
+            .any(|p| matches!(p, RefOr::T(p) if p.name == name && p.parameter_in == ParameterIn::Path));
         if !described {
             parameters.push(RefOr::T(
                 ParameterBuilder::new()
@@ -388,7 +388,7 @@ pub struct Page {
 #[derive(ToSchema)]
 pub struct AdminAccount {
     pub email: String,
-    /// `owner` or `member`.
+    /// `owner`, `admin` or `member`.
     pub role: String,
     pub created_at: String,
     pub last_login_at: Option<String>,

@@ -9,15 +9,15 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use utoipa::{IntoParams, OpenApi, ToSchema};
 use threadhold_auth::rules::RuleInput;
 use threadhold_domain::dashboard::{AdminAccount, AuditQuery, ProjectPage, UserQuery};
 use threadhold_domain::format_ms;
 use threadhold_domain::model::{ApiKey, AuthRule, Thread};
 use threadhold_domain::now_ms;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::{SESSION_COOKIE, Signed, clear_cookie, client_ip, over_https, session_cookie};
 use crate::error::{ApiError, ApiResult};
@@ -31,39 +31,81 @@ type Answer = ApiResult<Json<Value>>;
 
 /// The admin API's part of the OpenAPI document (nested under `/admin/api`).
 #[derive(OpenApi)]
-#[openapi(paths(login, logout, me, list_projects, create_project, rename_project, overview_of, list_threads, get_thread, delete_thread, export_thread, list_users, erasure_preview, erase_user, list_runs, list_feedback, list_scores, list_keys, create_key, revoke_key, list_rules, add_rule, update_rule, remove_rule, test_token, access_settings, set_anonymous, set_origins, retention_settings, set_retention, retention_preview, list_accounts, add_account, remove_account, list_audit))]
+#[openapi(paths(
+    login,
+    logout,
+    me,
+    list_projects,
+    create_project,
+    rename_project,
+    overview_of,
+    list_threads,
+    get_thread,
+    delete_thread,
+    export_thread,
+    list_users,
+    erasure_preview,
+    erase_user,
+    list_runs,
+    list_feedback,
+    list_scores,
+    list_keys,
+    create_key,
+    revoke_key,
+    list_rules,
+    add_rule,
+    update_rule,
+    remove_rule,
+    test_token,
+    access_settings,
+    set_anonymous,
+    set_origins,
+    retention_settings,
+    set_retention,
+    retention_preview,
+    list_accounts,
+    add_account,
+    remove_account,
+    list_audit
+))]
 pub struct AdminApi;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/login", post(login))
-        .route("/logout", post(logout))
-        .route("/me", get(me))
-        .route("/projects", get(list_projects).post(create_project))
-        .route("/projects/{project}", put(rename_project))
-        .route("/projects/{project}/overview", get(overview_of))
-        .route("/projects/{project}/threads", get(list_threads))
-        .route("/projects/{project}/threads/{thread}", get(get_thread).delete(delete_thread))
-        .route("/projects/{project}/threads/{thread}/export", get(export_thread))
-        .route("/projects/{project}/users", get(list_users))
-        .route("/projects/{project}/users/{user}", delete(erase_user))
-        .route("/projects/{project}/users/{user}/erasure", get(erasure_preview))
-        .route("/projects/{project}/runs", get(list_runs))
-        .route("/projects/{project}/feedback", get(list_feedback))
-        .route("/projects/{project}/scores", get(list_scores))
-        .route("/projects/{project}/keys", get(list_keys).post(create_key))
-        .route("/projects/{project}/keys/{key}", delete(revoke_key))
-        .route("/projects/{project}/rules", get(list_rules).post(add_rule))
-        .route("/projects/{project}/rules/test", post(test_token))
-        .route("/projects/{project}/rules/{rule}", put(update_rule).delete(remove_rule))
-        .route("/projects/{project}/access", get(access_settings))
-        .route("/projects/{project}/access/anonymous", put(set_anonymous))
-        .route("/projects/{project}/access/origins", put(set_origins))
-        .route("/projects/{project}/retention", get(retention_settings).put(set_retention))
-        .route("/projects/{project}/retention/preview", get(retention_preview))
-        .route("/accounts", get(list_accounts).post(add_account))
-        .route("/accounts/{email}", delete(remove_account))
-        .route("/audit", get(list_audit))
+    api_routes().into_iter().fold(Router::new(), |router, (path, methods)| router.route(path, methods))
+}
+
+/// Every route of the admin API, relative to `/admin/api`.
+pub fn api_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/login", post(login)),
+        ("/logout", post(logout)),
+        ("/me", get(me)),
+        ("/projects", get(list_projects).post(create_project)),
+        ("/projects/{project}", put(rename_project)),
+        ("/projects/{project}/overview", get(overview_of)),
+        ("/projects/{project}/threads", get(list_threads)),
+        ("/projects/{project}/threads/{thread}", get(get_thread).delete(delete_thread)),
+        ("/projects/{project}/threads/{thread}/export", get(export_thread)),
+        ("/projects/{project}/users", get(list_users)),
+        ("/projects/{project}/users/{user}", delete(erase_user)),
+        ("/projects/{project}/users/{user}/erasure", get(erasure_preview)),
+        ("/projects/{project}/runs", get(list_runs)),
+        ("/projects/{project}/feedback", get(list_feedback)),
+        ("/projects/{project}/scores", get(list_scores)),
+        ("/projects/{project}/keys", get(list_keys).post(create_key)),
+        ("/projects/{project}/keys/{key}", delete(revoke_key)),
+        ("/projects/{project}/rules", get(list_rules).post(add_rule)),
+        ("/projects/{project}/rules/test", post(test_token)),
+        ("/projects/{project}/rules/{rule}", put(update_rule).delete(remove_rule)),
+        ("/projects/{project}/access", get(access_settings)),
+        ("/projects/{project}/access/anonymous", put(set_anonymous)),
+        ("/projects/{project}/access/origins", put(set_origins)),
+        ("/projects/{project}/retention", get(retention_settings).put(set_retention)),
+        ("/projects/{project}/retention/preview", get(retention_preview)),
+        ("/accounts", get(list_accounts).post(add_account)),
+        ("/accounts/{email}", delete(remove_account)),
+        ("/audit", get(list_audit)),
+    ]
 }
 
 fn page_json(items: Vec<Value>, next: Option<String>) -> Json<Value> {

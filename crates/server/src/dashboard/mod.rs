@@ -13,7 +13,7 @@ mod charts;
 mod pages;
 mod views;
 
-pub(crate) use api::AdminApi;
+pub(crate) use api::{AdminApi, api_routes};
 
 use std::net::{IpAddr, SocketAddr};
 
