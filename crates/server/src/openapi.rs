@@ -212,15 +212,19 @@ fn add_path_parameters(path: &str, operation: &mut Operation) {
 }
 
 /// Every 4xx and 5xx answer is the envelope: the ranges cover the codes a handler does not list.
+/// Responses a handler left without a description get a generic one.
 fn add_error_responses(operation: &mut Operation) {
     for (status, description) in [("4XX", "A client error"), ("5XX", "A server error")] {
         operation.responses.responses.entry(status.to_owned()).or_insert_with(|| error_response(description));
     }
-    for response in operation.responses.responses.iter_mut().filter(|(status, _)| is_error(status)) {
-        if let RefOr::T(response) = response.1
-            && response.content.is_empty()
-        {
+    for (status, response) in operation.responses.responses.iter_mut() {
+        let RefOr::T(response) = response else { continue };
+        if is_error(status) && response.content.is_empty() {
             response.content.insert("application/json".to_owned(), RefOr::T(envelope()));
+        }
+        // OpenAPI requires a description on every response.
+        if response.description.is_empty() {
+            response.description = if is_error(status) { "Refused" } else { "Success" }.to_owned();
         }
     }
 }
