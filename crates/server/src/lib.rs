@@ -15,6 +15,7 @@ pub mod files;
 mod handlers;
 mod mcp;
 mod observe;
+pub mod openapi;
 mod otlp;
 mod project_views;
 pub mod projects;
@@ -39,7 +40,7 @@ use tower::Layer;
 
 pub use client_ip::ClientIpPolicy;
 pub use files::{FilesConfig, S3Settings};
-pub use router::router;
+pub use router::{route_paths, router};
 pub use serve::ConnectionLimits;
 pub use service::admins::SessionPolicy;
 pub use state::AppState;

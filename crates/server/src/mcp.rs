@@ -58,6 +58,7 @@ static TRANSPORT: LazyLock<StreamableHttpService<ProjectTools, NeverSessionManag
 /// `POST /v1/mcp`: the body is read (within the usual limit) and checked to
 /// be JSON here, so those refusals are threadhold's; the caller (an API key)
 /// travels with the request to the tools.
+#[utoipa::path(post, path = "/v1/mcp", tag = "project", request_body(content = Object, description = "A JSON-RPC 2.0 message of the Model Context Protocol (Streamable HTTP)"), responses((status = 200, description = "The JSON-RPC answer", content((Object = "application/json"), (String = "text/event-stream"))), (status = 202, description = "A notification was accepted")))]
 pub async fn serve(State(state): State<AppState>, caller: Caller, request: Request) -> ApiResult<Response> {
     caller.require_api_key("The MCP endpoint")?;
     let (mut parts, body) = request.into_parts();

@@ -11,7 +11,7 @@ use threadhold_domain::{Millis, format_ms};
 use crate::views::StoredJson;
 
 /// The project run object.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RunView<'a> {
     id: &'a str,
     workspace_id: &'a str,
@@ -90,7 +90,7 @@ impl<'a> From<&'a Run> for RunView<'a> {
 }
 
 /// The project span object.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SpanView<'a> {
     id: &'a str,
     run_id: &'a str,
@@ -178,7 +178,7 @@ fn span_view<'a>(run: &'a Run, arranged: &'a ArrangedSpan) -> SpanView<'a> {
 }
 
 /// `{"runs": [...], "next_cursor": …}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RunPageView<'a> {
     runs: Vec<RunView<'a>>,
     next_cursor: Option<&'a str>,
@@ -189,7 +189,7 @@ pub fn run_page<'a>(runs: &'a [Run], next_cursor: Option<&'a str>) -> RunPageVie
 }
 
 /// The run object plus `spans`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RunDetailView<'a> {
     #[serde(flatten)]
     run: RunView<'a>,
@@ -200,7 +200,7 @@ pub fn run_detail<'a>(run: &'a Run, spans: &'a [ArrangedSpan]) -> RunDetailView<
     RunDetailView { run: RunView::from(run), spans: spans.iter().map(|span| span_view(run, span)).collect() }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ScoreView<'a> {
     id: &'a str,
     workspace_id: &'a str,
@@ -240,7 +240,7 @@ impl<'a> From<&'a ScoreRecord> for ScoreView<'a> {
 }
 
 /// `{"scores": [...]}`, with `next_cursor` only where the list pages by cursor (MCP).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ScoresView<'a> {
     scores: Vec<ScoreView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -252,7 +252,7 @@ pub fn scores<'a>(scores: &'a [ScoreRecord], next_cursor: Option<Option<&'a str>
 }
 
 /// One row of `GET /v1/projects/usage/daily`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DayView<'a> {
     day: &'a str,
     provider: Option<&'a str>,
@@ -290,7 +290,7 @@ fn day_view<'a>(day: &'a str, runs: &'a RunUsage, people: Option<(i64, i64)>) ->
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DaysView<'a> {
     days: Vec<DayView<'a>>,
 }
@@ -303,7 +303,7 @@ pub fn days_by_model(rows: &[(String, RunUsage)]) -> DaysView<'_> {
     DaysView { days: rows.iter().map(|(day, runs)| day_view(day, runs, None)).collect() }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TitlesView {
     used: i64,
     completed: i64,
@@ -313,7 +313,7 @@ struct TitlesView {
 }
 
 /// `GET /v1/projects/usage/period`: the hosted shape, for a server without plans.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PeriodView {
     plan: &'static str,
     period_start: String,

@@ -10,14 +10,18 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use threadhold_domain::model::{Message, SearchHit, Thread};
 use threadhold_domain::{format_ms, now_ms};
+use utoipa::ToSchema;
 
-#[derive(Serialize)]
-struct ThreadView<'a> {
+/// A thread; timestamps are millisecond `…Z`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Thread)]
+pub struct ThreadView<'a> {
     id: &'a str,
     project_id: &'a str,
     workspace_id: &'a str,
     title: Option<&'a str>,
     external_id: Option<&'a str>,
+    /// Any JSON value, exactly as stored.
     metadata: Option<StoredJson<'a>>,
     is_archived: bool,
     last_message_at: String,
@@ -42,8 +46,10 @@ impl<'a> From<&'a Thread> for ThreadView<'a> {
     }
 }
 
-#[derive(Serialize)]
-struct MessageView<'a> {
+/// A message; `content` is the client's document, exactly as stored.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Message)]
+pub struct MessageView<'a> {
     id: &'a str,
     thread_id: &'a str,
     parent_id: Option<&'a str>,
@@ -58,8 +64,11 @@ struct MessageView<'a> {
     run: Option<RunView>,
 }
 
-#[derive(Serialize)]
-struct RunView {
+/// A message's run lease.
+#[derive(Serialize, ToSchema)]
+#[schema(as = MessageRun)]
+pub struct RunView {
+    /// `running` or `ended`.
     status: &'static str,
     /// Measured by this server at read time, so clocks of tabs and nodes never matter.
     last_heartbeat_ms_ago: i64,
@@ -89,6 +98,15 @@ impl<'a> From<&'a Message> for MessageView<'a> {
 /// validated on the way in; one damaged outside the server renders as `{}`.
 pub struct StoredJson<'a>(pub &'a str);
 
+/// Any JSON value.
+impl utoipa::PartialSchema for StoredJson<'_> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <serde_json::Value as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl ToSchema for StoredJson<'_> {}
+
 impl Serialize for StoredJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match serde_json::from_str::<&RawValue>(self.0) {
@@ -100,11 +118,7 @@ impl Serialize for StoredJson<'_> {
 
 /// `{"threads": [...]}`, serialized straight from the rows (stored JSON stays verbatim).
 pub fn thread_list(threads: &[Thread]) -> Response {
-    #[derive(Serialize)]
-    struct Envelope<'a> {
-        threads: Vec<ThreadView<'a>>,
-    }
-    Json(Envelope { threads: threads.iter().map(ThreadView::from).collect() }).into_response()
+    Json(ThreadList { threads: threads.iter().map(ThreadView::from).collect() }).into_response()
 }
 
 /// `{"results": [{"thread", "message_id", "snippet"}, ...]}`.
@@ -113,17 +127,7 @@ pub fn search_results(hits: &[SearchHit]) -> Response {
 }
 
 /// The body of [`search_results`] (the MCP `search_threads` tool answers it too).
-pub(crate) fn search_results_body(hits: &[SearchHit]) -> impl Serialize + '_ {
-    #[derive(Serialize)]
-    struct Hit<'a> {
-        thread: ThreadView<'a>,
-        message_id: Option<&'a str>,
-        snippet: &'a str,
-    }
-    #[derive(Serialize)]
-    struct Envelope<'a> {
-        results: Vec<Hit<'a>>,
-    }
+pub(crate) fn search_results_body(hits: &[SearchHit]) -> SearchResults<'_> {
     let results = hits
         .iter()
         .map(|hit| Hit {
@@ -132,7 +136,7 @@ pub(crate) fn search_results_body(hits: &[SearchHit]) -> impl Serialize + '_ {
             snippet: &hit.snippet,
         })
         .collect();
-    Envelope { results }
+    SearchResults { results }
 }
 
 /// `{"threads": [...], "next_cursor": …}`: threads by creation (the MCP `list_threads` tool).
@@ -157,18 +161,43 @@ pub(crate) fn thread_messages_body<'a>(thread: &'a Thread, messages: &'a [Messag
 
 /// `{"thread": {...}}`: the client requires the envelope.
 pub fn thread_envelope(thread: &Thread) -> Response {
-    #[derive(Serialize)]
-    struct Envelope<'a> {
-        thread: ThreadView<'a>,
-    }
-    Json(Envelope { thread: ThreadView::from(thread) }).into_response()
+    Json(ThreadEnvelope { thread: ThreadView::from(thread) }).into_response()
 }
 
 /// `{"messages": [...]}`.
 pub fn message_list(messages: &[Message]) -> Response {
-    #[derive(Serialize)]
-    struct Envelope<'a> {
-        messages: Vec<MessageView<'a>>,
-    }
-    Json(Envelope { messages: messages.iter().map(MessageView::from).collect() }).into_response()
+    Json(MessageList { messages: messages.iter().map(MessageView::from).collect() }).into_response()
+}
+
+/// `{"threads": [...]}`.
+#[derive(Serialize, ToSchema)]
+pub struct ThreadList<'a> {
+    threads: Vec<ThreadView<'a>>,
+}
+
+/// `{"thread": {...}}`.
+#[derive(Serialize, ToSchema)]
+pub struct ThreadEnvelope<'a> {
+    thread: ThreadView<'a>,
+}
+
+/// `{"messages": [...]}`, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct MessageList<'a> {
+    messages: Vec<MessageView<'a>>,
+}
+
+/// One search hit: the thread, its newest matching message and a snippet around the match.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SearchHit)]
+pub struct Hit<'a> {
+    thread: ThreadView<'a>,
+    message_id: Option<&'a str>,
+    snippet: &'a str,
+}
+
+/// `{"results": [...]}`, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct SearchResults<'a> {
+    results: Vec<Hit<'a>>,
 }

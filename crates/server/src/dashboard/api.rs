@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use threadhold_auth::rules::RuleInput;
@@ -17,6 +17,7 @@ use threadhold_domain::dashboard::{AdminAccount, AuditQuery, ProjectPage, UserQu
 use threadhold_domain::format_ms;
 use threadhold_domain::model::{ApiKey, AuthRule, Thread};
 use threadhold_domain::now_ms;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::{SESSION_COOKIE, Signed, clear_cookie, client_ip, over_https, session_cookie};
 use crate::error::{ApiError, ApiResult};
@@ -28,36 +29,83 @@ use crate::state::AppState;
 
 type Answer = ApiResult<Json<Value>>;
 
+/// The admin API's part of the OpenAPI document (nested under `/admin/api`).
+#[derive(OpenApi)]
+#[openapi(paths(
+    login,
+    logout,
+    me,
+    list_projects,
+    create_project,
+    rename_project,
+    overview_of,
+    list_threads,
+    get_thread,
+    delete_thread,
+    export_thread,
+    list_users,
+    erasure_preview,
+    erase_user,
+    list_runs,
+    list_feedback,
+    list_scores,
+    list_keys,
+    create_key,
+    revoke_key,
+    list_rules,
+    add_rule,
+    update_rule,
+    remove_rule,
+    test_token,
+    access_settings,
+    set_anonymous,
+    set_origins,
+    retention_settings,
+    set_retention,
+    retention_preview,
+    list_accounts,
+    add_account,
+    remove_account,
+    list_audit
+))]
+pub struct AdminApi;
+
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/login", post(login))
-        .route("/logout", post(logout))
-        .route("/me", get(me))
-        .route("/projects", get(list_projects).post(create_project))
-        .route("/projects/{project}", put(rename_project))
-        .route("/projects/{project}/overview", get(overview_of))
-        .route("/projects/{project}/threads", get(list_threads))
-        .route("/projects/{project}/threads/{thread}", get(get_thread).delete(delete_thread))
-        .route("/projects/{project}/threads/{thread}/export", get(export_thread))
-        .route("/projects/{project}/users", get(list_users))
-        .route("/projects/{project}/users/{user}", delete(erase_user))
-        .route("/projects/{project}/users/{user}/erasure", get(erasure_preview))
-        .route("/projects/{project}/runs", get(list_runs))
-        .route("/projects/{project}/feedback", get(list_feedback))
-        .route("/projects/{project}/scores", get(list_scores))
-        .route("/projects/{project}/keys", get(list_keys).post(create_key))
-        .route("/projects/{project}/keys/{key}", delete(revoke_key))
-        .route("/projects/{project}/rules", get(list_rules).post(add_rule))
-        .route("/projects/{project}/rules/test", post(test_token))
-        .route("/projects/{project}/rules/{rule}", put(update_rule).delete(remove_rule))
-        .route("/projects/{project}/access", get(access_settings))
-        .route("/projects/{project}/access/anonymous", put(set_anonymous))
-        .route("/projects/{project}/access/origins", put(set_origins))
-        .route("/projects/{project}/retention", get(retention_settings).put(set_retention))
-        .route("/projects/{project}/retention/preview", get(retention_preview))
-        .route("/accounts", get(list_accounts).post(add_account))
-        .route("/accounts/{email}", delete(remove_account))
-        .route("/audit", get(list_audit))
+    api_routes().into_iter().fold(Router::new(), |router, (path, methods)| router.route(path, methods))
+}
+
+/// Every route of the admin API, relative to `/admin/api`.
+pub fn api_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/login", post(login)),
+        ("/logout", post(logout)),
+        ("/me", get(me)),
+        ("/projects", get(list_projects).post(create_project)),
+        ("/projects/{project}", put(rename_project)),
+        ("/projects/{project}/overview", get(overview_of)),
+        ("/projects/{project}/threads", get(list_threads)),
+        ("/projects/{project}/threads/{thread}", get(get_thread).delete(delete_thread)),
+        ("/projects/{project}/threads/{thread}/export", get(export_thread)),
+        ("/projects/{project}/users", get(list_users)),
+        ("/projects/{project}/users/{user}", delete(erase_user)),
+        ("/projects/{project}/users/{user}/erasure", get(erasure_preview)),
+        ("/projects/{project}/runs", get(list_runs)),
+        ("/projects/{project}/feedback", get(list_feedback)),
+        ("/projects/{project}/scores", get(list_scores)),
+        ("/projects/{project}/keys", get(list_keys).post(create_key)),
+        ("/projects/{project}/keys/{key}", delete(revoke_key)),
+        ("/projects/{project}/rules", get(list_rules).post(add_rule)),
+        ("/projects/{project}/rules/test", post(test_token)),
+        ("/projects/{project}/rules/{rule}", put(update_rule).delete(remove_rule)),
+        ("/projects/{project}/access", get(access_settings)),
+        ("/projects/{project}/access/anonymous", put(set_anonymous)),
+        ("/projects/{project}/access/origins", put(set_origins)),
+        ("/projects/{project}/retention", get(retention_settings).put(set_retention)),
+        ("/projects/{project}/retention/preview", get(retention_preview)),
+        ("/accounts", get(list_accounts).post(add_account)),
+        ("/accounts/{email}", delete(remove_account)),
+        ("/audit", get(list_audit)),
+    ]
 }
 
 fn page_json(items: Vec<Value>, next: Option<String>) -> Json<Value> {
@@ -73,12 +121,14 @@ fn account_json(account: &AdminAccount) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = LoginBody)]
 struct Login {
     email: String,
     password: String,
 }
 
+#[utoipa::path(post, path = "/login", tag = "admin", request_body = Login, responses((status = 200, description = "Signed in; sets the session cookie", body = crate::openapi::AdminSession), (status = 401, description = "Wrong email or password"), (status = 429, description = "Too many attempts")))]
 async fn login(
     State(state): State<AppState>,
     connect: ConnectInfo<SocketAddr>,
@@ -102,6 +152,7 @@ async fn login(
     Ok(response)
 }
 
+#[utoipa::path(post, path = "/logout", tag = "admin", responses((status = 200, description = "Signed out; clears the cookie", body = crate::openapi::Empty)))]
 async fn logout(State(state): State<AppState>, signed: Signed) -> ApiResult<Response> {
     admins::logout(state.store.as_ref(), &signed.actor, &signed.token).await?;
     let mut response = Json(json!({})).into_response();
@@ -109,6 +160,7 @@ async fn logout(State(state): State<AppState>, signed: Signed) -> ApiResult<Resp
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/me", tag = "admin", responses((status = 200, body = crate::openapi::AdminMe)))]
 async fn me(signed: Signed) -> Answer {
     let role = match &signed.actor {
         crate::service::Actor::Admin { role, .. } => role.as_str(),
@@ -117,6 +169,7 @@ async fn me(signed: Signed) -> Answer {
     Ok(Json(json!({ "email": signed.email(), "role": role, "csrf_token": signed.session.csrf_token })))
 }
 
+#[utoipa::path(get, path = "/projects", tag = "admin", responses((status = 200, body = crate::openapi::Page)))]
 async fn list_projects(State(state): State<AppState>, _signed: Signed) -> Answer {
     let listed = projects::list(state.store.as_ref()).await?;
     let items = listed
@@ -126,13 +179,14 @@ async fn list_projects(State(state): State<AppState>, _signed: Signed) -> Answer
     Ok(page_json(items, None))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NewProject {
     id: String,
     #[serde(default)]
     name: String,
 }
 
+#[utoipa::path(post, path = "/projects", tag = "admin", request_body = NewProject, responses((status = 201, description = "`{id, name}`", body = Object), (status = 409, description = "The id is taken")))]
 async fn create_project(
     State(state): State<AppState>,
     signed: Signed,
@@ -142,11 +196,12 @@ async fn create_project(
     Ok((StatusCode::CREATED, Json(json!({ "id": project.id, "name": project.name }))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Rename {
     name: String,
 }
 
+#[utoipa::path(put, path = "/projects/{project}", tag = "admin", request_body = Rename, responses((status = 200, body = Object)))]
 async fn rename_project(
     State(state): State<AppState>,
     signed: Signed,
@@ -157,11 +212,13 @@ async fn rename_project(
     Ok(Json(json!({})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct OverviewQuery {
     days: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/projects/{project}/overview", tag = "admin", params(OverviewQuery), responses((status = 200, description = "Counts and daily activity", body = Object)))]
 async fn overview_of(
     State(state): State<AppState>,
     signed: Signed,
@@ -197,7 +254,8 @@ fn thread_json(thread: &Thread) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ThreadsQuery {
     q: Option<String>,
     workspace: Option<String>,
@@ -221,6 +279,7 @@ fn timestamp(field: &'static str, value: Option<&str>) -> ApiResult<Option<i64>>
         .transpose()
 }
 
+#[utoipa::path(get, path = "/projects/{project}/threads", tag = "admin", params(ThreadsQuery), responses((status = 200, body = crate::openapi::Page)))]
 async fn list_threads(
     State(state): State<AppState>,
     signed: Signed,
@@ -257,12 +316,14 @@ fn part_json(part: &Part) -> Value {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct BranchQuery {
     branch: Option<String>,
     format: Option<String>,
 }
 
+#[utoipa::path(get, path = "/projects/{project}/threads/{thread}", tag = "admin", params(BranchQuery), responses((status = 200, description = "The thread and one branch of its messages", body = Object), (status = 404, description = "`thread_not_found`")))]
 async fn get_thread(
     State(state): State<AppState>,
     signed: Signed,
@@ -295,6 +356,7 @@ async fn get_thread(
     })))
 }
 
+#[utoipa::path(delete, path = "/projects/{project}/threads/{thread}", tag = "admin", responses((status = 200, body = Object)))]
 async fn delete_thread(
     State(state): State<AppState>,
     signed: Signed,
@@ -304,6 +366,7 @@ async fn delete_thread(
     Ok(Json(json!({})))
 }
 
+#[utoipa::path(get, path = "/projects/{project}/threads/{thread}/export", tag = "admin", params(BranchQuery), responses((status = 200, description = "The branch as Markdown (`format=markdown`) or JSON", content((Object = "application/json"), (String = "text/markdown")))))]
 async fn export_thread(
     State(state): State<AppState>,
     signed: Signed,
@@ -328,13 +391,15 @@ async fn export_thread(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UsersQuery {
     q: Option<String>,
     after: Option<String>,
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/projects/{project}/users", tag = "admin", params(UsersQuery), responses((status = 200, body = crate::openapi::Page)))]
 async fn list_users(
     State(state): State<AppState>,
     signed: Signed,
@@ -358,6 +423,7 @@ async fn list_users(
     Ok(page_json(items, listed.next))
 }
 
+#[utoipa::path(get, path = "/projects/{project}/users/{user}/erasure", tag = "admin", responses((status = 200, description = "What erasing the user would delete", body = Object)))]
 async fn erasure_preview(
     State(state): State<AppState>,
     signed: Signed,
@@ -369,6 +435,7 @@ async fn erasure_preview(
     ))
 }
 
+#[utoipa::path(delete, path = "/projects/{project}/users/{user}", tag = "admin", responses((status = 200, description = "What was deleted", body = Object)))]
 async fn erase_user(
     State(state): State<AppState>,
     signed: Signed,
@@ -378,7 +445,8 @@ async fn erase_user(
     Ok(Json(json!({ "deleted_threads": erasure.threads, "deleted_files": erasure.attachment_keys.len() })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RunsQuery {
     status: Option<String>,
     thread_id: Option<String>,
@@ -386,6 +454,7 @@ struct RunsQuery {
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/projects/{project}/runs", tag = "admin", params(RunsQuery), responses((status = 200, body = crate::openapi::Page)))]
 async fn list_runs(
     State(state): State<AppState>,
     signed: Signed,
@@ -418,7 +487,8 @@ async fn list_runs(
     Ok(page_json(items, listed.next))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
     thread_id: Option<String>,
     before: Option<String>,
@@ -436,6 +506,7 @@ impl PageQuery {
     }
 }
 
+#[utoipa::path(get, path = "/projects/{project}/feedback", tag = "admin", params(PageQuery), responses((status = 200, body = crate::openapi::Page)))]
 async fn list_feedback(
     State(state): State<AppState>,
     signed: Signed,
@@ -451,6 +522,7 @@ async fn list_feedback(
     Ok(page_json(items, listed.next))
 }
 
+#[utoipa::path(get, path = "/projects/{project}/scores", tag = "admin", params(PageQuery), responses((status = 200, body = crate::openapi::Page)))]
 async fn list_scores(
     State(state): State<AppState>,
     signed: Signed,
@@ -479,19 +551,21 @@ fn key_json(key: &ApiKey) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/projects/{project}/keys", tag = "admin", responses((status = 200, description = "`{keys: [...]}`", body = Object)))]
 async fn list_keys(State(state): State<AppState>, _signed: Signed, Path(project): Path<String>) -> Answer {
     projects::require(state.store.as_ref(), &project).await?;
     let listed = keys::list(state.store.as_ref(), Some(&project)).await?;
     Ok(page_json(listed.iter().map(key_json).collect(), None))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NewKey {
     #[serde(default)]
     name: String,
     expires_in_days: Option<u32>,
 }
 
+#[utoipa::path(post, path = "/projects/{project}/keys", tag = "admin", request_body = NewKey, responses((status = 201, description = "The key record and, once, its secret", body = Object)))]
 async fn create_key(
     State(state): State<AppState>,
     signed: Signed,
@@ -504,6 +578,7 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
+#[utoipa::path(delete, path = "/projects/{project}/keys/{key}", tag = "admin", responses((status = 200, body = Object)))]
 async fn revoke_key(
     State(state): State<AppState>,
     signed: Signed,
@@ -523,6 +598,7 @@ fn rule_json(rule: &AuthRule) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/projects/{project}/rules", tag = "admin", responses((status = 200, description = "`{rules: [...]}`", body = Object)))]
 async fn list_rules(State(state): State<AppState>, _signed: Signed, Path(project): Path<String>) -> Answer {
     let listed = rules::list(state.store.as_ref(), &state.verifier.jwks, &state.config.auth_rules, &project).await?;
     let items = listed
@@ -543,7 +619,7 @@ async fn list_rules(State(state): State<AppState>, _signed: Signed, Path(project
 }
 
 /// A rule as the API takes it: the fields of `threadhold rules add`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RuleBody {
     provider: String,
@@ -586,6 +662,7 @@ impl From<RuleBody> for RuleInput {
     }
 }
 
+#[utoipa::path(post, path = "/projects/{project}/rules", tag = "admin", request_body = RuleBody, responses((status = 201, description = "The rule", body = Object)))]
 async fn add_rule(
     State(state): State<AppState>,
     signed: Signed,
@@ -597,6 +674,7 @@ async fn add_rule(
     Ok((StatusCode::CREATED, Json(rule_json(&rule))))
 }
 
+#[utoipa::path(put, path = "/projects/{project}/rules/{rule}", tag = "admin", request_body = RuleBody, responses((status = 200, description = "The rule", body = Object)))]
 async fn update_rule(
     State(state): State<AppState>,
     signed: Signed,
@@ -609,6 +687,7 @@ async fn update_rule(
     Ok(Json(rule_json(&rule)))
 }
 
+#[utoipa::path(delete, path = "/projects/{project}/rules/{rule}", tag = "admin", responses((status = 200, body = Object)))]
 async fn remove_rule(
     State(state): State<AppState>,
     signed: Signed,
@@ -618,11 +697,12 @@ async fn remove_rule(
     Ok(Json(json!({})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct TokenBody {
     token: String,
 }
 
+#[utoipa::path(post, path = "/projects/{project}/rules/test", tag = "admin", request_body = TokenBody, responses((status = 200, description = "Which rule accepts the token, and the caller it yields, or why none does", body = Object)))]
 async fn test_token(
     State(state): State<AppState>,
     signed: Signed,
@@ -634,6 +714,7 @@ async fn test_token(
     Ok(Json(serde_json::to_value(report).map_err(|error| ApiError::Internal(error.to_string()))?))
 }
 
+#[utoipa::path(get, path = "/projects/{project}/access", tag = "admin", responses((status = 200, description = "The anonymous switch and the allowed origins", body = Object)))]
 async fn access_settings(State(state): State<AppState>, _signed: Signed, Path(project): Path<String>) -> Answer {
     let s = access::settings(state.store.as_ref(), &state.config, &project).await?;
     Ok(Json(json!({
@@ -649,11 +730,12 @@ async fn access_settings(State(state): State<AppState>, _signed: Signed, Path(pr
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Switch {
     enabled: bool,
 }
 
+#[utoipa::path(put, path = "/projects/{project}/access/anonymous", tag = "admin", request_body = Switch, responses((status = 200, body = Object)))]
 async fn set_anonymous(
     State(state): State<AppState>,
     signed: Signed,
@@ -664,11 +746,12 @@ async fn set_anonymous(
     Ok(Json(json!({ "anonymous_enabled": body.enabled })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Origins {
     allowed_origins: Vec<String>,
 }
 
+#[utoipa::path(put, path = "/projects/{project}/access/origins", tag = "admin", request_body = Origins, responses((status = 200, body = Object)))]
 async fn set_origins(
     State(state): State<AppState>,
     signed: Signed,
@@ -679,6 +762,7 @@ async fn set_origins(
     Ok(Json(json!({})))
 }
 
+#[utoipa::path(get, path = "/projects/{project}/retention", tag = "admin", responses((status = 200, body = Object)))]
 async fn retention_settings(State(state): State<AppState>, _signed: Signed, Path(project): Path<String>) -> Answer {
     let s = retention::settings(state.store.as_ref(), state.config.retention_days, &project).await?;
     Ok(Json(
@@ -686,11 +770,12 @@ async fn retention_settings(State(state): State<AppState>, _signed: Signed, Path
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Retention {
     days: Option<u32>,
 }
 
+#[utoipa::path(put, path = "/projects/{project}/retention", tag = "admin", request_body = Retention, responses((status = 200, body = Object)))]
 async fn set_retention(
     State(state): State<AppState>,
     signed: Signed,
@@ -701,11 +786,13 @@ async fn set_retention(
     Ok(Json(json!({ "project_days": body.days })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Preview {
     days: u32,
 }
 
+#[utoipa::path(get, path = "/projects/{project}/retention/preview", tag = "admin", params(Preview), responses((status = 200, description = "What a retention of `days` would delete now", body = Object)))]
 async fn retention_preview(
     State(state): State<AppState>,
     signed: Signed,
@@ -716,18 +803,20 @@ async fn retention_preview(
     Ok(Json(json!({ "days": q.days, "threads": threads, "capped": threads >= u64::from(retention::PREVIEW_CAP) })))
 }
 
+#[utoipa::path(get, path = "/accounts", tag = "admin", responses((status = 200, description = "`{accounts: [...]}` (owners only)", body = Object)))]
 async fn list_accounts(State(state): State<AppState>, signed: Signed) -> Answer {
     let listed = admins::list(state.store.as_ref(), &signed.actor).await?;
     Ok(page_json(listed.iter().map(account_json).collect(), None))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NewAccount {
     email: String,
     role: String,
     password: String,
 }
 
+#[utoipa::path(post, path = "/accounts", tag = "admin", request_body = NewAccount, responses((status = 201, description = "The account", body = Object)))]
 async fn add_account(
     State(state): State<AppState>,
     signed: Signed,
@@ -737,12 +826,14 @@ async fn add_account(
     Ok((StatusCode::CREATED, Json(account_json(&account))))
 }
 
+#[utoipa::path(delete, path = "/accounts/{email}", tag = "admin", responses((status = 200, body = Object)))]
 async fn remove_account(State(state): State<AppState>, signed: Signed, Path(email): Path<String>) -> Answer {
     admins::remove(state.store.as_ref(), &signed.actor, &email).await?;
     Ok(Json(json!({})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditParams {
     project: Option<String>,
     actor: Option<String>,
@@ -751,6 +842,7 @@ struct AuditParams {
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/audit", tag = "admin", params(AuditParams), responses((status = 200, body = crate::openapi::Page)))]
 async fn list_audit(State(state): State<AppState>, signed: Signed, ApiQuery(q): ApiQuery<AuditParams>) -> Answer {
     let query = AuditQuery {
         project_id: q.project,

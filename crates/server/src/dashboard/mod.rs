@@ -13,6 +13,8 @@ mod charts;
 mod pages;
 mod views;
 
+pub(crate) use api::{AdminApi, api_routes};
+
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;

@@ -24,6 +24,7 @@ const REFRESH_TOKEN_PREFIX: &str = "refresh_";
 /// 43 base62 characters: about 256 bits.
 const REFRESH_SECRET_CHARS: usize = 43;
 
+#[utoipa::path(post, path = "/v1/auth/tokens/anonymous", tag = "auth", responses((status = 200, body = crate::openapi::AnonymousSession), (status = 403, description = "Anonymous access is off for this project"), (status = 429, description = "`rate_limited`")))]
 pub async fn mint(
     State(state): State<AppState>,
     AddressedProject(project_id): AddressedProject,
@@ -46,11 +47,12 @@ pub async fn mint(
     session_response(&state, &session, &refresh_token).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RefreshBody {
     refresh_token: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/auth/tokens/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, body = crate::openapi::AnonymousSession), (status = 401, description = "The refresh token is unknown, expired or reused"), (status = 429, description = "`rate_limited`")))]
 pub async fn refresh(
     State(state): State<AppState>,
     AddressedProject(project_id): AddressedProject,
@@ -83,11 +85,12 @@ pub async fn refresh(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ClaimBody {
     refresh_token: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/threads/claim", tag = "auth", request_body = ClaimBody, responses((status = 200, body = crate::openapi::Claimed), (status = 403, description = "`anonymous_cannot_claim`")))]
 pub async fn claim(
     State(state): State<AppState>,
     caller: Caller,

@@ -23,11 +23,12 @@ use crate::state::AppState;
 
 /// `POST /v1/files/pdf-to-images`: deprecated; the hosted service has no such
 /// endpoint and answers 404, so the client expects exactly that.
+#[utoipa::path(post, path = "/v1/files/pdf-to-images", tag = "files", responses((status = 404, description = "Not available (as on the hosted service)")))]
 pub async fn pdf_to_images() -> ApiError {
     ApiError::NotFound { code: "not_found", message: "PDF conversion is not available".into() }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct UploadRequest {
     filename: String,
     content_type: Option<String>,
@@ -35,6 +36,7 @@ pub struct UploadRequest {
 }
 
 /// `POST /v1/files/attachments/generate-presigned-upload-url`.
+#[utoipa::path(post, path = "/v1/files/attachments/generate-presigned-upload-url", tag = "files", request_body = UploadRequest, responses((status = 201, body = crate::openapi::UploadGrant), (status = 413, description = "`payload_too_large`"), (status = 415, description = "The content type is not allowed")))]
 pub async fn presign_upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -78,7 +80,7 @@ pub async fn presign_upload(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct DownloadRequest {
     key: Option<String>,
     url: Option<String>,
@@ -86,6 +88,7 @@ pub struct DownloadRequest {
 
 /// `POST /v1/files/attachments/generate-presigned-download-url`: a read URL
 /// for one of the caller's workspace's files, by key or by its public URL.
+#[utoipa::path(post, path = "/v1/files/attachments/generate-presigned-download-url", tag = "files", request_body = DownloadRequest, responses((status = 200, body = crate::openapi::DownloadGrant), (status = 404, description = "No such attachment")))]
 pub async fn presign_download(
     State(state): State<AppState>,
     caller: Caller,
@@ -114,6 +117,7 @@ pub struct Signed {
 }
 
 /// `PUT /files/upload/<key>?expires=…&signature=…`: the local store's upload target.
+#[utoipa::path(put, path = "/files/upload/{key}", tag = "files", params(("key" = String, Path, description = "The attachment key (may contain `/`)"), ("expires" = Option<i64>, Query, description = "Expiry, milliseconds since the epoch"), ("signature" = Option<String>, Query, description = "The URL's signature")), request_body(description = "The file's bytes", content((Vec<u8> = "application/octet-stream"))), responses((status = 200, body = crate::openapi::Empty), (status = 403, description = "`invalid_signature`"), (status = 409, description = "`already_uploaded`"), (status = 413, description = "`payload_too_large`")))]
 pub async fn receive_upload(
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
@@ -161,6 +165,7 @@ pub async fn receive_upload(
 
 /// `GET /files/<key>`: an attachment's durable, unguessable public URL (and,
 /// with `expires` and `signature`, a time-limited download URL).
+#[utoipa::path(get, path = "/files/{key}", tag = "files", params(("key" = String, Path, description = "The attachment key (may contain `/`)"), ("expires" = Option<i64>, Query, description = "Expiry of a download URL, milliseconds since the epoch"), ("signature" = Option<String>, Query, description = "A download URL's signature")), responses((status = 200, description = "The file's bytes", content_type = "application/octet-stream", body = Vec<u8>), (status = 403, description = "`invalid_signature`"), (status = 404, description = "No such file")))]
 pub async fn serve(
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,

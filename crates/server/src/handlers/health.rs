@@ -10,10 +10,12 @@ use serde_json::{Value, json};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up", body = crate::openapi::Status)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "The database answers", body = crate::openapi::Status), (status = 503, description = "The database is unreachable or the server is draining")))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     if state.is_draining() {
         return Err(ApiError::Unavailable("The server is shutting down".into()));

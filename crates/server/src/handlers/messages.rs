@@ -27,6 +27,7 @@ use crate::service;
 use crate::state::AppState;
 use crate::views::message_list;
 
+#[utoipa::path(get, path = "/v1/threads/{thread_id}/messages", tag = "threads", params(("limit" = Option<u32>, Query, description = "Page size"), ("after" = Option<String>, Query, description = "The last message id of the previous page"), ("format" = Option<String>, Query, description = "Convert compatible messages to this format (aui/v0, ai-sdk/v5, ai-sdk/v6)")), responses((status = 200, body = crate::views::MessageList), (status = 404, description = "`thread_not_found`")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -45,11 +46,12 @@ pub async fn list_in(state: &AppState, scope: ReadScope, thread_id: &str, query:
     Ok(message_list(&messages))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateMessage {
     parent_id: Option<String>,
     parent_external_id: Option<String>,
     format: String,
+    #[schema(value_type = serde_json::Value)]
     content: Box<RawValue>,
     external_id: Option<String>,
     /// Open a run lease on the new message (the client only ever sends `true`).
@@ -59,6 +61,7 @@ pub struct CreateMessage {
     lease_id: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/threads/{thread_id}/messages", tag = "threads", request_body = CreateMessage, responses((status = 201, description = "Created", body = crate::openapi::MessageCreated), (status = 200, description = "An existing message (by `external_id`) was written", body = crate::openapi::MessageCreated), (status = 404, description = "`thread_not_found`"), (status = 409, description = "The run lease is held by another writer")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -145,12 +148,14 @@ fn checked_content(raw: &RawValue) -> ApiResult<String> {
     Ok(text.to_owned())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct UpdateMessage {
+    #[schema(value_type = serde_json::Value)]
     content: Box<RawValue>,
     lease_id: Option<String>,
 }
 
+#[utoipa::path(put, path = "/v1/threads/{thread_id}/messages/{message_id}", tag = "threads", request_body = UpdateMessage, responses((status = 200, body = crate::openapi::Empty), (status = 404, description = "`message_not_found`"), (status = 409, description = "The run lease is held by another writer")))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -183,11 +188,12 @@ async fn link_attachments(state: &AppState, caller: &Caller, thread_id: &str, co
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct DeleteMessages {
     message_ids: Vec<String>,
 }
 
+#[utoipa::path(delete, path = "/v1/threads/{thread_id}/messages", tag = "threads", request_body = DeleteMessages, responses((status = 200, body = crate::openapi::Empty), (status = 404, description = "`thread_not_found`")))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -207,13 +213,14 @@ pub async fn delete(
     Ok(Json(json!({})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct FeedbackBody {
     #[serde(rename = "type")]
     kind: String,
     comment: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/threads/{thread_id}/messages/{message_id}/feedback", tag = "threads", request_body = FeedbackBody, responses((status = 200, body = crate::openapi::FeedbackStored), (status = 404, description = "`message_not_found`")))]
 pub async fn feedback(
     State(state): State<AppState>,
     caller: Caller,
@@ -234,6 +241,7 @@ pub async fn feedback(
 }
 
 /// `POST /v1/threads/{thread_id}/runs/{lease_id}/heartbeat`.
+#[utoipa::path(post, path = "/v1/threads/{thread_id}/runs/{lease_id}/heartbeat", tag = "runs", responses((status = 200, body = crate::openapi::Heartbeat), (status = 404, description = "No such lease"), (status = 409, description = "The lease ended or was taken over")))]
 pub async fn heartbeat(
     State(state): State<AppState>,
     caller: Caller,
@@ -243,12 +251,13 @@ pub async fn heartbeat(
     Ok(Json(json!({ "heartbeat_interval_ms": state.config.leases.heartbeat_interval_ms })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct EndRun {
     reason: Option<String>,
 }
 
 /// `POST /v1/threads/{thread_id}/runs/{lease_id}/end`: idempotent, the first reason stays.
+#[utoipa::path(post, path = "/v1/threads/{thread_id}/runs/{lease_id}/end", tag = "runs", request_body = EndRun, responses((status = 200, body = crate::openapi::Empty), (status = 404, description = "No such lease")))]
 pub async fn end_run(
     State(state): State<AppState>,
     caller: Caller,

@@ -20,6 +20,7 @@ use crate::service::{Actor, users};
 use crate::state::AppState;
 
 /// `GET /v1/projects/runs`: runs newest first, filtered, in cursor pages.
+#[utoipa::path(get, path = "/v1/projects/runs", tag = "project", params(("status" = Option<String>, Query), ("outcome_type" = Option<String>, Query), ("model_id" = Option<String>, Query), ("provider" = Option<String>, Query), ("created_by" = Option<String>, Query), ("thread_id" = Option<String>, Query), ("workspace_id" = Option<String>, Query), ("environment" = Option<String>, Query), ("release" = Option<String>, Query), ("tag" = Option<String>, Query), ("from" = Option<String>, Query, description = "ISO 8601 lower bound of `created_at`"), ("to" = Option<String>, Query, description = "ISO 8601 upper bound of `created_at`"), ("limit" = Option<u32>, Query, description = "Page size"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, body = crate::project_views::RunPageView)))]
 pub async fn list_runs(
     State(state): State<AppState>,
     caller: Caller,
@@ -31,6 +32,7 @@ pub async fn list_runs(
 }
 
 /// `GET /v1/projects/runs/{run_id}`: a run with its spans.
+#[utoipa::path(get, path = "/v1/projects/runs/{run_id}", tag = "project", responses((status = 200, body = crate::project_views::RunDetailView), (status = 404, description = "`run_not_found`")))]
 pub async fn get_run(
     State(state): State<AppState>,
     caller: Caller,
@@ -42,6 +44,7 @@ pub async fn get_run(
 }
 
 /// `GET /v1/projects/scores`: scores newest first; `after` names the last score of the previous page.
+#[utoipa::path(get, path = "/v1/projects/scores", tag = "project", params(("name" = Option<String>, Query), ("thread_id" = Option<String>, Query), ("run_id" = Option<String>, Query), ("source" = Option<String>, Query), ("since" = Option<String>, Query), ("limit" = Option<u32>, Query, description = "Page size"), ("after" = Option<String>, Query), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, body = crate::project_views::ScoresView)))]
 pub async fn list_scores(
     State(state): State<AppState>,
     caller: Caller,
@@ -61,6 +64,7 @@ pub struct UsageQuery {
 }
 
 /// `GET /v1/projects/usage/daily`: every UTC day of the range, or stored (day, provider, model) rows.
+#[utoipa::path(get, path = "/v1/projects/usage/daily", tag = "project", params(("from" = Option<String>, Query, description = "YYYY-MM-DD (default: 29 days before `to`)"), ("to" = Option<String>, Query, description = "YYYY-MM-DD (default: today, UTC)"), ("group_by" = Option<String>, Query, description = "`model`")), responses((status = 200, body = crate::project_views::DaysView)))]
 pub async fn usage_daily(
     State(state): State<AppState>,
     caller: Caller,
@@ -83,12 +87,14 @@ pub async fn usage_daily(
 }
 
 /// `GET /v1/projects/usage/period`: the current UTC month.
+#[utoipa::path(get, path = "/v1/projects/usage/period", tag = "project", responses((status = 200, description = "The current UTC month's usage", body = crate::project_views::PeriodView)))]
 pub async fn usage_period(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require_api_key("Reading project usage")?;
     let (period, totals) = service::usage::period(state.store.as_ref(), &caller.scope.project_id, now_ms()).await?;
     Ok(Json(project_views::period(&period, &totals)).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/projects/threads", tag = "project", params(("is_archived" = Option<bool>, Query, description = "Archived threads only (true) or unarchived only (false, the default)"), ("limit" = Option<u32>, Query, description = "Page size"), ("after" = Option<String>, Query, description = "The last id of the previous page")), responses((status = 200, description = "The project's threads, every workspace", body = crate::views::ThreadList)))]
 pub async fn list_threads(
     State(state): State<AppState>,
     caller: Caller,
@@ -98,6 +104,7 @@ pub async fn list_threads(
     super::threads::list_in(&state, &caller.scope.project_id, None, &query).await
 }
 
+#[utoipa::path(get, path = "/v1/projects/threads/{thread_id}/messages", tag = "project", params(("limit" = Option<u32>, Query, description = "Page size"), ("after" = Option<String>, Query, description = "The last message id of the previous page"), ("format" = Option<String>, Query, description = "Convert compatible messages to this format (aui/v0, ai-sdk/v5, ai-sdk/v6)")), responses((status = 200, body = crate::views::MessageList), (status = 404, description = "`thread_not_found`")))]
 pub async fn list_messages(
     State(state): State<AppState>,
     caller: Caller,
@@ -110,6 +117,7 @@ pub async fn list_messages(
 }
 
 /// `DELETE /v1/projects/users/{user_id}`: erases a user's data (API keys only).
+#[utoipa::path(delete, path = "/v1/projects/users/{user_id}", tag = "project", responses((status = 200, body = crate::openapi::Erased)))]
 pub async fn erase_user(
     State(state): State<AppState>,
     caller: Caller,

@@ -20,6 +20,7 @@ const FALLBACK_TITLE: &str = "New Chat";
 
 /// `POST /v1/runs`: a run report, stored as a run (merged into the run of its
 /// trace id when one exists).
+#[utoipa::path(post, path = "/v1/runs", tag = "runs", request_body(content = Object, description = "A run report (status, model, usage, steps, metadata…)"), responses((status = 201, body = crate::openapi::RunCreated)))]
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
@@ -29,7 +30,7 @@ pub async fn report(
     Ok((StatusCode::CREATED, Json(json!({ "run_id": run_id }))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct StreamRequest {
     thread_id: String,
     assistant_id: String,
@@ -41,6 +42,7 @@ pub struct StreamRequest {
 /// thread's title as `text/plain`, generating and storing one if the thread
 /// has none (by the project's title model, if it has one: [`titles`]). A title
 /// a user set is streamed back, never replaced.
+#[utoipa::path(post, path = "/v1/runs/stream", tag = "runs", request_body = StreamRequest, responses((status = 200, description = "The thread's title", content_type = "text/plain", body = String), (status = 404, description = "`thread_not_found`")))]
 pub async fn stream(
     State(state): State<AppState>,
     caller: Caller,

@@ -16,13 +16,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct EventBatch {
     events: Vec<serde_json::Map<String, Value>>,
 }
 
 /// `POST /v1/events`: stores each event; events naming a thread the caller
 /// cannot see are dropped silently (as the hosted service does).
+#[utoipa::path(post, path = "/v1/events", tag = "runs", request_body = EventBatch, responses((status = 202, body = crate::openapi::EventsAccepted)))]
 pub async fn track(
     State(state): State<AppState>,
     caller: Caller,
@@ -61,7 +62,7 @@ pub async fn track(
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": records.len() }))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ScoreBody {
     name: String,
     data_type: String,
@@ -74,6 +75,7 @@ pub struct ScoreBody {
 }
 
 /// `POST /v1/scores`: one score per target, author and name (a repeat replaces it).
+#[utoipa::path(post, path = "/v1/scores", tag = "runs", request_body = ScoreBody, responses((status = 201, body = crate::openapi::ScoreStored)))]
 pub async fn create_score(
     State(state): State<AppState>,
     caller: Caller,

@@ -21,6 +21,7 @@ use crate::service;
 use crate::state::AppState;
 use crate::views::{search_results, thread_envelope, thread_list};
 
+#[utoipa::path(get, path = "/v1/threads", tag = "threads", params(("is_archived" = Option<bool>, Query, description = "Archived threads only (true) or unarchived only (false, the default)"), ("limit" = Option<u32>, Query, description = "Page size"), ("after" = Option<String>, Query, description = "The last id of the previous page")), responses((status = 200, description = "The workspace's threads, newest first", body = crate::views::ThreadList)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -49,6 +50,7 @@ pub async fn list_in(
     Ok(thread_list(&threads))
 }
 
+#[utoipa::path(get, path = "/v1/threads/{thread_id}", tag = "threads", responses((status = 200, body = crate::views::ThreadEnvelope), (status = 404, description = "`thread_not_found`")))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -62,16 +64,18 @@ pub async fn get(
     Ok(thread_envelope(&thread))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateThread {
     last_message_at: Option<String>,
     title: Option<String>,
+    #[schema(value_type = Option<serde_json::Value>)]
     metadata: Option<Box<RawValue>>,
     external_id: Option<String>,
     #[serde(default)]
     upsert: bool,
 }
 
+#[utoipa::path(post, path = "/v1/threads", tag = "threads", request_body = CreateThread, responses((status = 201, description = "Created", body = crate::openapi::ThreadCreated), (status = 200, description = "An upsert found the thread by `external_id`", body = crate::openapi::ThreadCreated)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -109,16 +113,21 @@ pub async fn create(
     Ok((status, Json(json!({ "thread_id": thread_id }))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct UpdateThread {
     #[serde(default, deserialize_with = "present")]
+    /// `null` removes it.
+    #[schema(value_type = Option<String>)]
     title: Option<Option<String>>,
     last_message_at: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    /// Any JSON value; `null` removes it.
+    #[schema(value_type = Option<serde_json::Value>)]
     metadata: Option<Option<Box<RawValue>>>,
     is_archived: Option<bool>,
 }
 
+#[utoipa::path(put, path = "/v1/threads/{thread_id}", tag = "threads", request_body = UpdateThread, responses((status = 200, body = crate::openapi::Empty), (status = 404, description = "`thread_not_found`")))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -143,6 +152,7 @@ pub async fn update(
     Ok(Json(json!({})))
 }
 
+#[utoipa::path(delete, path = "/v1/threads/{thread_id}", tag = "threads", responses((status = 200, body = crate::openapi::Empty), (status = 404, description = "`thread_not_found`")))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -178,6 +188,7 @@ pub struct SearchQuery {
 /// whose title or message text contains `q` (case-insensitive), newest first,
 /// each with the newest matching message and a snippet around the match;
 /// `after` (a thread id from the previous page) continues the list.
+#[utoipa::path(get, path = "/v1/threads/search", tag = "threads", params(("q" = Option<String>, Query, description = "Text to find (case-insensitive)"), ("limit" = Option<u32>, Query, description = "Page size"), ("after" = Option<String>, Query, description = "The last thread id of the previous page")), responses((status = 200, body = crate::views::SearchResults), (status = 429, description = "`rate_limited`: too many searches")))]
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,

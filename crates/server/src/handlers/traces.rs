@@ -16,6 +16,7 @@ use crate::otlp::{self, Encoding};
 use crate::service;
 use crate::state::AppState;
 
+#[utoipa::path(post, path = "/v1/traces", tag = "runs", request_body(description = "An OTLP/HTTP trace export (JSON or protobuf; `Content-Encoding` gzip or deflate allowed), up to 4 MiB", content((Object = "application/json"), (Vec<u8> = "application/x-protobuf"))), responses((status = 200, description = "OTLP `ExportTraceServiceResponse` in the request's encoding; rejected spans are counted in `partialSuccess`", content((Object = "application/json"), (Vec<u8> = "application/x-protobuf"))), (status = 413, description = "`payload_too_large`"), (status = 415, description = "`unsupported_media_type`")))]
 pub async fn receive(
     State(state): State<AppState>,
     caller: Caller,
