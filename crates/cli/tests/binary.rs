@@ -627,7 +627,10 @@ fn the_example_config_and_the_readme_table_are_generated_and_valid() {
     let table = String::from_utf8(table.stdout).expect("utf-8");
     assert!(table.contains("| `jwks_allow_hosts` | list of strings, or one comma-separated string |"), "{table}");
     let reference = std::fs::read_to_string(repository_file("docs/reference/configuration.md")).expect("reference");
-    assert!(reference.contains(&table), "the settings table in docs/reference is stale: run scripts/regenerate-config-docs");
+    assert!(
+        reference.contains(&table),
+        "the settings table in docs/reference is stale: run scripts/regenerate-config-docs"
+    );
 }
 
 #[test]
