@@ -152,3 +152,45 @@ async fn stored_run_reports_move_into_runs_on_connect() {
     let store = PgStore::connect(&url).await.expect("reconnect");
     conformance::check_legacy_reports_moved(&store, &records).await;
 }
+
+/// Messages without a search entry (written before search existed, or by other
+/// tools) are indexed in the background after connecting, several batches' worth.
+#[tokio::test]
+async fn older_messages_become_searchable_after_connecting() {
+    use conformance::{message, scope, thread};
+    use threadhold_domain::model::ParentRef;
+    use threadhold_store::ReadScope;
+
+    let (store, name) = fresh().await;
+    conformance::prepare(&store).await;
+    let s = scope("w");
+    let t = thread(&store, "w", 1).await;
+    let content = r#"{"role":"user","content":[{"type":"text","text":"an old kumquat"}]}"#;
+    for i in 0..2_500 {
+        store.create_message(&s, &message(&t, ParentRef::Root, None, content, i)).await.expect("message");
+    }
+    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL").expect("url");
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("a database in the URL").0);
+    let raw = sqlx::PgPool::connect(&url).await.expect("connect");
+    sqlx::query("DELETE FROM message_search").execute(&raw).await.expect("forget the index");
+    sqlx::query("UPDATE messages SET search_indexed = FALSE").execute(&raw).await.expect("unindex");
+    store.close().await;
+
+    let store = PgStore::connect(&url).await.expect("reconnect");
+    let started = std::time::Instant::now();
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE NOT search_indexed")
+            .fetch_one(&raw)
+            .await
+            .expect("count");
+        if left == 0 {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{left} messages still unindexed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let hits = store.search(&ReadScope::from(&s), "kumquat", 10, None).await.expect("search");
+    assert_eq!(hits.iter().map(|h| h.thread.id.as_str()).collect::<Vec<_>>(), [t.as_str()]);
+    let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM message_search").fetch_one(&raw).await.expect("n");
+    assert_eq!(entries, 2_500);
+}

@@ -205,18 +205,31 @@ async fn set_search_entry(c: &mut PgConnection, message_id: &str, text: &str) ->
 }
 
 /// Indexes up to `batch` messages that have no search entry yet (databases
-/// from before search, or rows written by other tools); returns how many.
+/// from before search, or rows written by other tools) in three statements;
+/// returns how many.
 pub(super) async fn index_unindexed(c: &mut PgConnection, batch: u32) -> StoreResult<usize> {
     let pending: Vec<(String, String)> =
         sqlx::query_as("SELECT id, content FROM messages WHERE NOT search_indexed LIMIT $1 FOR UPDATE SKIP LOCKED")
             .bind(i64::from(batch))
             .fetch_all(&mut *c)
             .await?;
-    for (id, content) in &pending {
-        set_search_entry(c, id, &threadhold_domain::search::search_text_of(content)).await?;
-        sqlx::query("UPDATE messages SET search_indexed = TRUE WHERE id = $1").bind(id).execute(&mut *c).await?;
-    }
-    Ok(pending.len())
+    let (ids, texts): (Vec<String>, Vec<String>) = pending
+        .into_iter()
+        .map(|(id, content)| {
+            let text = threadhold_domain::search::search_text_of(&content);
+            (id, text)
+        })
+        .unzip();
+    sqlx::query(
+        "INSERT INTO message_search (message_id, text) SELECT * FROM UNNEST($1::text[], $2::text[]) \
+         ON CONFLICT (message_id) DO UPDATE SET text = excluded.text",
+    )
+    .bind(&ids)
+    .bind(&texts)
+    .execute(&mut *c)
+    .await?;
+    sqlx::query("UPDATE messages SET search_indexed = TRUE WHERE id = ANY($1)").bind(&ids).execute(&mut *c).await?;
+    Ok(ids.len())
 }
 
 /// Opens a running lease on a message and makes it the message's current run.

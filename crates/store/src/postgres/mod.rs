@@ -83,7 +83,10 @@ impl PgStore {
         Self::connect_with(url, PgOptions::default()).await
     }
 
-    /// Connects, runs pending migrations and indexes messages written before search existed.
+    /// Connects, runs pending migrations and moves legacy run reports; messages
+    /// written before search existed are indexed in the background (a large
+    /// database is served at once, its older messages become searchable as
+    /// the indexer reaches them).
     pub async fn connect_with(url: &str, options: PgOptions) -> StoreResult<Self> {
         let connect = PgConnectOptions::from_str(url)?
             .options([("statement_timeout", format!("{}ms", options.statement_timeout.as_millis()))]);
@@ -95,7 +98,7 @@ impl PgStore {
         migrate::postgres_migrator().run(&pool).await?;
         let store = PgStore { pool, settings_epoch: Arc::default() };
         store.move_legacy_reports().await?;
-        store.index_unindexed_messages().await?;
+        tokio::spawn(index_unindexed_messages(store.pool.clone()));
         Ok(store)
     }
 
@@ -129,22 +132,37 @@ impl PgStore {
         }
         Ok(())
     }
+}
 
-    async fn index_unindexed_messages(&self) -> StoreResult<()> {
-        let mut total = 0;
-        loop {
-            let mut tx = self.begin().await?;
+/// Indexes every message without a search entry, a batch per transaction
+/// (several nodes share the work: a batch skips rows another node holds).
+async fn index_unindexed_messages(pool: PgPool) {
+    let mut total = 0;
+    loop {
+        let batch = async {
+            let mut tx = pool.begin().await?;
             let indexed = messages::index_unindexed(&mut tx, INDEX_BATCH).await?;
             tx.commit().await?;
-            total += indexed;
-            if indexed < INDEX_BATCH as usize {
-                break;
+            Ok::<_, crate::StoreError>(indexed)
+        };
+        match batch.await {
+            Ok(indexed) => {
+                total += indexed;
+                if indexed < INDEX_BATCH as usize {
+                    break;
+                }
+                if total % (100 * INDEX_BATCH as usize) == 0 {
+                    tracing::info!(messages = total, "indexing older messages for search");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "indexing older messages for search stopped; the next start resumes it");
+                return;
             }
         }
-        if total > 0 {
-            tracing::info!(messages = total, "indexed messages for search");
-        }
-        Ok(())
+    }
+    if total > 0 {
+        tracing::info!(messages = total, "indexed older messages for search");
     }
 }
 
