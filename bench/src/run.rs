@@ -243,7 +243,8 @@ impl Harness {
             durability,
             log_level: self.config.log_level.clone(),
             log: prepared.dir.join(format!("server-{}.log", self.server_starts)),
-            extra_env: Vec::new(),
+            // The search scenario measures the search, not the per-workspace rate limit (older binaries ignore it).
+            extra_env: vec![("THREADHOLD_SEARCHES_PER_MINUTE".into(), "0".into())],
         }
     }
 

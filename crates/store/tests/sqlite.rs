@@ -143,3 +143,40 @@ async fn stored_run_reports_move_into_runs_on_open() {
     let store = SqliteStore::open(&path).await.expect("reopen");
     conformance::check_legacy_reports_moved(&store, &records).await;
 }
+
+/// Messages without a search entry (written before search existed, or by other
+/// tools) are indexed when the database opens, over several batches.
+#[tokio::test]
+async fn older_messages_are_indexed_on_open() {
+    use conformance::{message, scope, thread};
+    use threadhold_domain::model::ParentRef;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("db.sqlite3");
+    let store = SqliteStore::open(&path).await.expect("open");
+    conformance::prepare(&store).await;
+    let s = scope("w");
+    let t = thread(&store, "w", 1).await;
+    let content = r#"{"role":"user","content":[{"type":"text","text":"an old kumquat"}]}"#;
+    for i in 0..2_500 {
+        store.create_message(&s, &message(&t, ParentRef::Root, None, content, i)).await.expect("message");
+    }
+    store.close().await;
+    let raw = rusqlite::Connection::open(&path).expect("raw");
+    raw.execute_batch("DELETE FROM message_search; UPDATE messages SET search_rowid = NULL").expect("unindex");
+    drop(raw);
+
+    let store = SqliteStore::open(&path).await.expect("reopen");
+    let hits = store.search(&threadhold_store::ReadScope::from(&s), "kumquat", 10, None).await.expect("search");
+    assert_eq!(hits.iter().map(|h| h.thread.id.as_str()).collect::<Vec<_>>(), [t.as_str()]);
+    store.close().await;
+    let raw = rusqlite::Connection::open(&path).expect("raw");
+    let (left, entries): (i64, i64) = raw
+        .query_row(
+            "SELECT (SELECT count(*) FROM messages WHERE search_rowid IS NULL), (SELECT count(*) FROM message_search)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("count");
+    assert_eq!((left, entries), (0, 2_500));
+}

@@ -204,15 +204,19 @@ async fn set_search_entry(c: &mut PgConnection, message_id: &str, text: &str) ->
     Ok(())
 }
 
-/// Indexes up to `batch` messages that have no search entry yet (databases
-/// from before search, or rows written by other tools) in three statements;
-/// returns how many.
-pub(super) async fn index_unindexed(c: &mut PgConnection, batch: u32) -> StoreResult<usize> {
-    let pending: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, content FROM messages WHERE NOT search_indexed LIMIT $1 FOR UPDATE SKIP LOCKED")
-            .bind(i64::from(batch))
-            .fetch_all(&mut *c)
-            .await?;
+/// Indexes up to `batch` messages after the id `after` that have no search
+/// entry yet (databases from before search, or rows written by other tools)
+/// in three statements; returns how many and the last id, where the next
+/// batch starts.
+pub(super) async fn index_unindexed(c: &mut PgConnection, after: &str, batch: u32) -> StoreResult<(usize, String)> {
+    let pending: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, content FROM messages WHERE id > $1 AND NOT search_indexed ORDER BY id LIMIT $2 \
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(after)
+    .bind(i64::from(batch))
+    .fetch_all(&mut *c)
+    .await?;
     let (ids, texts): (Vec<String>, Vec<String>) = pending
         .into_iter()
         .map(|(id, content)| {
@@ -229,7 +233,8 @@ pub(super) async fn index_unindexed(c: &mut PgConnection, batch: u32) -> StoreRe
     .execute(&mut *c)
     .await?;
     sqlx::query("UPDATE messages SET search_indexed = TRUE WHERE id = ANY($1)").bind(&ids).execute(&mut *c).await?;
-    Ok(ids.len())
+    let last = ids.last().cloned().unwrap_or_else(|| after.to_owned());
+    Ok((ids.len(), last))
 }
 
 /// Opens a running lease on a message and makes it the message's current run.

@@ -137,16 +137,17 @@ impl PgStore {
 /// Indexes every message without a search entry, a batch per transaction
 /// (several nodes share the work: a batch skips rows another node holds).
 async fn index_unindexed_messages(pool: PgPool) {
-    let mut total = 0;
+    let (mut total, mut after) = (0, String::new());
     loop {
         let batch = async {
             let mut tx = pool.begin().await?;
-            let indexed = messages::index_unindexed(&mut tx, INDEX_BATCH).await?;
+            let indexed = messages::index_unindexed(&mut tx, &after, INDEX_BATCH).await?;
             tx.commit().await?;
             Ok::<_, crate::StoreError>(indexed)
         };
         match batch.await {
-            Ok(indexed) => {
+            Ok((indexed, last)) => {
+                after = last;
                 total += indexed;
                 if indexed < INDEX_BATCH as usize {
                     break;
