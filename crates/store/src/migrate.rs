@@ -27,6 +27,7 @@ pub(crate) const SQLITE: Migrations = &[
     (7, "runs", include_str!("../migrations/sqlite/0007_runs.sql")),
     (8, "model titles", include_str!("../migrations/sqlite/0008_model_titles.sql")),
     (9, "dashboard", include_str!("../migrations/sqlite/0009_dashboard.sql")),
+    (10, "search merges when idle", include_str!("../migrations/sqlite/0010_search_merges_when_idle.sql")),
 ];
 
 pub(crate) const POSTGRES: Migrations = &[

@@ -12,6 +12,10 @@
 //! `durability = power` one fsync, for the whole group. Each write still gets
 //! its own result: a failing write rolls back to its savepoint and never takes
 //! its neighbours down; only a failed commit fails them all.
+//!
+//! Checkpoints (copying the WAL into the database file, with an fsync) run on
+//! a thread of their own, so a commit never waits for one; the writer only
+//! checkpoints itself when the WAL grows far beyond what that thread keeps up with.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -68,6 +72,10 @@ const MAX_GROUP: usize = 256;
 /// Memory-mapped reads (pages come from the OS cache without a copy).
 const MMAP_BYTES: i64 = 64 * 1024 * 1024;
 const STATEMENT_CACHE: usize = 64;
+/// How often the checkpoint thread copies the WAL into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+/// WAL pages after which the writer checkpoints itself (the checkpoint thread fell behind).
+const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
 
 pub(crate) struct Engine {
     path: PathBuf,
@@ -75,6 +83,8 @@ pub(crate) struct Engine {
     readers: Mutex<Vec<Connection>>,
     queue: Mutex<Option<mpsc::Sender<Box<dyn WriteJob>>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Dropping the sender stops the checkpoint thread.
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     blocking_reads: Semaphore,
 }
 
@@ -95,6 +105,14 @@ impl Engine {
         };
         writer.pragma_update(None, "synchronous", synchronous)?;
         prepare(&mut writer)?;
+        writer.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+        let checkpoints = Connection::open(path)?;
+        checkpoints.busy_timeout(options.busy_timeout)?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(&checkpoints, &stopped))
+            .map_err(|error| StoreError::Database(format!("starting the checkpoint thread: {error}")))?;
         if let Some(bytes) = options.max_database_bytes {
             let page_size: i64 = writer.pragma_query_value(None, "page_size", |row| row.get(0))?;
             let pages = i64::try_from(bytes).unwrap_or(i64::MAX) / page_size.max(1);
@@ -112,6 +130,7 @@ impl Engine {
             readers: Mutex::new(Vec::new()),
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(thread)),
+            checkpointer: Mutex::new(Some((stop, checkpointer))),
         }))
     }
 
@@ -152,6 +171,10 @@ impl Engine {
 
     /// Stops the writer after the queued writes and checkpoints the WAL into the database file.
     pub(crate) fn close(&self) {
+        if let Some((stop, thread)) = self.checkpointer.lock().ok().and_then(|mut checkpointer| checkpointer.take()) {
+            drop(stop);
+            let _ = thread.join();
+        }
         if let Ok(mut queue) = self.queue.lock() {
             queue.take();
         }
@@ -239,7 +262,22 @@ impl<T: Send, F: FnOnce(&Connection) -> StoreResult<T> + Send> WriteJob for Job<
 }
 
 fn write_loop(connection: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
-    while let Ok(first) = jobs.recv() {
+    loop {
+        let first = match jobs.recv_timeout(IDLE_BEFORE_MERGING) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Idle: merge the search indexes a bounded step at a time while nothing waits.
+                let mut arrived = None;
+                while arrived.is_none() && merge_search_step(&connection) {
+                    arrived = jobs.try_recv().ok();
+                }
+                match arrived.map_or_else(|| jobs.recv(), Ok) {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
+            }
+        };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
@@ -251,6 +289,38 @@ fn write_loop(connection: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
     }
     if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::warn!(%error, "checkpointing the WAL on close failed");
+    }
+}
+
+/// Quiet time before the writer counts as idle (a client writing one message
+/// after another must not wait behind merges).
+const IDLE_BEFORE_MERGING: Duration = Duration::from_millis(50);
+/// Pages of merge work per idle step: a write arriving meanwhile waits for one step at most.
+const MERGE_STEP_PAGES: i64 = 8;
+
+/// One bounded step of segment merging on each search index; true when there
+/// may be more to do (the FTS5 way to tell: more than one change was made).
+fn merge_search_step(connection: &Connection) -> bool {
+    let mut more = false;
+    for table in ["message_search", "thread_search"] {
+        let before = connection.total_changes();
+        let sql = format!("INSERT INTO {table} ({table}, rank) VALUES ('merge', {MERGE_STEP_PAGES})");
+        match connection.execute_batch(&sql) {
+            Ok(()) => more |= connection.total_changes() - before > 1,
+            Err(error) => tracing::debug!(%error, table, "merging a search index failed; the next idle step retries"),
+        }
+    }
+    more
+}
+
+/// Copies committed WAL frames into the database file every
+/// [`CHECKPOINT_INTERVAL`] without blocking the writer (`PASSIVE`), until
+/// the engine closes.
+fn checkpoint_loop(connection: &Connection, stopped: &mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_INTERVAL) {
+        if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+            tracing::debug!(%error, "a background checkpoint failed; the next one retries");
+        }
     }
 }
 
