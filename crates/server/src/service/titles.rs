@@ -38,7 +38,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::state::AppState;
-use client::{ModelClient, ModelError};
+use client::ModelClient;
 
 /// How often a request waiting for another trigger's attempt looks at the thread.
 const WAIT_POLL: Duration = Duration::from_millis(100);
@@ -180,7 +180,9 @@ pub async fn requested_title(
         }
         // The budget is spent: the built-in title stays.
         Outcome::NotStarted(TitleState { title: Some(title), .. }) => Ok(Some(title)),
-        Outcome::NotStarted(_) | Outcome::Failed => store_builtin(state, scope, &thread.id, messages).await,
+        Outcome::NotStarted(_) | Outcome::NoText | Outcome::Failed => {
+            store_builtin(state, scope, &thread.id, messages).await
+        }
     }
 }
 
@@ -287,7 +289,7 @@ pub async fn sweep(state: &AppState, now: Millis) -> StoreResult<SweepReport> {
         match joined {
             Ok(Ok(Outcome::Titled(_))) => (report.attempted, report.titled) = (report.attempted + 1, report.titled + 1),
             Ok(Ok(Outcome::Failed)) => (report.attempted, report.failed) = (report.attempted + 1, report.failed + 1),
-            Ok(Ok(Outcome::NotStarted(_))) => {}
+            Ok(Ok(Outcome::NotStarted(_) | Outcome::NoText)) => {}
             Ok(Err(error)) => tracing::warn!(%error, "a swept title attempt failed in the database"),
             Err(error) => tracing::error!(%error, "a swept title attempt panicked"),
         }
@@ -316,6 +318,8 @@ pub async fn sweep_when_due(state: &AppState) {
 enum Outcome {
     /// No attempt started (the title is final, the budget spent, or another attempt runs).
     NotStarted(TitleState),
+    /// No user text to title from yet: no attempt spent.
+    NoText,
     /// The model answered; the title the thread ends with (a user's, if one renamed it meanwhile).
     Titled(Option<String>),
     /// No title from the model (logged); the built-in title stays or was stored.
@@ -334,18 +338,36 @@ async fn attempt(
     source: Option<TitleSource>,
 ) -> StoreResult<Outcome> {
     let now = now_ms();
+    let (project_id, trigger_label) = (scope.project_id.as_str(), trigger.as_str());
+    let source = match source {
+        Some(source) => source,
+        None => {
+            // Read the text before claiming: with nothing to ask the model no
+            // attempt is spent (a sweep passing before the first user message
+            // must not use up the attempt that message is due).
+            let current = state.store.title_state(&scope, &thread_id).await?.ok_or(StoreError::ThreadNotFound)?;
+            if !current.may_start(max_attempts, now - ATTEMPT_STALE_MS) {
+                return Ok(Outcome::NotStarted(current));
+            }
+            match TitleSource::from_messages(&stored_messages(state.store.as_ref(), &scope, &thread_id).await?) {
+                Some(source) => source,
+                None => {
+                    metrics::counter!("threadhold_model_titles_total", "trigger" => trigger_label, "outcome" => "no_text")
+                        .increment(1);
+                    tracing::debug!(project_id, thread_id, trigger = trigger_label, "no user text to title from");
+                    return Ok(Outcome::NoText);
+                }
+            }
+        }
+    };
     let claim = state.store.claim_title_attempt(&scope, &thread_id, max_attempts, now - ATTEMPT_STALE_MS, now).await?;
     let Some(started_at) = claim.started_at else { return Ok(Outcome::NotStarted(claim.state)) };
     let attempt = claim.state.attempts;
-    let outcome = run_attempt(&state, &settings, &scope, &thread_id, source).await;
-    let finish_title = match &outcome {
-        Ok(Ok(title)) => Some(title.as_str()),
-        _ => None,
-    };
-    // The attempt ends even when reading the messages failed, so it never blocks the next.
+    let outcome = state.titles.client.title(&settings, &source).await;
+    let finish_title = outcome.as_ref().ok().map(String::as_str);
+    // The attempt ends whatever the model answered, so it never blocks the next.
     let finished = state.store.finish_title_attempt(&scope, &thread_id, started_at, finish_title, now_ms()).await;
-    let (project_id, trigger_label) = (scope.project_id.as_str(), trigger.as_str());
-    match outcome? {
+    match outcome {
         Ok(title) => {
             let stored = finished?;
             metrics::counter!("threadhold_model_titles_total", "trigger" => trigger_label, "outcome" => "titled")
@@ -356,54 +378,24 @@ async fn attempt(
             }
             Ok(Outcome::Titled(stored))
         }
-        Err(failure) => {
+        Err(error) => {
             finished?;
-            match failure {
-                Failure::NoText => {
-                    metrics::counter!("threadhold_model_titles_total", "trigger" => trigger_label, "outcome" => "no_text")
-                        .increment(1);
-                    tracing::debug!(project_id, thread_id, trigger = trigger_label, "no user text to title from");
-                }
-                Failure::Model(error, source) => {
-                    metrics::counter!("threadhold_model_titles_total", "trigger" => trigger_label, "outcome" => "failed")
-                        .increment(1);
-                    tracing::warn!(
-                        project_id,
-                        thread_id,
-                        trigger = trigger_label,
-                        attempt,
-                        model = %settings.model,
-                        %error,
-                        "the title model failed; the built-in title stays"
-                    );
-                    let fallback = source.builtin_title();
-                    state.store.set_auto_title(&scope, &thread_id, fallback.as_deref(), now_ms()).await?;
-                }
-            }
+            metrics::counter!("threadhold_model_titles_total", "trigger" => trigger_label, "outcome" => "failed")
+                .increment(1);
+            tracing::warn!(
+                project_id,
+                thread_id,
+                trigger = trigger_label,
+                attempt,
+                model = %settings.model,
+                %error,
+                "the title model failed; the built-in title stays"
+            );
+            let fallback = source.builtin_title();
+            state.store.set_auto_title(&scope, &thread_id, fallback.as_deref(), now_ms()).await?;
             Ok(Outcome::Failed)
         }
     }
-}
-
-/// Why an attempt gave no model title.
-enum Failure {
-    NoText,
-    Model(ModelError, TitleSource),
-}
-
-async fn run_attempt(
-    state: &AppState,
-    settings: &TitleSettings,
-    scope: &WorkspaceScope,
-    thread_id: &str,
-    source: Option<TitleSource>,
-) -> StoreResult<Result<String, Failure>> {
-    let source = match source {
-        Some(source) => Some(source),
-        None => TitleSource::from_messages(&stored_messages(state.store.as_ref(), scope, thread_id).await?),
-    };
-    let Some(source) = source else { return Ok(Err(Failure::NoText)) };
-    Ok(state.titles.client.title(settings, &source).await.map_err(|error| Failure::Model(error, source)))
 }
 
 /// The thread's stored messages, oldest first, as their JSON content (the
