@@ -194,21 +194,20 @@ fn update_search_entry(c: &Connection, message_id: &str, text: &str) -> StoreRes
 
 /// Indexes up to `batch` messages that have no search entry yet (databases
 /// from before search, or rows written by other tools); returns how many.
-/// Indexes up to `batch` unindexed messages after the table row `after`;
-/// returns how many were read and the last row, where the next batch starts
-/// (so a million messages are read once, not once per batch).
-pub(super) fn index_unindexed(c: &Connection, after: i64, batch: u32) -> StoreResult<(usize, i64)> {
-    let pending: Vec<(i64, String, String)> = c
-        .prepare_cached(
-            "SELECT rowid, id, content FROM messages WHERE rowid > ?1 AND search_rowid IS NULL ORDER BY rowid LIMIT ?2",
-        )?
-        .query_map(params![after, i64::from(batch)], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+/// Indexes up to `batch` messages that have no search entry yet (databases
+/// from before search, or rows written by other tools); returns how many.
+/// The partial index `messages_unindexed` holds exactly those rows, so a batch
+/// reads only what it indexes, and a fully indexed database costs one probe.
+pub(super) fn index_unindexed(c: &Connection, batch: u32) -> StoreResult<usize> {
+    let pending: Vec<(String, String)> = c
+        .prepare_cached("SELECT id, content FROM messages WHERE search_rowid IS NULL ORDER BY id LIMIT ?1")?
+        .query_map([i64::from(batch)], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    for (_, id, content) in &pending {
+    for (id, content) in &pending {
         let rowid = insert_search_entry(c, id, &threadhold_domain::search::search_text_of(content))?;
         c.prepare_cached("UPDATE messages SET search_rowid = ?2 WHERE id = ?1")?.execute(params![id, rowid])?;
     }
-    Ok((pending.len(), pending.last().map_or(after, |(rowid, _, _)| *rowid)))
+    Ok(pending.len())
 }
 
 /// Opens a running lease on a message and makes it the message's current run.

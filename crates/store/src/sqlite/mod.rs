@@ -118,12 +118,11 @@ fn move_legacy_reports(connection: &mut rusqlite::Connection) -> StoreResult<()>
 }
 
 fn index_unindexed_messages(connection: &mut rusqlite::Connection) -> StoreResult<()> {
-    let (mut total, mut after) = (0, 0);
+    let mut total = 0;
     loop {
         let tx = connection.transaction()?;
-        let (indexed, last) = messages::index_unindexed(&tx, after, INDEX_BATCH)?;
+        let indexed = messages::index_unindexed(&tx, INDEX_BATCH)?;
         tx.commit()?;
-        after = last;
         total += indexed;
         if indexed < INDEX_BATCH as usize {
             break;
