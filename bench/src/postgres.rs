@@ -85,6 +85,34 @@ pub async fn database_size(url: &str) -> anyhow::Result<u64> {
     Ok(u64::try_from(size).unwrap_or(0))
 }
 
+/// Waits until the server has indexed every bulk-loaded message for search (it
+/// does so in the background after connecting); binaries without the
+/// `search_indexed` column have nothing to wait for. Returns the seconds waited.
+pub async fn wait_for_search_index(url: &str, limit: std::time::Duration) -> anyhow::Result<f64> {
+    let started = std::time::Instant::now();
+    let mut db = sqlx::PgConnection::connect(url).await?;
+    let has_column: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+         WHERE table_name = 'messages' AND column_name = 'search_indexed')",
+    )
+    .fetch_one(&mut db)
+    .await?;
+    if has_column {
+        loop {
+            let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM messages WHERE NOT search_indexed)")
+                .fetch_one(&mut db)
+                .await?;
+            if !pending {
+                break;
+            }
+            anyhow::ensure!(started.elapsed() < limit, "the server did not index the seeded messages within {limit:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+    db.close().await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
 fn find_bin_dir() -> anyhow::Result<PathBuf> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Ok(found) = run_output("sh", &["-c", "command -v initdb"]) {
