@@ -57,11 +57,9 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 
 /// A keyset page: the first `limit` of `rows` (fetched one longer), and the
 /// cursor after the last of them when more followed.
-fn keyset_page<T>(mut rows: Vec<T>, limit: usize, position: impl Fn(&T) -> Position) -> (Vec<T>, Option<String>) {
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = rows.last().filter(|_| more).map(|last| cursor::encode(&position(last)));
-    (rows, next)
+fn keyset_page<T>(rows: Vec<T>, limit: usize, position: impl Fn(&T) -> Position) -> (Vec<T>, Option<String>) {
+    let page = Page::from_probe(rows, limit, |last| cursor::encode(&position(last)));
+    (page.items, page.next)
 }
 
 impl Fault for ServiceError {
@@ -247,9 +245,10 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// Rows read with `limit + 1`: the extra row only tells that another page exists.
-    pub fn from_probe(mut rows: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> Self {
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
+    pub fn from_probe(mut rows: Vec<T>, limit: impl TryInto<usize>, cursor: impl Fn(&T) -> String) -> Self {
+        let limit = limit.try_into().unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
         let next = if more { rows.last().map(cursor) } else { None };
         Page { items: rows, next }
     }
