@@ -36,6 +36,7 @@ pub(crate) const POSTGRES: Migrations = &[
     (7, "runs", include_str!("../migrations/postgres/0007_runs.sql")),
     (8, "model titles", include_str!("../migrations/postgres/0008_model_titles.sql")),
     (9, "dashboard", include_str!("../migrations/postgres/0009_dashboard.sql")),
+    (11, "activity log", include_str!("../migrations/postgres/0011_activity_log.sql")),
 ];
 
 /// sqlx's migrator for PostgreSQL (it holds an advisory lock, so nodes starting together are safe).

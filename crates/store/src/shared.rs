@@ -42,14 +42,6 @@ pub(crate) fn page_bounds(
     (from.unwrap_or(i64::MIN), upper.0, upper.1)
 }
 
-/// Rows each project-day of the activity rollups is spread over.
-pub(crate) const ACTIVITY_SHARDS: i64 = 8;
-
-/// A shard of the activity rollups, picked at random.
-pub(crate) fn activity_shard() -> i64 {
-    i64::from(rand::random::<u8>()) % ACTIVITY_SHARDS
-}
-
 /// A user's workspaces with `workspace` moved to the front, at most `max` of them.
 pub(crate) fn merge_workspaces(mut workspaces: Vec<String>, workspace: &str, max: usize) -> Vec<String> {
     workspaces.retain(|w| w != workspace);

@@ -29,7 +29,9 @@ type Schema = std::collections::BTreeMap<String, Vec<String>>;
 
 /// What each backend has alone, by design: SQLite's trigram indexes are FTS5
 /// tables linked by `search_rowid`; PostgreSQL's are GIN indexes over a plain
-/// table and the title column, with a `search_indexed` flag.
+/// table and the title column, with a `search_indexed` flag. PostgreSQL's
+/// writers append their activity counts to a log its nodes fold into the
+/// rollups (SQLite's one writer adds to the rollup row directly).
 const SQLITE_ONLY: &[&str] = &[
     "column threads.search_rowid",
     "column messages.search_rowid",
@@ -43,6 +45,12 @@ const POSTGRES_ONLY: &[&str] = &[
     "table message_search",
     "index message_search_text",
     "index threads_title_search",
+    "table activity_log",
+    "column activity_log.project_id",
+    "column activity_log.day",
+    "column activity_log.threads",
+    "column activity_log.messages",
+    "column activity_log.runs",
 ];
 
 fn sqlite_schema(path: &std::path::Path) -> Schema {
@@ -193,4 +201,44 @@ async fn older_messages_become_searchable_after_connecting() {
     assert_eq!(hits.iter().map(|h| h.thread.id.as_str()).collect::<Vec<_>>(), [t.as_str()]);
     let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM message_search").fetch_one(&raw).await.expect("n");
     assert_eq!(entries, 2_500);
+}
+
+/// Writers append activity to a log; every node folds it into the rollups,
+/// and the counts read the same before, during and after a fold, with two
+/// nodes folding at once.
+#[tokio::test]
+async fn the_activity_log_is_folded_into_the_rollups_without_changing_counts() {
+    use conformance::{message, scope, thread};
+    use threadhold_domain::model::ParentRef;
+
+    let (store, name) = fresh().await;
+    conformance::prepare(&store).await;
+    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL").expect("url");
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("a database in the URL").0);
+    let other_node = PgStore::connect(&url).await.expect("second node");
+    let raw = sqlx::PgPool::connect(&url).await.expect("connect");
+    let s = scope("w");
+    let t = thread(&store, "w", 1).await;
+    let mut written = 0;
+    let started = std::time::Instant::now();
+    // Keep writing across several fold rounds of both nodes.
+    while started.elapsed() < std::time::Duration::from_millis(2_500) {
+        let node: &PgStore = if written % 2 == 0 { &store } else { &other_node };
+        node.create_message(&s, &message(&t, ParentRef::Root, None, "{}", 5)).await.expect("message");
+        written += 1;
+        let days = store.daily_activity("p1", 0, 0).await.expect("days");
+        assert_eq!((days[0].threads, days[0].messages), (1, written), "counts while folding");
+    }
+    let folded: i64 = sqlx::query_scalar("SELECT coalesce(sum(messages), 0)::bigint FROM activity_days")
+        .fetch_one(&raw)
+        .await
+        .expect("n");
+    assert!(folded > 0, "nothing was folded in 2.5 s");
+    other_node.close().await;
+    store.close().await;
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM activity_log").fetch_one(&raw).await.expect("left");
+    assert_eq!(left, 0, "closing folds what is left");
+    let store = PgStore::connect(&url).await.expect("reconnect");
+    let days = store.daily_activity("p1", 0, 0).await.expect("days");
+    assert_eq!((days[0].threads, days[0].messages), (1, written));
 }

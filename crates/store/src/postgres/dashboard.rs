@@ -13,10 +13,12 @@ use threadhold_domain::dashboard::{
 use threadhold_domain::model::Thread;
 
 use super::rows::{self, thread_columns};
-use crate::shared::{activity_shard, like_pattern, list_json, merge_active_users, merge_workspaces};
+use crate::shared::{like_pattern, list_json, merge_active_users, merge_workspaces};
 use crate::{StoreError, StoreResult};
 
-/// Adds `n` to the day's count of `what` (one of a few shards, so concurrent nodes rarely wait on one row).
+/// Counts `n` of `what` on the day of `at`: a row appended to the activity
+/// log (concurrent writers never wait on each other), which [`fold_activity`]
+/// later adds into the daily rollups.
 pub(super) async fn count_activity(
     c: &mut PgConnection,
     project_id: &str,
@@ -25,21 +27,37 @@ pub(super) async fn count_activity(
     n: i64,
 ) -> StoreResult<()> {
     let statement = match what {
-        Activity::Thread => {
-            "INSERT INTO activity_days (project_id, day, shard, threads) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (project_id, day, shard) DO UPDATE SET threads = activity_days.threads + excluded.threads"
-        }
-        Activity::Message => {
-            "INSERT INTO activity_days (project_id, day, shard, messages) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (project_id, day, shard) DO UPDATE SET messages = activity_days.messages + excluded.messages"
-        }
-        Activity::Run => {
-            "INSERT INTO activity_days (project_id, day, shard, runs) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (project_id, day, shard) DO UPDATE SET runs = activity_days.runs + excluded.runs"
-        }
+        Activity::Thread => "INSERT INTO activity_log (project_id, day, threads) VALUES ($1, $2, $3)",
+        Activity::Message => "INSERT INTO activity_log (project_id, day, messages) VALUES ($1, $2, $3)",
+        Activity::Run => "INSERT INTO activity_log (project_id, day, runs) VALUES ($1, $2, $3)",
     };
-    sqlx::query(statement).bind(project_id).bind(day_of(at)).bind(activity_shard()).bind(n).execute(c).await?;
+    sqlx::query(statement).bind(project_id).bind(day_of(at)).bind(n).execute(c).await?;
     Ok(())
+}
+
+/// Moves the activity log into the daily rollups; returns the rows moved. One
+/// node folds at a time (the others skip the round), so two folds never wait
+/// on each other's rollup rows.
+pub(super) async fn fold_activity(c: &mut PgConnection) -> StoreResult<u64> {
+    let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended('activity_log', 0))")
+        .fetch_one(&mut *c)
+        .await?;
+    if !ours {
+        return Ok(0);
+    }
+    let moved: i64 = sqlx::query_scalar(
+        "WITH moved AS (DELETE FROM activity_log RETURNING *), \
+         folded AS (INSERT INTO activity_days (project_id, day, shard, threads, messages, runs) \
+           SELECT project_id, day, 0, sum(threads), sum(messages), sum(runs) FROM moved \
+           WHERE EXISTS (SELECT 1 FROM projects p WHERE p.id = moved.project_id) \
+           GROUP BY project_id, day ORDER BY project_id, day \
+           ON CONFLICT (project_id, day, shard) DO UPDATE SET threads = activity_days.threads + excluded.threads, \
+             messages = activity_days.messages + excluded.messages, runs = activity_days.runs + excluded.runs) \
+         SELECT count(*) FROM moved",
+    )
+    .fetch_one(c)
+    .await?;
+    Ok(moved as u64)
 }
 
 pub(super) async fn rename_project(c: &mut PgConnection, id: &str, name: &str) -> StoreResult<bool> {
@@ -419,8 +437,11 @@ pub(super) async fn daily_activity(
     until: Day,
 ) -> StoreResult<Vec<DayActivity>> {
     let sums: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT day, sum(threads)::bigint, sum(messages)::bigint, sum(runs)::bigint FROM activity_days \
-         WHERE project_id = $1 AND day >= $2 AND day <= $3 GROUP BY day ORDER BY day",
+        "SELECT day, sum(threads)::bigint, sum(messages)::bigint, sum(runs)::bigint FROM ( \
+           SELECT day, threads, messages, runs FROM activity_days WHERE project_id = $1 AND day >= $2 AND day <= $3 \
+           UNION ALL \
+           SELECT day, threads, messages, runs FROM activity_log WHERE project_id = $1 AND day >= $2 AND day <= $3 \
+         ) AS counted GROUP BY day ORDER BY day",
     )
     .bind(project_id)
     .bind(from)

@@ -5,7 +5,7 @@
 
 use sqlx::PgConnection;
 use threadhold_domain::Millis;
-use threadhold_domain::dashboard::Activity;
+use threadhold_domain::dashboard::day_of;
 use threadhold_domain::ids::{IdKind, new_id};
 use threadhold_domain::model::{
     Feedback, FeedbackKind, LeaseTarget, Message, MessageBody, MessageWrite, NewMessage, ParentRef, WorkspaceScope,
@@ -60,12 +60,19 @@ pub(super) async fn list(
     Ok(found.iter().map(rows::message).collect::<Result<_, _>>()?)
 }
 
+/// A create in as few round trips as it can: the thread's lock, its scope and
+/// the parent's height in one statement, then the row, its search entry, the
+/// activity count and the thread's bump (and first title) in another.
 pub(super) async fn create(
     c: &mut PgConnection,
     scope: &WorkspaceScope,
     message: &NewMessage,
 ) -> StoreResult<MessageWrite> {
-    threads::require_in_scope(c, scope, &message.thread_id).await?;
+    let parent_id = match &message.parent {
+        ParentRef::Id(id) => Some(id.as_str()),
+        ParentRef::Root | ParentRef::External(_) => None,
+    };
+    let parent_height = lock_in_scope(c, scope, &message.thread_id, parent_id).await?;
     if let Some(external_id) = &message.external_id
         && let Some(id) = message_by_external_id(c, &message.thread_id, external_id).await?
     {
@@ -76,30 +83,28 @@ pub(super) async fn create(
                 .await?;
         return replace_by_external_id(c, message, id, &format, &content, running).await;
     }
-    let parent: Option<(String, i64)> = match &message.parent {
-        ParentRef::Root => None,
-        ParentRef::Id(id) => Some(
-            sqlx::query_as("SELECT id, height FROM messages WHERE id = $1 AND thread_id = $2")
-                .bind(id)
-                .bind(&message.thread_id)
-                .fetch_optional(&mut *c)
-                .await?
-                .ok_or(StoreError::ParentNotFound)?,
-        ),
+    let (parent_id, height) = match &message.parent {
+        ParentRef::Root => (None, 0),
+        ParentRef::Id(id) => (Some(id.clone()), parent_height.ok_or(StoreError::ParentNotFound)? + 1),
         ParentRef::External(external_id) => {
             let id = message_by_external_id(c, &message.thread_id, external_id)
                 .await?
                 .ok_or(StoreError::ParentExternalNotFound)?;
-            Some(sqlx::query_as("SELECT id, height FROM messages WHERE id = $1").bind(&id).fetch_one(&mut *c).await?)
+            let height: i64 =
+                sqlx::query_scalar("SELECT height FROM messages WHERE id = $1").bind(&id).fetch_one(&mut *c).await?;
+            (Some(id), height + 1)
         }
     };
-    let (parent_id, height) = match parent {
-        Some((id, height)) => (Some(id), height + 1),
-        None => (None, 0),
-    };
+    // Sub-statements of one statement: the foreign key of the search entry is
+    // checked at its end, when the message row is there.
     sqlx::query(
-        "INSERT INTO messages (id, thread_id, parent_id, height, format, content, external_id, created_at, updated_at, \
-         search_indexed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, TRUE)",
+        "WITH inserted AS ( \
+           INSERT INTO messages (id, thread_id, parent_id, height, format, content, external_id, created_at, \
+             updated_at, search_indexed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, TRUE) RETURNING id), \
+         searchable AS (INSERT INTO message_search (message_id, text) SELECT id, $9 FROM inserted WHERE $9 <> ''), \
+         counted AS (INSERT INTO activity_log (project_id, day, messages) VALUES ($10, $11, 1)) \
+         UPDATE threads SET last_message_at = GREATEST(last_message_at, $8), updated_at = $8, \
+           title = COALESCE(title, $12) WHERE id = $2",
     )
     .bind(&message.id)
     .bind(&message.thread_id)
@@ -109,22 +114,38 @@ pub(super) async fn create(
     .bind(&message.content)
     .bind(&message.external_id)
     .bind(message.now)
+    .bind(&message.search_text)
+    .bind(&scope.project_id)
+    .bind(day_of(message.now))
+    .bind(&message.auto_title)
     .execute(&mut *c)
     .await?;
-    set_search_entry(c, &message.id, &message.search_text).await?;
-    threads::bump(c, &message.thread_id, message.now).await?;
-    super::dashboard::count_activity(c, &scope.project_id, message.now, Activity::Message, 1).await?;
-    if let Some(title) = &message.auto_title {
-        sqlx::query("UPDATE threads SET title = $2 WHERE id = $1 AND title IS NULL")
-            .bind(&message.thread_id)
-            .bind(title)
-            .execute(&mut *c)
-            .await?;
-    }
     if let Some(lease_id) = &message.open_lease {
         open_lease(c, lease_id, &message.id, &message.thread_id, message.now).await?;
     }
     Ok(MessageWrite::Created(message.id.clone()))
+}
+
+/// Locks a thread of the scope (writers of one thread take turns, on every
+/// node) and reads the height of the message `parent_id` names in it, in one
+/// round trip: `None` when the parent is not there or none was asked for.
+async fn lock_in_scope(
+    c: &mut PgConnection,
+    scope: &WorkspaceScope,
+    thread_id: &str,
+    parent_id: Option<&str>,
+) -> StoreResult<Option<i64>> {
+    let found: Option<(Option<i64>,)> = sqlx::query_as(
+        "SELECT (SELECT height FROM messages WHERE id = $4 AND thread_id = $1) FROM threads \
+         WHERE id = $1 AND project_id = $2 AND workspace_id = $3 FOR UPDATE",
+    )
+    .bind(thread_id)
+    .bind(&scope.project_id)
+    .bind(&scope.workspace_id)
+    .bind(parent_id)
+    .fetch_optional(c)
+    .await?;
+    found.map(|(height,)| height).ok_or(StoreError::ThreadNotFound)
 }
 
 /// The message of a thread that an external id names: the one stored under

@@ -50,6 +50,9 @@ use crate::{Erasure, ReadScope, Store, StoreResult};
 /// Messages indexed for search per transaction while an older database catches up.
 const INDEX_BATCH: u32 = 1_000;
 
+/// How often each node folds the activity log into the daily rollups.
+const ACTIVITY_FOLD_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Connection settings of the PostgreSQL backend.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -99,6 +102,7 @@ impl PgStore {
         let store = PgStore { pool, settings_epoch: Arc::default() };
         store.move_legacy_reports().await?;
         tokio::spawn(index_unindexed_messages(store.pool.clone()));
+        tokio::spawn(fold_activity_until_closed(store.pool.clone()));
         Ok(store)
     }
 
@@ -167,6 +171,34 @@ async fn index_unindexed_messages(pool: PgPool) {
     }
 }
 
+/// Folds the activity log into the daily rollups in one transaction.
+async fn fold_activity(pool: &PgPool) -> StoreResult<u64> {
+    let mut tx = pool.begin().await?;
+    let moved = dashboard::fold_activity(&mut tx).await?;
+    tx.commit().await?;
+    Ok(moved)
+}
+
+/// Folds the activity log every [`ACTIVITY_FOLD_INTERVAL`] until the pool closes
+/// (a failure is logged once, until a fold succeeds again).
+async fn fold_activity_until_closed(pool: PgPool) {
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = pool.close_event() => return,
+            () = tokio::time::sleep(ACTIVITY_FOLD_INTERVAL) => {}
+        }
+        match fold_activity(&pool).await {
+            Ok(_) => failing = false,
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "folding the activity log into the daily rollups failed; retrying");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// Runs `$body` (an expression over the connection `$c`) in a transaction and commits it.
 macro_rules! in_transaction {
     ($store:expr, |$c:ident| $body:expr) => {{
@@ -195,6 +227,9 @@ impl Store for PgStore {
     }
 
     async fn close(&self) {
+        if let Err(error) = fold_activity(&self.pool).await {
+            tracing::warn!(%error, "folding the activity log at close failed; the next node or start folds it");
+        }
         self.pool.close().await;
     }
 

@@ -16,9 +16,8 @@ use super::rows::{self, JsonList, thread_columns};
 use crate::shared::{like_pattern, list_json, merge_workspaces};
 use crate::{StoreError, StoreResult};
 
-/// Adds `n` to the day's count of `what` (one of a few shards, so concurrent writers rarely meet).
+/// Adds `n` to the day's count of `what` (in shard 0: SQLite's one writer never waits on a row).
 pub(super) fn count_activity(c: &Connection, project_id: &str, at: Millis, what: Activity, n: i64) -> StoreResult<()> {
-    let shard = crate::shared::activity_shard();
     let statement = match what {
         Activity::Thread => {
             "INSERT INTO activity_days (project_id, day, shard, threads) VALUES (?1, ?2, ?3, ?4) \
@@ -33,7 +32,7 @@ pub(super) fn count_activity(c: &Connection, project_id: &str, at: Millis, what:
              ON CONFLICT (project_id, day, shard) DO UPDATE SET runs = runs + excluded.runs"
         }
     };
-    c.prepare_cached(statement)?.execute(params![project_id, day_of(at), shard, n])?;
+    c.prepare_cached(statement)?.execute(params![project_id, day_of(at), 0, n])?;
     Ok(())
 }
 
