@@ -37,6 +37,7 @@ pub(crate) const POSTGRES: Migrations = &[
     (8, "model titles", include_str!("../migrations/postgres/0008_model_titles.sql")),
     (9, "dashboard", include_str!("../migrations/postgres/0009_dashboard.sql")),
     (11, "activity log", include_str!("../migrations/postgres/0011_activity_log.sql")),
+    (12, "thread title search", include_str!("../migrations/postgres/0012_thread_title_search.sql")),
 ];
 
 /// sqlx's migrator for PostgreSQL (it holds an advisory lock, so nodes starting together are safe).

@@ -1,4 +1,5 @@
-//! Search over titles and message text through the trigram indexes (pg_trgm).
+//! Search over titles and message text through the trigram indexes (pg_trgm)
+//! of `thread_search` (a trigger keeps each title's copy) and `message_search`.
 //!
 //! A search reads only what it returns: index matches (newest first, at most
 //! [`MESSAGES_EXAMINED_MAX`] messages) and a snippet cut in the database, never
@@ -61,8 +62,9 @@ pub(super) async fn search(
         }
     }
     let titles: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM threads WHERE project_id = $1 AND ($2::text IS NULL OR workspace_id = $2) AND title ILIKE $3 \
-         ORDER BY last_message_at DESC, id DESC LIMIT $4",
+        "SELECT t.id FROM thread_search s JOIN threads t ON t.id = s.thread_id \
+         WHERE s.text ILIKE $3 AND t.project_id = $1 AND ($2::text IS NULL OR t.workspace_id = $2) \
+         ORDER BY t.last_message_at DESC, t.id DESC LIMIT $4",
     )
     .bind(&scope.project_id)
     .bind(&scope.workspace_id)

@@ -669,6 +669,26 @@ pub async fn search_finds_titles_and_text(store: &dyn Store) {
     let across = store.search(&project, "cats", 10, None).await.expect("project-wide");
     assert_eq!(across.iter().map(|h| h.thread.id.as_str()).collect::<Vec<_>>(), [foreign.as_str()], "every workspace");
     assert!(store.search(&s, "birds", 10, None).await.expect("deleted").is_empty());
+    // A title given at creation is found; a renamed one by its new words only; a cleared one not at all.
+    let created = NewThread {
+        id: new_id(IdKind::Thread),
+        scope: written.clone(),
+        title: Some("Pelican field notes".into()),
+        metadata: None,
+        external_id: None,
+        last_message_at: 60,
+        now: 60,
+        upsert: false,
+    };
+    let pelicans = store.create_thread(&created).await.expect("titled thread").0;
+    assert_eq!(store.search(&s, "pelican", 10, None).await.expect("created title")[0].thread.id, pelicans);
+    let rename = ThreadPatch { title: Some(Some("Heron sightings".into())), ..Default::default() };
+    store.update_thread(&written, &pelicans, &rename, 70).await.expect("rename");
+    assert!(store.search(&s, "pelican", 10, None).await.expect("old title").is_empty());
+    assert_eq!(store.search(&s, "heron", 10, None).await.expect("new title").len(), 1);
+    let clear = ThreadPatch { title: Some(None), ..Default::default() };
+    store.update_thread(&written, &pelicans, &clear, 80).await.expect("clear");
+    assert!(store.search(&s, "heron", 10, None).await.expect("cleared").is_empty());
 }
 
 pub async fn imports_keep_ids_and_are_idempotent(store: &dyn Store) {
