@@ -30,6 +30,8 @@ const WRITER_COUNTS: [usize; 3] = [1, 16, 64];
 const MIN_SAMPLES: u64 = 5;
 /// A measured window is taken in this many slices; the table shows the median slice's rate.
 const SLICES: u32 = 3;
+/// A request this slow (ms), and ten times the p99, marks the scenario as stalled in its note.
+const STALL_MS: f64 = 1_000.0;
 /// Below this many requests in a window, its overall rate is used instead of the median slice's.
 const MIN_SLICED_REQUESTS: u64 = 30;
 
@@ -784,7 +786,19 @@ impl Harness {
         row.requests = requests;
         row.seconds = window.elapsed.as_secs_f64();
         row.per_second = Some(window.per_second());
-        if slice_rates.len() == SLICES as usize && requests >= MIN_SLICED_REQUESTS {
+        let stalled_slices = slice_rates.iter().filter(|rate| **rate == 0.0).count();
+        let longest_ms = window.percentiles(&[1.0])[0];
+        if stalled_slices > 0 || (longest_ms >= STALL_MS && longest_ms > 10.0 * percentiles[1]) {
+            // A stall is the server's, not noise: the overall rate stands, and the note says so.
+            row.note = format!(
+                "{} (stalled: {stalled_slices} of {} slices without an answer; longest request {longest_ms:.0} ms)",
+                row.note,
+                slice_rates.len()
+            )
+            .trim()
+            .to_owned();
+        }
+        if stalled_slices == 0 && slice_rates.len() == SLICES as usize && requests >= MIN_SLICED_REQUESTS {
             slice_rates.sort_by(f64::total_cmp);
             row.per_second = Some(slice_rates[slice_rates.len() / 2]);
             let (low, high) = (slice_rates[0], slice_rates[slice_rates.len() - 1]);

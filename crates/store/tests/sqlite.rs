@@ -180,3 +180,34 @@ async fn older_messages_are_indexed_on_open() {
         .expect("count");
     assert_eq!((left, entries), (0, 2_500));
 }
+
+/// A bulk indexing at open leaves one merged segment, not levels of batches
+/// that a later write would merge inline (a stall of seconds at a million messages).
+#[tokio::test]
+async fn a_bulk_indexing_at_open_leaves_one_merged_segment() {
+    use conformance::{message, scope, thread};
+    use threadhold_domain::model::ParentRef;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("db.sqlite3");
+    let store = SqliteStore::open(&path).await.expect("open");
+    conformance::prepare(&store).await;
+    let s = scope("w");
+    let t = thread(&store, "w", 1).await;
+    let content = r#"{"role":"user","content":[{"type":"text","text":"a bulk of kumquats"}]}"#;
+    for i in 0..12_000 {
+        store.create_message(&s, &message(&t, ParentRef::Root, None, content, i)).await.expect("message");
+    }
+    store.close().await;
+    let raw = rusqlite::Connection::open(&path).expect("raw");
+    raw.execute_batch("DELETE FROM message_search; UPDATE messages SET search_rowid = NULL").expect("unindex");
+    drop(raw);
+
+    SqliteStore::open(&path).await.expect("reopen").close().await;
+    let raw = rusqlite::Connection::open(&path).expect("raw");
+    // FTS5 keeps a segment's pages under rowids whose bits from 37 up are the segment id.
+    let segments: i64 = raw
+        .query_row("SELECT count(DISTINCT id >> 37) FROM message_search_data WHERE id >> 37 > 0", [], |row| row.get(0))
+        .expect("segments");
+    assert_eq!(segments, 1, "the index is merged after indexing 12 batches");
+}
