@@ -159,7 +159,7 @@ pub async fn postgres_commits(url: &str, length: Duration) -> anyhow::Result<Com
 const STORAGE_FLOOR_SQL: &str = "SELECT id, project_id, workspace_id, title, metadata, external_id, is_archived, \
      last_message_at, created_at, updated_at FROM threads \
      WHERE project_id = ?1 AND workspace_id = ?2 AND is_archived = FALSE \
-     ORDER BY last_message_at DESC, id DESC LIMIT ?3";
+     ORDER BY last_message_at DESC, id DESC LIMIT ?3 + 0";
 
 struct FloorConfig {
     database: PathBuf,

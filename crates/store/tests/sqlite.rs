@@ -211,3 +211,40 @@ async fn a_bulk_indexing_at_open_leaves_one_merged_segment() {
         .expect("segments");
     assert_eq!(segments, 1, "the index is merged after indexing 12 batches");
 }
+
+/// Statements bind page sizes as `LIMIT ?n + 0`: SQLite re-compiles a cached
+/// statement on every execution whose bare `LIMIT ?n` was bound again.
+#[test]
+fn page_sizes_are_bound_without_recompiling_statements() {
+    use rusqlite::StatementStatus;
+
+    let connection = rusqlite::Connection::open_in_memory().expect("open");
+    connection
+        .execute_batch("CREATE TABLE t (a INTEGER); CREATE INDEX t_a ON t (a); INSERT INTO t VALUES (1), (2), (3);")
+        .expect("table");
+    let recompiles = |sql: &str| {
+        let mut statement = connection.prepare(sql).expect("prepare");
+        for limit in [1_i64, 2, 2, 3] {
+            statement.query_map([limit], |row| row.get::<_, i64>(0)).expect("query").for_each(drop);
+        }
+        statement.get_status(StatementStatus::RePrepare)
+    };
+    assert!(recompiles("SELECT a FROM t ORDER BY a DESC LIMIT ?1") > 0, "a bare bound LIMIT recompiles");
+    assert_eq!(recompiles("SELECT a FROM t ORDER BY a DESC LIMIT ?1 + 0"), 0);
+
+    let sources = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sqlite");
+    for entry in std::fs::read_dir(&sources).expect("sources") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("source");
+        for (at, _) in text.match_indices("LIMIT ?") {
+            let rest = &text[at + "LIMIT ?".len()..];
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            // `?n` in prose is not a statement.
+            assert!(
+                digits == 0 || rest[digits..].starts_with(" + 0"),
+                "{}: a bare `LIMIT ?` near byte {at}",
+                path.display()
+            );
+        }
+    }
+}

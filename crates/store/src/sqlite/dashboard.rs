@@ -170,7 +170,7 @@ pub(super) fn list_audit(c: &Connection, q: &AuditQuery) -> StoreResult<Vec<Audi
         "SELECT id, at, actor, action, project_id, object_type, object_id, details FROM audit_log \
          WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR actor = ?2) \
          AND (?3 IS NULL OR (action >= ?3 AND action < ?4)) AND (?5 IS NULL OR id < ?5) \
-         ORDER BY id DESC LIMIT ?6",
+         ORDER BY id DESC LIMIT ?6 + 0",
     )?;
     let rows = statement.query_map(
         params![q.project_id, q.actor, action_from, action_to, q.before, i64::from(q.limit)],
@@ -269,7 +269,7 @@ pub(super) fn list_users(c: &Connection, q: &UserQuery) -> StoreResult<Vec<UserR
         " FROM users WHERE project_id = ?1 \
          AND (?2 IS NULL OR (last_seen_at, user_id) < (?2, ?3)) \
          AND (?4 IS NULL OR user_id LIKE ?4 ESCAPE '\\' OR display_name LIKE ?4 ESCAPE '\\') \
-         ORDER BY last_seen_at DESC, user_id DESC LIMIT ?5"
+         ORDER BY last_seen_at DESC, user_id DESC LIMIT ?5 + 0"
     ))?;
     let rows = statement.query_map(params![q.project_id, at, id, pattern, i64::from(q.limit)], user)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -289,7 +289,7 @@ pub(super) fn count_workspace_threads(
 ) -> StoreResult<u64> {
     let count: i64 = c
         .prepare_cached(
-            "SELECT count(*) FROM (SELECT 1 FROM threads WHERE project_id = ?1 AND workspace_id = ?2 LIMIT ?3)",
+            "SELECT count(*) FROM (SELECT 1 FROM threads WHERE project_id = ?1 AND workspace_id = ?2 LIMIT ?3 + 0)",
         )?
         .query_row(params![project_id, workspace_id, i64::from(cap)], |row| row.get(0))?;
     Ok(count as u64)
@@ -319,7 +319,7 @@ pub(super) fn admin_list_threads(c: &Connection, q: &AdminThreadQuery) -> StoreR
             " FROM threads WHERE project_id = ?1 AND workspace_id IN (SELECT value FROM json_each(?2)) \
              AND (?3 IS NULL OR is_archived = ?3) AND (?4 IS NULL OR last_message_at >= ?4) \
              AND (?5 IS NULL OR last_message_at < ?5) AND (?6 IS NULL OR (last_message_at, id) < (?6, ?7)) \
-             ORDER BY last_message_at DESC, id DESC LIMIT ?8"
+             ORDER BY last_message_at DESC, id DESC LIMIT ?8 + 0"
         )
     } else {
         concat!(
@@ -328,7 +328,7 @@ pub(super) fn admin_list_threads(c: &Connection, q: &AdminThreadQuery) -> StoreR
             " FROM threads INDEXED BY threads_admin_listing WHERE project_id = ?1 AND ?2 IS NULL \
              AND (?3 IS NULL OR is_archived = ?3) AND (?4 IS NULL OR last_message_at >= ?4) \
              AND (?5 IS NULL OR last_message_at < ?5) AND (?6 IS NULL OR (last_message_at, id) < (?6, ?7)) \
-             ORDER BY last_message_at DESC, id DESC LIMIT ?8"
+             ORDER BY last_message_at DESC, id DESC LIMIT ?8 + 0"
         )
     };
     let mut statement = c.prepare_cached(statement)?;
@@ -380,7 +380,7 @@ pub(super) fn list_feedback(c: &Connection, p: &ProjectPage) -> StoreResult<Vec<
         "SELECT f.id, m.thread_id, f.message_id, f.user_id, f.kind, f.comment, f.updated_at \
          FROM feedback f JOIN messages m ON m.id = f.message_id JOIN threads t ON t.id = m.thread_id \
          WHERE t.project_id = ?1 AND (?2 IS NULL OR m.thread_id = ?2) AND (?3 IS NULL OR f.id < ?3) \
-         ORDER BY f.id DESC LIMIT ?4",
+         ORDER BY f.id DESC LIMIT ?4 + 0",
     )?;
     let rows = statement.query_map(params![p.project_id, p.thread_id, p.before, i64::from(p.limit)], |row| {
         Ok(FeedbackRow {
@@ -423,7 +423,7 @@ pub(super) fn count_threads_before(c: &Connection, project_id: &str, before: Mil
     let count: i64 = c
         .prepare_cached(
             "SELECT count(*) FROM (SELECT 1 FROM threads INDEXED BY threads_admin_listing \
-             WHERE project_id = ?1 AND last_message_at < ?2 LIMIT ?3)",
+             WHERE project_id = ?1 AND last_message_at < ?2 LIMIT ?3 + 0)",
         )?
         .query_row(params![project_id, before, i64::from(cap)], |row| row.get(0))?;
     Ok(count as u64)

@@ -37,7 +37,7 @@ pub(super) fn list(
             statement = c.prepare_cached(concat!(
                 "SELECT ",
                 message_columns!(),
-                " FROM messages WHERE thread_id = ?1 ORDER BY height DESC, created_at DESC, id DESC LIMIT ?2"
+                " FROM messages WHERE thread_id = ?1 ORDER BY height DESC, created_at DESC, id DESC LIMIT ?2 + 0"
             ))?;
             statement.query_map(params![thread_id, limit], rows::message)?
         }
@@ -47,7 +47,7 @@ pub(super) fn list(
                 message_columns!(),
                 " FROM messages WHERE thread_id = ?1 AND (height, created_at, id) < \
                    (SELECT height, created_at, id FROM messages WHERE id = ?2 AND thread_id = ?1) \
-                 ORDER BY height DESC, created_at DESC, id DESC LIMIT ?3"
+                 ORDER BY height DESC, created_at DESC, id DESC LIMIT ?3 + 0"
             ))?;
             statement.query_map(params![thread_id, after, limit], rows::message)?
         }
@@ -200,7 +200,7 @@ fn update_search_entry(c: &Connection, message_id: &str, text: &str) -> StoreRes
 /// reads only what it indexes, and a fully indexed database costs one probe.
 pub(super) fn index_unindexed(c: &Connection, batch: u32) -> StoreResult<usize> {
     let pending: Vec<(String, String)> = c
-        .prepare_cached("SELECT id, content FROM messages WHERE search_rowid IS NULL ORDER BY id LIMIT ?1")?
+        .prepare_cached("SELECT id, content FROM messages WHERE search_rowid IS NULL ORDER BY id LIMIT ?1 + 0")?
         .query_map([i64::from(batch)], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (id, content) in &pending {

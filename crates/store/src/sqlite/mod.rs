@@ -2,6 +2,11 @@
 //! mode, reads on the caller's thread, writes group-committed by one writer
 //! thread ([`engine`]). The statements live in one module per aggregate; this
 //! file maps the [`Store`] trait onto them.
+//!
+//! Page sizes are bound as `LIMIT ?n + 0`, never a bare `LIMIT ?n`: SQLite's
+//! planner reads a bare bound limit, so every new binding expires the cached
+//! statement and the next step compiles it again (a third of a thread list's
+//! CPU went to re-preparing its statement).
 
 mod anonymous;
 mod dashboard;

@@ -244,7 +244,7 @@ pub(super) fn list(c: &Connection, query: &RunQuery) -> StoreResult<Vec<Run>> {
                 run_columns!(),
                 " FROM runs WHERE project_id = ?1 AND thread_id = ?13 AND (?14 IS NULL OR created_by = ?14)",
                 run_filters!(),
-                " ORDER BY created_at DESC, id DESC LIMIT ?15"
+                " ORDER BY created_at DESC, id DESC LIMIT ?15 + 0"
             ),
             (Some(thread_id), created_by.as_ref()),
         ),
@@ -254,7 +254,7 @@ pub(super) fn list(c: &Connection, query: &RunQuery) -> StoreResult<Vec<Run>> {
                 run_columns!(),
                 " FROM runs WHERE project_id = ?1 AND created_by = ?13 AND ?14 IS NULL",
                 run_filters!(),
-                " ORDER BY created_at DESC, id DESC LIMIT ?15"
+                " ORDER BY created_at DESC, id DESC LIMIT ?15 + 0"
             ),
             (Some(created_by), None),
         ),
@@ -264,7 +264,7 @@ pub(super) fn list(c: &Connection, query: &RunQuery) -> StoreResult<Vec<Run>> {
                 run_columns!(),
                 " FROM runs WHERE project_id = ?1 AND ?13 IS NULL AND ?14 IS NULL",
                 run_filters!(),
-                " ORDER BY created_at DESC, id DESC LIMIT ?15"
+                " ORDER BY created_at DESC, id DESC LIMIT ?15 + 0"
             ),
             (None, None),
         ),
@@ -325,7 +325,7 @@ pub(super) fn list_scores(c: &Connection, query: &ScoreQuery) -> StoreResult<Vec
                 score_columns!(),
                 " FROM scores WHERE project_id = ?1 AND thread_id = ?7 AND created_at >= ?2 \
                  AND (created_at, id) < (?3, ?4) AND (?5 IS NULL OR name = ?5) AND (?6 IS NULL OR source = ?6) \
-                 ORDER BY created_at DESC, id DESC LIMIT ?8"
+                 ORDER BY created_at DESC, id DESC LIMIT ?8 + 0"
             ),
             Some(thread_id),
         ),
@@ -335,7 +335,7 @@ pub(super) fn list_scores(c: &Connection, query: &ScoreQuery) -> StoreResult<Vec
                 score_columns!(),
                 " FROM scores WHERE project_id = ?1 AND target_id = ?7 AND target_type = 'run' AND created_at >= ?2 \
                  AND (created_at, id) < (?3, ?4) AND (?5 IS NULL OR name = ?5) AND (?6 IS NULL OR source = ?6) \
-                 ORDER BY created_at DESC, id DESC LIMIT ?8"
+                 ORDER BY created_at DESC, id DESC LIMIT ?8 + 0"
             ),
             Some(run_id),
         ),
@@ -345,7 +345,7 @@ pub(super) fn list_scores(c: &Connection, query: &ScoreQuery) -> StoreResult<Vec
                 score_columns!(),
                 " FROM scores WHERE project_id = ?1 AND ?7 IS NULL AND created_at >= ?2 \
                  AND (created_at, id) < (?3, ?4) AND (?5 IS NULL OR name = ?5) AND (?6 IS NULL OR source = ?6) \
-                 ORDER BY created_at DESC, id DESC LIMIT ?8"
+                 ORDER BY created_at DESC, id DESC LIMIT ?8 + 0"
             ),
             None,
         ),
@@ -376,13 +376,13 @@ pub(super) fn threads_by_creation(c: &Connection, query: &ThreadCreationQuery) -
             "SELECT ",
             thread_columns!(),
             " FROM threads WHERE project_id = ?1 AND workspace_id = ?5 AND created_at >= ?2 \
-             AND (created_at, id) < (?3, ?4) ORDER BY created_at DESC, id DESC LIMIT ?6"
+             AND (created_at, id) < (?3, ?4) ORDER BY created_at DESC, id DESC LIMIT ?6 + 0"
         ),
         None => concat!(
             "SELECT ",
             thread_columns!(),
             " FROM threads WHERE project_id = ?1 AND ?5 IS NULL AND created_at >= ?2 \
-             AND (created_at, id) < (?3, ?4) ORDER BY created_at DESC, id DESC LIMIT ?6"
+             AND (created_at, id) < (?3, ?4) ORDER BY created_at DESC, id DESC LIMIT ?6 + 0"
         ),
     };
     let mut statement = c.prepare_cached(sql)?;
@@ -482,7 +482,7 @@ pub(super) fn move_legacy_reports(c: &Connection, limit: u32) -> StoreResult<usi
     let legacy: Vec<Legacy> = c
         .prepare_cached(
             "SELECT id, project_id, workspace_id, user_id, thread_id, kind, body, created_at FROM telemetry \
-             WHERE record_type = 'run' LIMIT ?1",
+             WHERE record_type = 'run' LIMIT ?1 + 0",
         )?
         .query_map([i64::from(limit)], |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?))

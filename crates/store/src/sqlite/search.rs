@@ -70,7 +70,7 @@ fn candidates(c: &Connection, scope: &ReadScope, needle: &str) -> StoreResult<Ca
         let mut statement = c.prepare_cached(
             "SELECT id FROM threads WHERE project_id = ?1 AND (?2 IS NULL OR workspace_id = ?2) \
              AND instr(lower(title), lower(?3)) > 0 \
-             LIMIT ?4",
+             LIMIT ?4 + 0",
         )?;
         let rows = statement.query(params![scope.project_id, scope.workspace_id, needle, MESSAGES_EXAMINED_MAX])?;
         collect_within_budget(rows, |row| {
@@ -84,7 +84,7 @@ fn candidates(c: &Connection, scope: &ReadScope, needle: &str) -> StoreResult<Ca
         "SELECT m.thread_id, s.message_id, substr(s.text, max(1, instr(lower(s.text), lower(?2)) - ?6), ?7) \
          FROM message_search s JOIN messages m ON m.id = s.message_id JOIN threads t ON t.id = m.thread_id \
          WHERE message_search MATCH ?1 AND t.project_id = ?3 AND (?4 IS NULL OR t.workspace_id = ?4) \
-         ORDER BY s.rowid DESC LIMIT ?5",
+         ORDER BY s.rowid DESC LIMIT ?5 + 0",
     )?;
     let rows = statement.query(params![
         phrase,
@@ -103,7 +103,7 @@ fn candidates(c: &Connection, scope: &ReadScope, needle: &str) -> StoreResult<Ca
     let mut statement = c.prepare_cached(
         "SELECT t.id FROM thread_search s JOIN threads t ON t.id = s.thread_id \
          WHERE thread_search MATCH ?1 AND t.project_id = ?2 AND (?3 IS NULL OR t.workspace_id = ?3) \
-         ORDER BY s.rowid DESC LIMIT ?4",
+         ORDER BY s.rowid DESC LIMIT ?4 + 0",
     )?;
     let rows = statement.query(params![phrase, scope.project_id, scope.workspace_id, MESSAGES_EXAMINED_MAX])?;
     collect_within_budget(rows, |row| {

@@ -22,7 +22,7 @@ pub(super) fn list(c: &Connection, query: &ThreadListQuery) -> StoreResult<Vec<T
                 "SELECT ",
                 thread_columns!(),
                 " FROM threads WHERE project_id = ?1 AND workspace_id = ?2 AND is_archived = ?3 \
-                 ORDER BY last_message_at DESC, id DESC LIMIT ?4"
+                 ORDER BY last_message_at DESC, id DESC LIMIT ?4 + 0"
             ))?;
             statement.query_map(params![project, workspace, archived, limit], rows::thread)?
         }
@@ -34,7 +34,7 @@ pub(super) fn list(c: &Connection, query: &ThreadListQuery) -> StoreResult<Vec<T
                 " FROM threads WHERE project_id = ?1 AND workspace_id = ?2 AND is_archived = ?3 \
                  AND (last_message_at, id) < (SELECT last_message_at, id FROM threads \
                       WHERE id = ?4 AND project_id = ?1 AND workspace_id = ?2) \
-                 ORDER BY last_message_at DESC, id DESC LIMIT ?5"
+                 ORDER BY last_message_at DESC, id DESC LIMIT ?5 + 0"
             ))?;
             statement.query_map(params![project, workspace, archived, after, limit], rows::thread)?
         }
@@ -43,7 +43,7 @@ pub(super) fn list(c: &Connection, query: &ThreadListQuery) -> StoreResult<Vec<T
                 "SELECT ",
                 thread_columns!(),
                 " FROM threads WHERE project_id = ?1 AND is_archived = ?2 \
-                 ORDER BY last_message_at DESC, id DESC LIMIT ?3"
+                 ORDER BY last_message_at DESC, id DESC LIMIT ?3 + 0"
             ))?;
             statement.query_map(params![project, archived, limit], rows::thread)?
         }
@@ -53,7 +53,7 @@ pub(super) fn list(c: &Connection, query: &ThreadListQuery) -> StoreResult<Vec<T
                 thread_columns!(),
                 " FROM threads WHERE project_id = ?1 AND is_archived = ?2 \
                  AND (last_message_at, id) < (SELECT last_message_at, id FROM threads WHERE id = ?3 AND project_id = ?1) \
-                 ORDER BY last_message_at DESC, id DESC LIMIT ?4"
+                 ORDER BY last_message_at DESC, id DESC LIMIT ?4 + 0"
             ))?;
             statement.query_map(params![project, archived, after, limit], rows::thread)?
         }
@@ -220,7 +220,7 @@ pub(super) fn purge_before(c: &Connection, project_id: &str, before: Millis, lim
     let threads: Vec<String> = c
         .prepare_cached(
             "SELECT id FROM threads INDEXED BY threads_admin_listing WHERE project_id = ?1 AND last_message_at < ?2 \
-             LIMIT ?3",
+             LIMIT ?3 + 0",
         )?
         .query_map(params![project_id, before, i64::from(limit)], |row| row.get(0))?
         .collect::<Result<_, _>>()?;

@@ -172,7 +172,7 @@ pub(super) fn candidates(
          WHERE t.created_at >= ?1 AND NOT t.title_from_user AND NOT t.title_by_model \
            AND t.title_attempts < ?2 AND (t.title_attempt_at IS NULL OR t.title_attempt_at < ?3) \
            AND EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = t.id AND m.search_rowid > 0) \
-         ORDER BY t.created_at DESC, t.id DESC LIMIT ?4",
+         ORDER BY t.created_at DESC, t.id DESC LIMIT ?4 + 0",
     )?
     .query_map(params![since, i64::from(max_attempts), stale_before, i64::from(limit)], |row| {
         Ok(TitleCandidate { project_id: row.get(0)?, workspace_id: row.get(1)?, thread_id: row.get(2)? })

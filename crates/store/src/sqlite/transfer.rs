@@ -27,7 +27,7 @@ pub(super) fn export(
         ExportTable::Spans => return export_spans(c, project_id, after, limit),
         ExportTable::Projects => (
             "SELECT id, name, allowed_origins, anonymous_enabled, created_at FROM projects \
-             WHERE id > ?1 AND (?2 IS NULL OR id = ?2) ORDER BY id LIMIT ?3",
+             WHERE id > ?1 AND (?2 IS NULL OR id = ?2) ORDER BY id LIMIT ?3 + 0",
             |row| {
                 Ok(ExportRow::Project(ProjectRow {
                     id: row.get(0)?,
@@ -40,7 +40,7 @@ pub(super) fn export(
         ),
         ExportTable::SigningKeys => (
             "SELECT kid, project_id, algorithm, private_der, public_raw, created_at FROM signing_keys \
-             WHERE kid > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY kid LIMIT ?3",
+             WHERE kid > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY kid LIMIT ?3 + 0",
             |row| {
                 Ok(ExportRow::SigningKey(SigningKeyRow {
                     kid: row.get(0)?,
@@ -54,7 +54,7 @@ pub(super) fn export(
         ),
         ExportTable::ApiKeys => (
             "SELECT id, project_id, name, secret_hash, display_prefix, created_at, expires_at, last_used_at, revoked_at \
-             FROM api_keys WHERE id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY id LIMIT ?3",
+             FROM api_keys WHERE id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY id LIMIT ?3 + 0",
             |row| {
                 Ok(ExportRow::ApiKey(ApiKeyRow {
                     id: row.get(0)?,
@@ -72,7 +72,7 @@ pub(super) fn export(
         ExportTable::AuthRules => (
             "SELECT id, project_id, name, provider, issuer, audiences, jwks_url, discovery, shared_secret, algorithms, \
              clock_skew_secs, max_lifetime_secs, authorized_parties, workspace_template, workspace_fallback, name_claim, \
-             token_type, created_at FROM auth_rules WHERE id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY id LIMIT ?3",
+             token_type, created_at FROM auth_rules WHERE id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY id LIMIT ?3 + 0",
             |row| {
                 Ok(ExportRow::AuthRule(AuthRuleRow {
                     id: row.get(0)?,
@@ -101,13 +101,13 @@ pub(super) fn export(
                 "SELECT ",
                 super::titles::settings_columns!(),
                 " FROM title_settings WHERE project_id > ?1 AND (?2 IS NULL OR project_id = ?2) \
-                 ORDER BY project_id LIMIT ?3"
+                 ORDER BY project_id LIMIT ?3 + 0"
             ),
             |row| super::titles::settings_row(row).map(ExportRow::TitleSettings),
         ),
         // Server secrets belong to the deployment, not to a project.
         ExportTable::ServerSecrets => (
-            "SELECT name, value, created_at FROM server_secrets WHERE name > ?1 AND ?2 IS NULL ORDER BY name LIMIT ?3",
+            "SELECT name, value, created_at FROM server_secrets WHERE name > ?1 AND ?2 IS NULL ORDER BY name LIMIT ?3 + 0",
             |row| {
                 Ok(ExportRow::ServerSecret(ServerSecretRow {
                     name: row.get(0)?,
@@ -118,7 +118,7 @@ pub(super) fn export(
         ),
         ExportTable::AnonymousSessions => (
             "SELECT id, project_id, user_id, created_at, last_used_at, expires_at, revoked_at, claimed_at \
-             FROM anonymous_sessions WHERE id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY id LIMIT ?3",
+             FROM anonymous_sessions WHERE id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY id LIMIT ?3 + 0",
             |row| {
                 Ok(ExportRow::AnonymousSession(AnonymousSessionRow {
                     id: row.get(0)?,
@@ -135,7 +135,7 @@ pub(super) fn export(
         ExportTable::RefreshTokens => (
             "SELECT token_hash, session_id, parent_hash, created_at, rotated_at FROM refresh_tokens \
              WHERE token_hash > ?1 AND (?2 IS NULL OR session_id IN (SELECT id FROM anonymous_sessions WHERE project_id = ?2)) \
-             ORDER BY token_hash LIMIT ?3",
+             ORDER BY token_hash LIMIT ?3 + 0",
             |row| {
                 Ok(ExportRow::RefreshToken(RefreshTokenRow {
                     token_hash: row.get(0)?,
@@ -148,7 +148,7 @@ pub(super) fn export(
         ),
         ExportTable::Attachments => (
             "SELECT key, project_id, workspace_id, filename, content_type, size, complete, thread_id, created_at, \
-             upload_expires_at FROM attachments WHERE key > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY key LIMIT ?3",
+             upload_expires_at FROM attachments WHERE key > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY key LIMIT ?3 + 0",
             |row| {
                 Ok(ExportRow::Attachment(AttachmentRow {
                     key: row.get(0)?,
@@ -168,7 +168,7 @@ pub(super) fn export(
             "SELECT f.id, f.message_id, f.user_id, f.kind, f.comment, f.created_at, f.updated_at FROM feedback f \
              WHERE f.id > ?1 AND (?2 IS NULL OR f.message_id IN \
                (SELECT m.id FROM messages m JOIN threads t ON t.id = m.thread_id WHERE t.project_id = ?2)) \
-             ORDER BY f.id LIMIT ?3",
+             ORDER BY f.id LIMIT ?3 + 0",
             |row| {
                 Ok(ExportRow::Feedback(FeedbackRow {
                     id: row.get(0)?,
@@ -183,7 +183,7 @@ pub(super) fn export(
         ),
         ExportTable::Telemetry => (
             "SELECT id, record_type, project_id, workspace_id, user_id, thread_id, kind, body, created_at FROM telemetry \
-             WHERE id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY id LIMIT ?3",
+             WHERE id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY id LIMIT ?3 + 0",
             |row| {
                 Ok(ExportRow::Telemetry(TelemetryRow {
                     id: row.get(0)?,
@@ -201,7 +201,7 @@ pub(super) fn export(
         ExportTable::Scores => (
             "SELECT id, project_id, workspace_id, author, target_type, target_id, thread_id, name, data_type, value, \
              string_value, comment, created_at, updated_at FROM scores \
-             WHERE id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY id LIMIT ?3",
+             WHERE id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY id LIMIT ?3 + 0",
             |row| {
                 Ok(ExportRow::Score(ScoreRow {
                     id: row.get(0)?,
@@ -419,8 +419,9 @@ pub(super) fn import(c: &Connection, row: &ExportRow) -> StoreResult<bool> {
 }
 
 fn export_runs(c: &Connection, project_id: Option<&str>, after: &str, limit: i64) -> StoreResult<Vec<ExportRow>> {
-    let mut statement =
-        c.prepare_cached("SELECT * FROM runs WHERE id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY id LIMIT ?3")?;
+    let mut statement = c.prepare_cached(
+        "SELECT * FROM runs WHERE id > ?1 AND (?2 IS NULL OR project_id = ?2) ORDER BY id LIMIT ?3 + 0",
+    )?;
     let rows = statement.query_map(params![after, project_id, limit], wide_row)?;
     rows.map(|row| {
         let columns = row?;
@@ -434,7 +435,7 @@ fn export_spans(c: &Connection, project_id: Option<&str>, after: &str, limit: i6
     let (after_run, after_span) = after.split_once(' ').unwrap_or((after, ""));
     let mut statement = c.prepare_cached(
         "SELECT * FROM spans WHERE (run_id, span_id) > (?1, ?4) \
-         AND (?2 IS NULL OR run_id IN (SELECT id FROM runs WHERE project_id = ?2)) ORDER BY run_id, span_id LIMIT ?3",
+         AND (?2 IS NULL OR run_id IN (SELECT id FROM runs WHERE project_id = ?2)) ORDER BY run_id, span_id LIMIT ?3 + 0",
     )?;
     let rows = statement.query_map(params![after_run, project_id, limit, after_span], wide_row)?;
     rows.map(|row| {
