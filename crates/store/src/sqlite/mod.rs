@@ -50,9 +50,9 @@ use crate::migrate;
 use crate::{Erasure, ReadScope, Store, StoreError, StoreResult};
 use engine::Engine;
 
-/// Messages indexed for search per write group while an older database catches up.
+/// Messages indexed for search per idle step while an older database catches up.
 const INDEX_BATCH: u32 = 1_000;
-/// Messages indexed at open after which the search index is merged into one segment.
+/// Older messages indexed after which the search index is merged into one segment.
 const OPTIMIZE_AFTER_INDEXING: usize = 10_000;
 
 #[derive(Clone)]
@@ -67,15 +67,22 @@ impl SqliteStore {
         Self::open_with(path, SqliteOptions::default()).await
     }
 
-    /// Opens the database file, runs pending migrations and indexes messages written before search existed.
+    /// Opens the database file and runs pending migrations; messages written
+    /// before search existed are indexed by the writer whenever it is idle (a
+    /// large database is served at once, its older messages become searchable
+    /// as the indexer reaches them).
     pub async fn open_with(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
         let path = path.to_owned();
         let engine = tokio::task::spawn_blocking(move || {
-            Engine::open(&path, options, |connection| {
-                migrate::run_sqlite(connection)?;
-                move_legacy_reports(connection)?;
-                index_unindexed_messages(connection)
-            })
+            Engine::open(
+                &path,
+                options,
+                |connection| {
+                    migrate::run_sqlite(connection)?;
+                    move_legacy_reports(connection)
+                },
+                index_older_messages(),
+            )
         })
         .await
         .map_err(|error| StoreError::Database(format!("opening the database: {error}")))??;
@@ -124,29 +131,35 @@ fn move_legacy_reports(connection: &mut rusqlite::Connection) -> StoreResult<()>
     Ok(())
 }
 
-fn index_unindexed_messages(connection: &mut rusqlite::Connection) -> StoreResult<()> {
+/// The writer's idle work: indexes a batch of messages that have no search
+/// entry yet (databases from before search) per call, and merges the index
+/// once a bulk of them is done.
+fn index_older_messages() -> engine::IdleWork {
     let mut total = 0;
-    loop {
+    Box::new(move |connection| {
         let tx = connection.transaction()?;
         let indexed = messages::index_unindexed(&tx, INDEX_BATCH)?;
         tx.commit()?;
         total += indexed;
-        if indexed < INDEX_BATCH as usize {
-            break;
+        if indexed == INDEX_BATCH as usize {
+            if total % (100 * INDEX_BATCH as usize) == 0 {
+                tracing::info!(messages = total, "indexing older messages for search");
+            }
+            return Ok(true);
         }
-    }
-    if total > 0 {
-        tracing::info!(messages = total, "indexed messages for search");
-    }
-    if total >= OPTIMIZE_AFTER_INDEXING {
-        // Batches of a bulk load leave every level of the index nearly full; the
-        // first write that fills the lowest one would then merge level after
-        // level inline (seconds at a million messages). One merge now instead.
-        let started = std::time::Instant::now();
-        connection.execute_batch("INSERT INTO message_search (message_search) VALUES ('optimize')")?;
-        tracing::info!(millis = started.elapsed().as_millis() as u64, "merged the search index after indexing");
-    }
-    Ok(())
+        if total > 0 {
+            tracing::info!(messages = total, "indexed older messages for search");
+        }
+        if total >= OPTIMIZE_AFTER_INDEXING {
+            // Batches of a bulk load leave every level of the index nearly full; the
+            // first write that fills the lowest one would then merge level after
+            // level inline (seconds at a million messages). One merge now instead.
+            let started = std::time::Instant::now();
+            connection.execute_batch("INSERT INTO message_search (message_search) VALUES ('optimize')")?;
+            tracing::info!(millis = started.elapsed().as_millis() as u64, "merged the search index after indexing");
+        }
+        Ok(false)
+    })
 }
 
 #[async_trait]
