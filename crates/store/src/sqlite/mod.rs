@@ -52,8 +52,10 @@ use engine::Engine;
 
 /// Messages indexed for search per idle step while an older database catches up.
 const INDEX_BATCH: u32 = 1_000;
-/// Older messages indexed after which the search index is merged into one segment.
-const OPTIMIZE_AFTER_INDEXING: usize = 10_000;
+/// Older messages indexed after which the search index is merged down.
+const MERGE_AFTER_INDEXING: usize = 10_000;
+/// Pages of merge work per idle step after indexing a bulk (tens of milliseconds).
+const BULK_MERGE_STEP_PAGES: u32 = 256;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -132,11 +134,26 @@ fn move_legacy_reports(connection: &mut rusqlite::Connection) -> StoreResult<()>
 }
 
 /// The writer's idle work: indexes a batch of messages that have no search
-/// entry yet (databases from before search) per call, and merges the index
-/// once a bulk of them is done.
+/// entry yet (databases from before search) per call, then, after a bulk of
+/// them, merges the index in bounded steps until no level is left crowded.
 fn index_older_messages() -> engine::IdleWork {
     let mut total = 0;
+    let mut merging = false;
     Box::new(move |connection| {
+        if merging {
+            // Batches of a bulk load leave every level of the index nearly full; the
+            // first write that filled the lowest one would then merge level after
+            // level inline (seconds at a million messages).
+            let before = connection.total_changes();
+            connection.execute_batch(&format!(
+                "INSERT INTO message_search (message_search, rank) VALUES ('merge', {BULK_MERGE_STEP_PAGES})"
+            ))?;
+            let more = connection.total_changes() - before > 1;
+            if !more {
+                tracing::info!("merged the search index after indexing older messages");
+            }
+            return Ok(more);
+        }
         let tx = connection.transaction()?;
         let indexed = messages::index_unindexed(&tx, INDEX_BATCH)?;
         tx.commit()?;
@@ -150,15 +167,8 @@ fn index_older_messages() -> engine::IdleWork {
         if total > 0 {
             tracing::info!(messages = total, "indexed older messages for search");
         }
-        if total >= OPTIMIZE_AFTER_INDEXING {
-            // Batches of a bulk load leave every level of the index nearly full; the
-            // first write that fills the lowest one would then merge level after
-            // level inline (seconds at a million messages). One merge now instead.
-            let started = std::time::Instant::now();
-            connection.execute_batch("INSERT INTO message_search (message_search) VALUES ('optimize')")?;
-            tracing::info!(millis = started.elapsed().as_millis() as u64, "merged the search index after indexing");
-        }
-        Ok(false)
+        merging = total >= MERGE_AFTER_INDEXING;
+        Ok(merging)
     })
 }
 
