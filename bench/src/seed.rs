@@ -189,24 +189,3 @@ fn copy_messages(chunk: &Chunk, out: &mut String) {
         let _ = writeln!(out, "\t\\N\t{}\t{}", message.created_at, message.created_at);
     }
 }
-
-/// Waits until the server has indexed every bulk-loaded message of a SQLite
-/// database for search (newer servers do so when idle, after start-up; older
-/// ones before listening, or not at all). Returns the seconds waited.
-pub fn wait_for_sqlite_search_index(file: &Path, limit: std::time::Duration) -> anyhow::Result<f64> {
-    let started = std::time::Instant::now();
-    let db = rusqlite::Connection::open_with_flags(file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let has_column: bool = db.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('messages') WHERE name = 'search_rowid')",
-        [],
-        |row| row.get(0),
-    )?;
-    let pending = || -> rusqlite::Result<bool> {
-        db.query_row("SELECT EXISTS (SELECT 1 FROM messages WHERE search_rowid IS NULL)", [], |row| row.get(0))
-    };
-    while has_column && pending()? {
-        anyhow::ensure!(started.elapsed() < limit, "the server did not index the seeded messages within {limit:?}");
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-    Ok(started.elapsed().as_secs_f64())
-}

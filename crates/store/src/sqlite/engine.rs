@@ -90,13 +90,11 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// Opens the writer on `path` (creating the file), lets `prepare` migrate
-    /// the schema on it, then starts the writer thread, which runs `idle_work`
-    /// whenever nothing waits until it reports nothing left.
+    /// the schema on it, then starts the writer thread.
     pub(crate) fn open(
         path: &Path,
         options: SqliteOptions,
         prepare: impl FnOnce(&mut Connection) -> StoreResult<()>,
-        idle_work: IdleWork,
     ) -> StoreResult<Arc<Engine>> {
         let mut writer = Connection::open(path)?;
         configure(&writer, &options)?;
@@ -123,7 +121,7 @@ impl Engine {
         let (queue, jobs) = mpsc::channel::<Box<dyn WriteJob>>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_loop(writer, jobs, idle_work))
+            .spawn(move || write_loop(writer, jobs))
             .map_err(|error| StoreError::Database(format!("starting the writer thread: {error}")))?;
         Ok(Arc::new(Engine {
             path: path.to_owned(),
@@ -263,36 +261,16 @@ impl<T: Send, F: FnOnce(&Connection) -> StoreResult<T> + Send> WriteJob for Job<
     }
 }
 
-/// Work the writer does when idle, a bounded step per call (a write arriving
-/// meanwhile waits for one step at most); true while more remains.
-pub(crate) type IdleWork = Box<dyn FnMut(&mut Connection) -> StoreResult<bool> + Send>;
-
-fn write_loop(mut connection: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>, mut idle_work: IdleWork) {
-    let mut work_left = true;
+fn write_loop(connection: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
     loop {
         let first = match jobs.recv_timeout(IDLE_BEFORE_MERGING) {
             Ok(job) => job,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                // Idle: the idle work, then merging the search indexes, a bounded step at a time while nothing waits.
+                // Idle: merge the search indexes a bounded step at a time while nothing waits.
                 let mut arrived = None;
-                let mut closed = false;
-                let mut next_step = |connection: &mut Connection| {
-                    if work_left {
-                        work_left = idle_work(connection).unwrap_or_else(|error| {
-                            tracing::warn!(%error, "the writer's idle work stopped; the next start resumes it");
-                            false
-                        });
-                        return true;
-                    }
-                    merge_search_step(connection)
-                };
-                while arrived.is_none() && !closed && next_step(&mut connection) {
-                    match jobs.try_recv() {
-                        Ok(job) => arrived = Some(job),
-                        Err(mpsc::TryRecvError::Disconnected) => closed = true,
-                        Err(mpsc::TryRecvError::Empty) => {}
-                    }
+                while arrived.is_none() && merge_search_step(&connection) {
+                    arrived = jobs.try_recv().ok();
                 }
                 match arrived.map_or_else(|| jobs.recv(), Ok) {
                     Ok(job) => job,

@@ -50,12 +50,10 @@ use crate::migrate;
 use crate::{Erasure, ReadScope, Store, StoreError, StoreResult};
 use engine::Engine;
 
-/// Messages indexed for search per idle step while an older database catches up.
+/// Messages indexed for search per write group while an older database catches up.
 const INDEX_BATCH: u32 = 1_000;
-/// Older messages indexed after which the search index is merged down.
-const MERGE_AFTER_INDEXING: usize = 10_000;
-/// Pages of merge work per idle step after indexing a bulk (tens of milliseconds).
-const BULK_MERGE_STEP_PAGES: u32 = 256;
+/// Messages indexed at open after which the search index is merged into one segment.
+const OPTIMIZE_AFTER_INDEXING: usize = 10_000;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -69,22 +67,15 @@ impl SqliteStore {
         Self::open_with(path, SqliteOptions::default()).await
     }
 
-    /// Opens the database file and runs pending migrations; messages written
-    /// before search existed are indexed by the writer whenever it is idle (a
-    /// large database is served at once, its older messages become searchable
-    /// as the indexer reaches them).
+    /// Opens the database file, runs pending migrations and indexes messages written before search existed.
     pub async fn open_with(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
         let path = path.to_owned();
         let engine = tokio::task::spawn_blocking(move || {
-            Engine::open(
-                &path,
-                options,
-                |connection| {
-                    migrate::run_sqlite(connection)?;
-                    move_legacy_reports(connection)
-                },
-                index_older_messages(),
-            )
+            Engine::open(&path, options, |connection| {
+                migrate::run_sqlite(connection)?;
+                move_legacy_reports(connection)?;
+                index_unindexed_messages(connection)
+            })
         })
         .await
         .map_err(|error| StoreError::Database(format!("opening the database: {error}")))??;
@@ -133,43 +124,29 @@ fn move_legacy_reports(connection: &mut rusqlite::Connection) -> StoreResult<()>
     Ok(())
 }
 
-/// The writer's idle work: indexes a batch of messages that have no search
-/// entry yet (databases from before search) per call, then, after a bulk of
-/// them, merges the index in bounded steps until no level is left crowded.
-fn index_older_messages() -> engine::IdleWork {
+fn index_unindexed_messages(connection: &mut rusqlite::Connection) -> StoreResult<()> {
     let mut total = 0;
-    let mut merging = false;
-    Box::new(move |connection| {
-        if merging {
-            // Batches of a bulk load leave every level of the index nearly full; the
-            // first write that filled the lowest one would then merge level after
-            // level inline (seconds at a million messages).
-            let before = connection.total_changes();
-            connection.execute_batch(&format!(
-                "INSERT INTO message_search (message_search, rank) VALUES ('merge', {BULK_MERGE_STEP_PAGES})"
-            ))?;
-            let more = connection.total_changes() - before > 1;
-            if !more {
-                tracing::info!("merged the search index after indexing older messages");
-            }
-            return Ok(more);
-        }
+    loop {
         let tx = connection.transaction()?;
         let indexed = messages::index_unindexed(&tx, INDEX_BATCH)?;
         tx.commit()?;
         total += indexed;
-        if indexed == INDEX_BATCH as usize {
-            if total % (100 * INDEX_BATCH as usize) == 0 {
-                tracing::info!(messages = total, "indexing older messages for search");
-            }
-            return Ok(true);
+        if indexed < INDEX_BATCH as usize {
+            break;
         }
-        if total > 0 {
-            tracing::info!(messages = total, "indexed older messages for search");
-        }
-        merging = total >= MERGE_AFTER_INDEXING;
-        Ok(merging)
-    })
+    }
+    if total > 0 {
+        tracing::info!(messages = total, "indexed messages for search");
+    }
+    if total >= OPTIMIZE_AFTER_INDEXING {
+        // Batches of a bulk load leave every level of the index nearly full; the
+        // first write that fills the lowest one would then merge level after
+        // level inline (seconds at a million messages). One merge now instead.
+        let started = std::time::Instant::now();
+        connection.execute_batch("INSERT INTO message_search (message_search) VALUES ('optimize')")?;
+        tracing::info!(millis = started.elapsed().as_millis() as u64, "merged the search index after indexing");
+    }
+    Ok(())
 }
 
 #[async_trait]
