@@ -13,6 +13,10 @@ use tokio::process::{Child, ChildStdout, Command};
 
 use crate::http::{Connection, Request};
 
+/// How long a start may take: a SQLite server indexes older messages before it
+/// listens, minutes at the full run's 11 million.
+const START_TIMEOUT: Duration = Duration::from_secs(1800);
+
 /// Where a server keeps its data.
 #[derive(Clone, Debug)]
 pub struct Storage {
@@ -108,9 +112,9 @@ impl Server {
         let mut child = command.spawn().with_context(|| format!("starting {}", options.bin.display()))?;
         let pid = child.id().context("the server exited at once")?;
         let mut stdout = BufReader::new(child.stdout.take().context("no stdout")?);
-        let address = tokio::time::timeout(Duration::from_secs(300), read_address(&mut stdout))
+        let address = tokio::time::timeout(START_TIMEOUT, read_address(&mut stdout))
             .await
-            .map_err(|_| anyhow::anyhow!("the server printed no address within 300 s"))?
+            .map_err(|_| anyhow::anyhow!("the server printed no address within {START_TIMEOUT:?}"))?
             .with_context(|| format!("starting the server; see {}", options.log.display()))?;
         wait_ready(address, Duration::from_secs(60)).await?;
         let ready_after = started.elapsed();
