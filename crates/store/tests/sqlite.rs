@@ -144,27 +144,38 @@ async fn stored_run_reports_move_into_runs_on_open() {
     conformance::check_legacy_reports_moved(&store, &records).await;
 }
 
+/// A database at `path` with `count` messages saying `text` in one thread,
+/// none of them in the search index (as written before search existed); returns
+/// the scope and the thread.
+async fn unindexed_messages(
+    path: &std::path::Path,
+    count: i64,
+    text: &str,
+) -> (threadhold_domain::model::WorkspaceScope, String) {
+    use conformance::{message, scope, thread};
+    use threadhold_domain::model::ParentRef;
+
+    let store = SqliteStore::open(path).await.expect("open");
+    conformance::prepare(&store).await;
+    let s = scope("w");
+    let t = thread(&store, "w", 1).await;
+    let content = format!(r#"{{"role":"user","content":[{{"type":"text","text":"{text}"}}]}}"#);
+    for i in 0..count {
+        store.create_message(&s, &message(&t, ParentRef::Root, None, &content, i)).await.expect("message");
+    }
+    store.close().await;
+    let raw = rusqlite::Connection::open(path).expect("raw");
+    raw.execute_batch("DELETE FROM message_search; UPDATE messages SET search_rowid = NULL").expect("unindex");
+    (s, t)
+}
+
 /// Messages without a search entry (written before search existed, or by other
 /// tools) are indexed when the database opens, over several batches.
 #[tokio::test]
 async fn older_messages_are_indexed_on_open() {
-    use conformance::{message, scope, thread};
-    use threadhold_domain::model::ParentRef;
-
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("db.sqlite3");
-    let store = SqliteStore::open(&path).await.expect("open");
-    conformance::prepare(&store).await;
-    let s = scope("w");
-    let t = thread(&store, "w", 1).await;
-    let content = r#"{"role":"user","content":[{"type":"text","text":"an old kumquat"}]}"#;
-    for i in 0..2_500 {
-        store.create_message(&s, &message(&t, ParentRef::Root, None, content, i)).await.expect("message");
-    }
-    store.close().await;
-    let raw = rusqlite::Connection::open(&path).expect("raw");
-    raw.execute_batch("DELETE FROM message_search; UPDATE messages SET search_rowid = NULL").expect("unindex");
-    drop(raw);
+    let (s, t) = unindexed_messages(&path, 2_500, "an old kumquat").await;
 
     let store = SqliteStore::open(&path).await.expect("reopen");
     let hits = store.search(&threadhold_store::ReadScope::from(&s), "kumquat", 10, None).await.expect("search");
@@ -185,23 +196,9 @@ async fn older_messages_are_indexed_on_open() {
 /// that a later write would merge inline (a stall of seconds at a million messages).
 #[tokio::test]
 async fn a_bulk_indexing_at_open_leaves_one_merged_segment() {
-    use conformance::{message, scope, thread};
-    use threadhold_domain::model::ParentRef;
-
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("db.sqlite3");
-    let store = SqliteStore::open(&path).await.expect("open");
-    conformance::prepare(&store).await;
-    let s = scope("w");
-    let t = thread(&store, "w", 1).await;
-    let content = r#"{"role":"user","content":[{"type":"text","text":"a bulk of kumquats"}]}"#;
-    for i in 0..12_000 {
-        store.create_message(&s, &message(&t, ParentRef::Root, None, content, i)).await.expect("message");
-    }
-    store.close().await;
-    let raw = rusqlite::Connection::open(&path).expect("raw");
-    raw.execute_batch("DELETE FROM message_search; UPDATE messages SET search_rowid = NULL").expect("unindex");
-    drop(raw);
+    unindexed_messages(&path, 12_000, "a bulk of kumquats").await;
 
     SqliteStore::open(&path).await.expect("reopen").close().await;
     let raw = rusqlite::Connection::open(&path).expect("raw");
