@@ -72,7 +72,7 @@ pub(super) async fn create(
         ParentRef::Id(id) => Some(id.as_str()),
         ParentRef::Root | ParentRef::External(_) => None,
     };
-    let parent_height = lock_in_scope(c, scope, &message.thread_id, parent_id).await?;
+    let parent_height = threads::lock_in_scope(c, scope, &message.thread_id, parent_id).await?;
     if let Some(external_id) = &message.external_id
         && let Some(id) = message_by_external_id(c, &message.thread_id, external_id).await?
     {
@@ -124,28 +124,6 @@ pub(super) async fn create(
         open_lease(c, lease_id, &message.id, &message.thread_id, message.now).await?;
     }
     Ok(MessageWrite::Created(message.id.clone()))
-}
-
-/// Locks a thread of the scope (writers of one thread take turns, on every
-/// node) and reads the height of the message `parent_id` names in it, in one
-/// round trip: `None` when the parent is not there or none was asked for.
-async fn lock_in_scope(
-    c: &mut PgConnection,
-    scope: &WorkspaceScope,
-    thread_id: &str,
-    parent_id: Option<&str>,
-) -> StoreResult<Option<i64>> {
-    let found: Option<(Option<i64>,)> = sqlx::query_as(
-        "SELECT (SELECT height FROM messages WHERE id = $4 AND thread_id = $1) FROM threads \
-         WHERE id = $1 AND project_id = $2 AND workspace_id = $3 FOR UPDATE",
-    )
-    .bind(thread_id)
-    .bind(&scope.project_id)
-    .bind(&scope.workspace_id)
-    .bind(parent_id)
-    .fetch_optional(c)
-    .await?;
-    found.map(|(height,)| height).ok_or(StoreError::ThreadNotFound)
 }
 
 /// The message of a thread that an external id names: the one stored under
