@@ -26,7 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::{Connection, Postgres, Transaction};
 use threadhold_domain::Millis;
 use threadhold_domain::dashboard::{
     AdminAccount, AdminSession, AdminThreadQuery, AuditEntry, AuditQuery, Day, DayActivity, FeedbackRow, ProjectPage,
@@ -74,6 +74,9 @@ impl Default for PgOptions {
     }
 }
 
+/// A pooled connection idle this long is pinged before it is used again.
+const CHECK_CONNECTIONS_IDLE_FOR: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
@@ -96,6 +99,19 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection it hands out, a round trip per store call on
+            // top of the ping it sends when the connection comes back. Only one that sat
+            // idle long enough to have been dropped by the server or a proxy is checked;
+            // a busy connection that broke fails its request (503) and is discarded.
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= CHECK_CONNECTIONS_IDLE_FOR {
+                        connection.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await?;
         migrate::postgres_migrator().run(&pool).await?;
