@@ -18,4 +18,4 @@ pub mod title;
 pub mod transfer;
 
 pub use ids::{IdKind, new_id};
-pub use time::{Millis, format_ms, now_ms, parse_timestamp};
+pub use time::{Millis, MsText, format_ms, now_ms, parse_timestamp};

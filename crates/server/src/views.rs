@@ -4,13 +4,17 @@
 //! stored JSON documents are emitted as the exact text the client sent.
 
 use axum::Json;
+use axum::http::HeaderValue;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use threadhold_domain::model::{Message, SearchHit, Thread};
-use threadhold_domain::{format_ms, now_ms};
+use threadhold_domain::{Millis, MsText, format_ms, now_ms};
 use utoipa::ToSchema;
+
+use crate::error::ApiError;
 
 /// A thread; timestamps are millisecond `…Z`.
 #[derive(Serialize, ToSchema)]
@@ -24,9 +28,12 @@ pub struct ThreadView<'a> {
     /// Any JSON value, exactly as stored.
     metadata: Option<StoredJson<'a>>,
     is_archived: bool,
-    last_message_at: String,
-    created_at: String,
-    updated_at: String,
+    #[schema(value_type = String)]
+    last_message_at: Timestamp,
+    #[schema(value_type = String)]
+    created_at: Timestamp,
+    #[schema(value_type = String)]
+    updated_at: Timestamp,
 }
 
 impl<'a> From<&'a Thread> for ThreadView<'a> {
@@ -39,9 +46,9 @@ impl<'a> From<&'a Thread> for ThreadView<'a> {
             external_id: thread.external_id.as_deref(),
             metadata: thread.metadata.as_deref().map(StoredJson),
             is_archived: thread.is_archived,
-            last_message_at: format_ms(thread.last_message_at),
-            created_at: format_ms(thread.created_at),
-            updated_at: format_ms(thread.updated_at),
+            last_message_at: Timestamp(thread.last_message_at),
+            created_at: Timestamp(thread.created_at),
+            updated_at: Timestamp(thread.updated_at),
         }
     }
 }
@@ -57,8 +64,10 @@ pub struct MessageView<'a> {
     format: &'a str,
     content: StoredJson<'a>,
     external_id: Option<&'a str>,
-    created_at: String,
-    updated_at: String,
+    #[schema(value_type = String)]
+    created_at: Timestamp,
+    #[schema(value_type = String)]
+    updated_at: Timestamp,
     /// Present only for messages that ever had a run lease.
     #[serde(skip_serializing_if = "Option::is_none")]
     run: Option<RunView>,
@@ -84,12 +93,24 @@ impl<'a> From<&'a Message> for MessageView<'a> {
             format: &message.format,
             content: StoredJson(&message.content),
             external_id: message.external_id.as_deref(),
-            created_at: format_ms(message.created_at),
-            updated_at: format_ms(message.updated_at),
+            created_at: Timestamp(message.created_at),
+            updated_at: Timestamp(message.updated_at),
             run: message.run.map(|run| RunView {
                 status: if run.running { "running" } else { "ended" },
                 last_heartbeat_ms_ago: (now_ms() - run.last_heartbeat_at).max(0),
             }),
+        }
+    }
+}
+
+/// A timestamp in its canonical text (rendered on the stack: a page has three per row).
+pub struct Timestamp(pub Millis);
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match MsText::new(self.0) {
+            Some(text) => serializer.serialize_str(text.as_str()),
+            None => serializer.serialize_str(&format_ms(self.0)),
         }
     }
 }
@@ -118,7 +139,8 @@ impl Serialize for StoredJson<'_> {
 
 /// `{"threads": [...]}`, serialized straight from the rows (stored JSON stays verbatim).
 pub fn thread_list(threads: &[Thread]) -> Response {
-    Json(ThreadList { threads: threads.iter().map(ThreadView::from).collect() }).into_response()
+    let capacity = threads.iter().map(thread_size).sum::<usize>() + ENVELOPE_BYTES;
+    sized_json(&ThreadList { threads: threads.iter().map(ThreadView::from).collect() }, capacity)
 }
 
 /// `{"results": [{"thread", "message_id", "snippet"}, ...]}`.
@@ -166,7 +188,43 @@ pub fn thread_envelope(thread: &Thread) -> Response {
 
 /// `{"messages": [...]}`.
 pub fn message_list(messages: &[Message]) -> Response {
-    Json(MessageList { messages: messages.iter().map(MessageView::from).collect() }).into_response()
+    let capacity = messages.iter().map(message_size).sum::<usize>() + ENVELOPE_BYTES;
+    sized_json(&MessageList { messages: messages.iter().map(MessageView::from).collect() }, capacity)
+}
+
+/// The bytes of a list's envelope, and of a row's field names, punctuation and
+/// timestamps: with the row's own text, about what a rendered row takes.
+const ENVELOPE_BYTES: usize = 16;
+const THREAD_FIELD_BYTES: usize = 256;
+const MESSAGE_FIELD_BYTES: usize = 192;
+
+fn thread_size(thread: &Thread) -> usize {
+    let text =
+        [&thread.title, &thread.metadata, &thread.external_id].map(|field| field.as_ref().map_or(0, String::len));
+    THREAD_FIELD_BYTES
+        + thread.id.len()
+        + thread.project_id.len()
+        + thread.workspace_id.len()
+        + text.iter().sum::<usize>()
+}
+
+fn message_size(message: &Message) -> usize {
+    let text = [&message.parent_id, &message.external_id].map(|field| field.as_ref().map_or(0, String::len));
+    MESSAGE_FIELD_BYTES
+        + message.id.len()
+        + message.thread_id.len()
+        + message.content.len()
+        + text.iter().sum::<usize>()
+}
+
+/// A JSON response serialized into a buffer of about its final size: a page
+/// of rows outgrows axum's default buffer many times, copying it each time.
+fn sized_json<T: Serialize>(value: &T, capacity: usize) -> Response {
+    let mut body = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => ([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response(),
+        Err(error) => ApiError::Internal(format!("rendering a response: {error}")).into_response(),
+    }
 }
 
 /// `{"threads": [...]}`.
