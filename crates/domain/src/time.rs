@@ -34,20 +34,22 @@ impl MsText {
         }
         let (days, in_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
         let (year, month, day) = civil_from_days(days);
+        // In range, every field fits a u32 (the year is 0..=9999, the day's milliseconds under 86.4M).
+        let [year, month, day, in_day] = [year, month, day, in_day].map(|field| u32::try_from(field).unwrap_or(0));
         let mut text = *b"0000-00-00T00:00:00.000Z";
-        let mut put = |at: usize, width: usize, mut value: i64| {
-            for slot in text[at..at + width].iter_mut().rev() {
-                *slot = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
+        let mut pair = |at: usize, value: u32| {
+            text[at] = b'0' + (value / 10 % 10) as u8;
+            text[at + 1] = b'0' + (value % 10) as u8;
         };
-        put(0, 4, year);
-        put(5, 2, month);
-        put(8, 2, day);
-        put(11, 2, in_day / 3_600_000);
-        put(14, 2, in_day / 60_000 % 60);
-        put(17, 2, in_day / 1000 % 60);
-        put(20, 3, in_day % 1000);
+        pair(0, year / 100);
+        pair(2, year % 100);
+        pair(5, month);
+        pair(8, day);
+        pair(11, in_day / 3_600_000);
+        pair(14, in_day / 60_000 % 60);
+        pair(17, in_day / 1000 % 60);
+        pair(20, in_day % 1000 / 10);
+        text[22] = b'0' + (in_day % 10) as u8;
         Some(MsText(text))
     }
 

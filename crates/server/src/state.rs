@@ -26,8 +26,21 @@ use crate::service::admins::LoginGuard;
 use crate::service::titles::Titles;
 use crate::service::users::UserRegistry;
 
+/// What every handler shares, behind one `Arc`: axum clones the state for
+/// every extractor of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub keys: Arc<ProjectKeys>,
     /// Identity-provider tokens: auth rules and their keys.
@@ -90,7 +103,7 @@ impl AppState {
         let blobs = open_blob_store(store.as_ref(), &config).await?;
         let projects = Arc::new(ProjectCache::new(Duration::from_secs(config.project_cache_secs)));
         let store_epoch = store.local_settings_epoch();
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             projects,
             credentials: Arc::default(),
             blobs,
@@ -106,7 +119,7 @@ impl AppState {
             titles: Arc::new(Titles::new().map_err(ApiError::Internal)?),
             users: Arc::new(UserRegistry::default()),
             logins: Arc::new(LoginGuard::default()),
-        })
+        })))
     }
 
     /// Empties the caches if this process changed settings through the store
