@@ -95,8 +95,7 @@ enum Verdict {
     Unknown(ApiError),
 }
 
-async fn verdict(state: &AppState, project_id: &str, origin: Option<&HeaderValue>) -> Verdict {
-    let Some(origin) = origin else { return Verdict::NoOrigin };
+async fn verdict(state: &AppState, project_id: &str, origin: &HeaderValue) -> Verdict {
     let origins = match state.projects.get(state, project_id).await {
         Ok(project) => project.map(|p| p.allowed_origins.clone()).unwrap_or_default(),
         Err(error) => {
@@ -120,7 +119,14 @@ pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -
     let preflight =
         request.method() == Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     // A preflight never carries a credential, so it is governed by its path alone.
-    let verdict = verdict(&state, &governing_project(&request), origin.as_ref()).await;
+    // Only a request with an `Origin` needs its project (finding it reads the credential).
+    let verdict = match &origin {
+        Some(origin) => {
+            let project_id = governing_project(&request);
+            verdict(&state, &project_id, origin).await
+        }
+        None => Verdict::NoOrigin,
+    };
     let (allow_origin, varies) = match &verdict {
         Verdict::Allowed { allow_origin, varies } => (Some(allow_origin.clone()), *varies),
         Verdict::Refused => (None, true),
