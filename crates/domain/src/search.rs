@@ -1,7 +1,11 @@
 //! Search rules shared by the backends: what text of a message is searchable,
 //! and what a query may ask for.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
+
+use crate::Millis;
 
 use crate::title::message_text;
 
@@ -53,6 +57,33 @@ pub fn snippet(text: &str, needle: &str) -> Option<String> {
     Some(text.chars().skip(start).take(SNIPPET_CHARS).collect())
 }
 
+/// What a search found in one thread: the thread's listing key (its newest
+/// activity) and its newest matching message with a snippet (none when only
+/// the title matched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub last_message_at: Millis,
+    pub message_id: Option<String>,
+    pub snippet: Option<String>,
+}
+
+/// The page a search answers, from everything it found by thread id: newest
+/// thread first (the thread list's order), after the cursor's thread, at most
+/// `limit`. Only these threads are then read whole.
+pub fn page_of_found(
+    found: HashMap<String, Found>,
+    cursor: Option<(Millis, &str)>,
+    limit: u32,
+) -> Vec<(String, Found)> {
+    let mut page: Vec<(String, Found)> = found
+        .into_iter()
+        .filter(|(id, hit)| cursor.is_none_or(|(at, after)| (hit.last_message_at, id.as_str()) < (at, after)))
+        .collect();
+    page.sort_by(|(a_id, a), (b_id, b)| (b.last_message_at, b_id).cmp(&(a.last_message_at, a_id)));
+    page.truncate(limit as usize);
+    page
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -81,5 +112,17 @@ mod tests {
         assert!(cut.starts_with(&"a".repeat(SNIPPET_LEAD_CHARS)) && cut.contains("needle"));
         assert_eq!(snippet("ÀÉ Straße", "straße").as_deref(), Some("ÀÉ Straße"));
         assert_eq!(snippet("abc", "x"), None);
+    }
+
+    #[test]
+    fn a_page_of_found_threads_is_newest_first_after_the_cursor() {
+        let found = |at| Found { last_message_at: at, message_id: None, snippet: None };
+        let all: HashMap<String, Found> =
+            [("a", 10), ("b", 30), ("c", 20), ("d", 30)].map(|(id, at)| (id.to_owned(), found(at))).into();
+        let ids = |page: Vec<(String, Found)>| page.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+        assert_eq!(ids(page_of_found(all.clone(), None, 10)), ["d", "b", "c", "a"]);
+        assert_eq!(ids(page_of_found(all.clone(), None, 2)), ["d", "b"]);
+        assert_eq!(ids(page_of_found(all.clone(), Some((30, "b")), 2)), ["c", "a"]);
+        assert_eq!(ids(page_of_found(all, Some((10, "a")), 2)), Vec::<String>::new());
     }
 }

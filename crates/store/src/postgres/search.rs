@@ -8,8 +8,11 @@
 use std::collections::HashMap;
 
 use sqlx::PgConnection;
-use threadhold_domain::model::SearchHit;
-use threadhold_domain::search::{INDEXED_QUERY_MIN_CHARS, MESSAGES_EXAMINED_MAX, SNIPPET_CHARS, SNIPPET_LEAD_CHARS};
+use threadhold_domain::Millis;
+use threadhold_domain::model::{SearchHit, Thread};
+use threadhold_domain::search::{
+    Found, INDEXED_QUERY_MIN_CHARS, MESSAGES_EXAMINED_MAX, SNIPPET_CHARS, SNIPPET_LEAD_CHARS, page_of_found,
+};
 
 use super::rows::{self, thread_columns};
 use crate::shared::like_pattern;
@@ -28,12 +31,12 @@ pub(super) async fn search(
     sqlx::query("SET LOCAL statement_timeout = '2s'").execute(&mut *c).await?;
     let pattern = like_pattern(needle);
     let examined = i64::from(MESSAGES_EXAMINED_MAX);
-    let mut found: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+    let mut found: HashMap<String, Found> = HashMap::new();
     if needle.chars().count() >= INDEXED_QUERY_MIN_CHARS {
         // A statement timeout on a huge match set leaves the message matches out, not the search.
         sqlx::query("SAVEPOINT message_matches").execute(&mut *c).await?;
-        let matches: Result<Vec<(String, String, String)>, sqlx::Error> = sqlx::query_as(
-            "SELECT m.thread_id, m.id, substr(s.text, greatest(1, strpos(lower(s.text), lower($2)) - $6), $7) \
+        let matches: Result<Vec<(String, Millis, String, String)>, sqlx::Error> = sqlx::query_as(
+            "SELECT m.thread_id, t.last_message_at, m.id, substr(s.text, greatest(1, strpos(lower(s.text), lower($2)) - $6), $7) \
              FROM message_search s JOIN messages m ON m.id = s.message_id JOIN threads t ON t.id = m.thread_id \
              WHERE s.text ILIKE $1 AND t.project_id = $3 AND ($4::text IS NULL OR t.workspace_id = $4) \
              ORDER BY m.created_at DESC, m.id DESC LIMIT $5",
@@ -56,13 +59,17 @@ pub(super) async fn search(
             }
             Err(error) => return Err(error.into()),
         };
-        for (thread_id, message_id, snippet) in matches {
+        for (thread_id, last_message_at, message_id, snippet) in matches {
             // Rows come newest first: the first match of a thread is its newest.
-            found.entry(thread_id).or_insert((Some(message_id), Some(snippet)));
+            found.entry(thread_id).or_insert(Found {
+                last_message_at,
+                message_id: Some(message_id),
+                snippet: Some(snippet),
+            });
         }
     }
-    let titles: Vec<String> = sqlx::query_scalar(
-        "SELECT t.id FROM thread_search s JOIN threads t ON t.id = s.thread_id \
+    let titles: Vec<(String, Millis)> = sqlx::query_as(
+        "SELECT t.id, t.last_message_at FROM thread_search s JOIN threads t ON t.id = s.thread_id \
          WHERE s.text ILIKE $3 AND t.project_id = $1 AND ($2::text IS NULL OR t.workspace_id = $2) \
          ORDER BY t.last_message_at DESC, t.id DESC LIMIT $4",
     )
@@ -72,8 +79,8 @@ pub(super) async fn search(
     .bind(examined)
     .fetch_all(&mut *c)
     .await?;
-    for thread_id in titles {
-        found.entry(thread_id).or_insert((None, None));
+    for (thread_id, last_message_at) in titles {
+        found.entry(thread_id).or_insert(Found { last_message_at, message_id: None, snippet: None });
     }
 
     let cursor = match after {
@@ -83,7 +90,8 @@ pub(super) async fn search(
         },
         None => None,
     };
-    let ids: Vec<&String> = found.keys().collect();
+    let page = page_of_found(found, cursor.as_ref().map(|(at, id)| (*at, id.as_str())), limit);
+    let ids: Vec<&String> = page.iter().map(|(id, _)| id).collect();
     let threads = sqlx::query(concat!(
         "SELECT ",
         thread_columns!(),
@@ -94,15 +102,17 @@ pub(super) async fn search(
     .bind(&scope.workspace_id)
     .fetch_all(&mut *c)
     .await?;
-    let mut hits = Vec::with_capacity(threads.len());
-    for row in &threads {
-        let thread = rows::thread(row)?;
-        let (message_id, snippet) = found.remove(&thread.id).unwrap_or((None, None));
-        let snippet = snippet.unwrap_or_else(|| thread.title.clone().unwrap_or_default());
-        hits.push(SearchHit { thread, message_id, snippet });
+    let mut threads: HashMap<String, Thread> = threads
+        .iter()
+        .map(rows::thread)
+        .map(|thread| thread.map(|thread| (thread.id.clone(), thread)))
+        .collect::<Result<_, _>>()?;
+    let mut hits = Vec::with_capacity(page.len());
+    for (thread_id, found) in page {
+        if let Some(thread) = threads.remove(&thread_id) {
+            let snippet = found.snippet.unwrap_or_else(|| thread.title.clone().unwrap_or_default());
+            hits.push(SearchHit { thread, message_id: found.message_id, snippet });
+        }
     }
-    hits.retain(|hit| cursor.as_ref().is_none_or(|(at, id)| (hit.thread.last_message_at, &hit.thread.id) < (*at, id)));
-    hits.sort_by(|a, b| (b.thread.last_message_at, &b.thread.id).cmp(&(a.thread.last_message_at, &a.thread.id)));
-    hits.truncate(limit as usize);
     Ok(hits)
 }

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, Row, params};
 use threadhold_domain::model::{SearchHit, Thread};
-use threadhold_domain::search::{INDEXED_QUERY_MIN_CHARS, MESSAGES_EXAMINED_MAX, SNIPPET_CHARS, SNIPPET_LEAD_CHARS};
+use threadhold_domain::search::{
+    Found, INDEXED_QUERY_MIN_CHARS, MESSAGES_EXAMINED_MAX, SNIPPET_CHARS, SNIPPET_LEAD_CHARS, page_of_found,
+};
 
 use super::rows::{self, thread_columns};
 use crate::{ReadScope, StoreResult};
@@ -40,48 +42,47 @@ pub(super) fn search(
         },
         None => None,
     };
-    let mut hits = Vec::with_capacity(found.len());
+    let page = page_of_found(found, cursor.as_ref().map(|(at, id)| (*at, id.as_str())), limit);
+    let mut hits = Vec::with_capacity(page.len());
     let mut statement = c.prepare_cached(concat!(
         "SELECT ",
         thread_columns!(),
         " FROM threads WHERE id = ?1 AND project_id = ?2 AND (?3 IS NULL OR workspace_id = ?3)"
     ))?;
-    for (thread_id, (message_id, snippet)) in found {
+    for (thread_id, found) in page {
         let mut rows = statement.query(params![thread_id, scope.project_id, scope.workspace_id])?;
         if let Some(row) = rows.next()? {
             let thread: Thread = rows::thread(row)?;
-            let snippet = snippet.unwrap_or_else(|| thread.title.clone().unwrap_or_default());
-            hits.push(SearchHit { thread, message_id, snippet });
+            let snippet = found.snippet.unwrap_or_else(|| thread.title.clone().unwrap_or_default());
+            hits.push(SearchHit { thread, message_id: found.message_id, snippet });
         }
     }
-    hits.retain(|hit| cursor.as_ref().is_none_or(|(at, id)| (hit.thread.last_message_at, &hit.thread.id) < (*at, id)));
-    hits.sort_by(|a, b| (b.thread.last_message_at, &b.thread.id).cmp(&(a.thread.last_message_at, &a.thread.id)));
-    hits.truncate(limit as usize);
     Ok(hits)
 }
 
-/// Matching threads by id: the newest matching message and its snippet (none for a title match).
-type Candidates = HashMap<String, (Option<String>, Option<String>)>;
+/// Matching threads by id.
+type Candidates = HashMap<String, Found>;
 
 fn candidates(c: &Connection, scope: &ReadScope, needle: &str) -> StoreResult<Candidates> {
     let mut found = Candidates::new();
     if needle.chars().count() < INDEXED_QUERY_MIN_CHARS {
         // Too short for a trigram: titles only, by a bounded scan of the workspace's threads.
         let mut statement = c.prepare_cached(
-            "SELECT id FROM threads WHERE project_id = ?1 AND (?2 IS NULL OR workspace_id = ?2) \
+            "SELECT id, last_message_at FROM threads WHERE project_id = ?1 AND (?2 IS NULL OR workspace_id = ?2) \
              AND instr(lower(title), lower(?3)) > 0 \
              LIMIT ?4 + 0",
         )?;
         let rows = statement.query(params![scope.project_id, scope.workspace_id, needle, MESSAGES_EXAMINED_MAX])?;
         collect_within_budget(rows, |row| {
-            found.entry(row.get(0)?).or_insert((None, None));
+            found.entry(row.get(0)?).or_insert(Found { last_message_at: row.get(1)?, message_id: None, snippet: None });
             Ok(())
         })?;
         return Ok(found);
     }
     let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
     let mut statement = c.prepare_cached(
-        "SELECT m.thread_id, s.message_id, substr(s.text, max(1, instr(lower(s.text), lower(?2)) - ?6), ?7) \
+        "SELECT m.thread_id, t.last_message_at, s.message_id, \
+         substr(s.text, max(1, instr(lower(s.text), lower(?2)) - ?6), ?7) \
          FROM message_search s JOIN messages m ON m.id = s.message_id JOIN threads t ON t.id = m.thread_id \
          WHERE message_search MATCH ?1 AND t.project_id = ?3 AND (?4 IS NULL OR t.workspace_id = ?4) \
          ORDER BY s.rowid DESC LIMIT ?5 + 0",
@@ -97,17 +98,21 @@ fn candidates(c: &Connection, scope: &ReadScope, needle: &str) -> StoreResult<Ca
     ])?;
     collect_within_budget(rows, |row| {
         // Rows come newest first: the first match of a thread is its newest.
-        found.entry(row.get(0)?).or_insert((Some(row.get(1)?), Some(row.get(2)?)));
+        found.entry(row.get(0)?).or_insert(Found {
+            last_message_at: row.get(1)?,
+            message_id: Some(row.get(2)?),
+            snippet: Some(row.get(3)?),
+        });
         Ok(())
     })?;
     let mut statement = c.prepare_cached(
-        "SELECT t.id FROM thread_search s JOIN threads t ON t.id = s.thread_id \
+        "SELECT t.id, t.last_message_at FROM thread_search s JOIN threads t ON t.id = s.thread_id \
          WHERE thread_search MATCH ?1 AND t.project_id = ?2 AND (?3 IS NULL OR t.workspace_id = ?3) \
          ORDER BY s.rowid DESC LIMIT ?4 + 0",
     )?;
     let rows = statement.query(params![phrase, scope.project_id, scope.workspace_id, MESSAGES_EXAMINED_MAX])?;
     collect_within_budget(rows, |row| {
-        found.entry(row.get(0)?).or_insert((None, None));
+        found.entry(row.get(0)?).or_insert(Found { last_message_at: row.get(1)?, message_id: None, snippet: None });
         Ok(())
     })?;
     Ok(found)
