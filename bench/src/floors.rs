@@ -19,6 +19,7 @@ use axum::routing::get;
 use serde_json::json;
 use sqlx::Connection as _;
 use threadhold_auth::{compact, keys, verify};
+use threadhold_domain::{MsText, format_ms};
 
 use crate::dataset::PROJECT;
 use crate::issuer::Keys;
@@ -241,7 +242,7 @@ fn read_page(reader: &mut Option<rusqlite::Connection>, limit: u32) -> anyhow::R
         });
         for (name, column) in [("last_message_at", 7), ("created_at", 8), ("updated_at", 9)] {
             write!(out, ",\"{name}\":\"")?;
-            write_timestamp(&mut out, row.get_ref(column)?.as_i64()?)?;
+            write_timestamp(&mut out, row.get_ref(column)?.as_i64()?);
             out.push(b'"');
         }
         out.push(b'}');
@@ -250,28 +251,12 @@ fn read_page(reader: &mut Option<rusqlite::Connection>, limit: u32) -> anyhow::R
     Ok(out)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` from Unix milliseconds (the contract's timestamp format).
-fn write_timestamp(out: &mut Vec<u8>, millis: i64) -> std::io::Result<()> {
-    let days = millis.div_euclid(86_400_000);
-    let in_day = millis.rem_euclid(86_400_000);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000
-    )
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` from Unix milliseconds (the contract's timestamp format, as the server renders it).
+fn write_timestamp(out: &mut Vec<u8>, millis: i64) {
+    match MsText::new(millis) {
+        Some(text) => out.extend_from_slice(text.as_str().as_bytes()),
+        None => out.extend_from_slice(format_ms(millis).as_bytes()),
+    }
 }
 
 /// The storage floor as a child process of this binary, so its CPU and memory are its own.
