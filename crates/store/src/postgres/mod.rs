@@ -9,6 +9,7 @@ mod anonymous;
 mod dashboard;
 mod files;
 mod messages;
+mod pool;
 mod projects;
 mod rows;
 mod runs;
@@ -24,9 +25,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, Postgres, Transaction};
+use sqlx::Connection;
+use sqlx::postgres::PgConnectOptions;
 use threadhold_domain::Millis;
 use threadhold_domain::dashboard::{
     AdminAccount, AdminSession, AdminThreadQuery, AuditEntry, AuditQuery, Day, DayActivity, FeedbackRow, ProjectPage,
@@ -44,8 +44,9 @@ use threadhold_domain::title::settings::TitleSettings;
 use threadhold_domain::title::state::{TitleCandidate, TitleClaim, TitleState};
 use threadhold_domain::transfer::{ExportRow, ExportTable};
 
+use self::pool::{Connections, Pooled};
 use crate::migrate;
-use crate::{Erasure, ReadScope, Store, StoreResult};
+use crate::{Erasure, ReadScope, Store, StoreError, StoreResult};
 
 /// Messages indexed for search per transaction while an older database catches up.
 const INDEX_BATCH: u32 = 1_000;
@@ -74,12 +75,39 @@ impl Default for PgOptions {
     }
 }
 
-/// A pooled connection idle this long is pinged before it is used again.
-const CHECK_CONNECTIONS_IDLE_FOR: Duration = Duration::from_secs(5);
+/// Runs `$body` (an expression over the connection `$c`) in a transaction and commits it.
+macro_rules! in_transaction {
+    ($store:expr, |$c:ident| $body:expr) => {{
+        let mut connection = $store.connection().await?;
+        let result = async {
+            let mut tx = connection.begin().await?;
+            let $c = &mut *tx;
+            let result = $body.await?;
+            tx.commit().await?;
+            Ok::<_, crate::StoreError>(result)
+        }
+        .await;
+        connection.release(&result).await;
+        result
+    }};
+}
+
+/// Runs `$body` (an expression over the connection `$c`) on a pooled connection.
+macro_rules! on_connection {
+    ($store:expr, |$c:ident| $body:expr) => {{
+        let mut connection = $store.connection().await?;
+        let result = {
+            let $c = &mut *connection;
+            $body.await
+        };
+        connection.release(&result).await;
+        result
+    }};
+}
 
 #[derive(Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    pool: Connections,
     settings_epoch: Arc<AtomicU64>,
 }
 
@@ -96,25 +124,11 @@ impl PgStore {
     pub async fn connect_with(url: &str, options: PgOptions) -> StoreResult<Self> {
         let connect = PgConnectOptions::from_str(url)?
             .options([("statement_timeout", format!("{}ms", options.statement_timeout.as_millis()))]);
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout)
-            // sqlx pings every connection it hands out, a round trip per store call on
-            // top of the ping it sends when the connection comes back. Only one that sat
-            // idle long enough to have been dropped by the server or a proxy is checked;
-            // a busy connection that broke fails its request (503) and is discarded.
-            .test_before_acquire(false)
-            .before_acquire(|connection, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= CHECK_CONNECTIONS_IDLE_FOR {
-                        connection.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .connect_with(connect)
-            .await?;
-        migrate::postgres_migrator().run(&pool).await?;
+        let pool = Connections::new(connect, options.max_connections, options.acquire_timeout)?;
+        let mut connection = pool.connection().await?;
+        let migrated = migrate::postgres_migrator().run(&mut *connection).await.map_err(crate::StoreError::from);
+        connection.release(&migrated).await;
+        migrated?;
         let store = PgStore { pool, settings_epoch: Arc::default() };
         store.move_legacy_reports().await?;
         tokio::spawn(index_unindexed_messages(store.pool.clone()));
@@ -127,21 +141,15 @@ impl PgStore {
         self.settings_epoch.fetch_add(1, Ordering::Release);
     }
 
-    async fn connection(&self) -> StoreResult<PoolConnection<Postgres>> {
-        Ok(self.pool.acquire().await?)
-    }
-
-    async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
+    async fn connection(&self) -> StoreResult<Pooled> {
+        self.pool.connection().await
     }
 
     /// Moves run reports earlier releases kept as raw telemetry into `runs`.
     async fn move_legacy_reports(&self) -> StoreResult<()> {
         let mut total = 0;
         loop {
-            let mut tx = self.begin().await?;
-            let moved = runs::move_legacy_reports(&mut tx, runs::LEGACY_BATCH).await?;
-            tx.commit().await?;
+            let moved = in_transaction!(self, |c| runs::move_legacy_reports(c, runs::LEGACY_BATCH))?;
             total += moved;
             if moved < runs::LEGACY_BATCH as usize {
                 break;
@@ -156,15 +164,10 @@ impl PgStore {
 
 /// Indexes every message without a search entry, a batch per transaction
 /// (several nodes share the work: a batch skips rows another node holds).
-async fn index_unindexed_messages(pool: PgPool) {
+async fn index_unindexed_messages(pool: Connections) {
     let (mut total, mut after) = (0, String::new());
     loop {
-        let batch = async {
-            let mut tx = pool.begin().await?;
-            let indexed = messages::index_unindexed(&mut tx, &after, INDEX_BATCH).await?;
-            tx.commit().await?;
-            Ok::<_, crate::StoreError>(indexed)
-        };
+        let batch = async { in_transaction!(pool, |c| messages::index_unindexed(c, &after, INDEX_BATCH)) };
         match batch.await {
             Ok((indexed, last)) => {
                 after = last;
@@ -188,22 +191,21 @@ async fn index_unindexed_messages(pool: PgPool) {
 }
 
 /// Folds the activity log into the daily rollups in one transaction.
-async fn fold_activity(pool: &PgPool) -> StoreResult<u64> {
-    let mut tx = pool.begin().await?;
-    let moved = dashboard::fold_activity(&mut tx).await?;
-    tx.commit().await?;
-    Ok(moved)
+async fn fold_activity(pool: &Connections) -> StoreResult<u64> {
+    in_transaction!(pool, |c| dashboard::fold_activity(c))
 }
 
 /// Folds the activity log every [`ACTIVITY_FOLD_INTERVAL`] until the pool closes
-/// (a failure is logged once, until a fold succeeds again).
-async fn fold_activity_until_closed(pool: PgPool) {
+/// (a failure is logged once, until a fold succeeds again), and closes the
+/// connections that sat idle too long.
+async fn fold_activity_until_closed(pool: Connections) {
     let mut failing = false;
     loop {
-        tokio::select! {
-            () = pool.close_event() => return,
-            () = tokio::time::sleep(ACTIVITY_FOLD_INTERVAL) => {}
+        tokio::time::sleep(ACTIVITY_FOLD_INTERVAL).await;
+        if pool.is_closed() {
+            return;
         }
+        pool.close_idle();
         match fold_activity(&pool).await {
             Ok(_) => failing = false,
             Err(error) if !failing => {
@@ -215,38 +217,17 @@ async fn fold_activity_until_closed(pool: PgPool) {
     }
 }
 
-/// Runs `$body` (an expression over the connection `$c`) in a transaction and commits it.
-macro_rules! in_transaction {
-    ($store:expr, |$c:ident| $body:expr) => {{
-        let mut tx = $store.begin().await?;
-        let $c = &mut *tx;
-        let result = $body.await?;
-        tx.commit().await?;
-        Ok(result)
-    }};
-}
-
-/// Runs `$body` (an expression over the connection `$c`) on a pooled connection.
-macro_rules! on_connection {
-    ($store:expr, |$c:ident| $body:expr) => {{
-        let mut connection = $store.connection().await?;
-        let $c = &mut *connection;
-        $body.await
-    }};
-}
-
 #[async_trait]
 impl Store for PgStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        on_connection!(self, |c| async { sqlx::query("SELECT 1").execute(c).await.map(drop).map_err(StoreError::from) })
     }
 
     async fn close(&self) {
         if let Err(error) = fold_activity(&self.pool).await {
             tracing::warn!(%error, "folding the activity log at close failed; the next node or start folds it");
         }
-        self.pool.close().await;
+        self.pool.close();
     }
 
     async fn ensure_project(&self, id: &str, name: &str, now: Millis) -> StoreResult<Project> {
