@@ -27,6 +27,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// How long a connection being closed may take to say goodbye.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the ping after a failed call may take before the connection is given up
+/// (a failed call's response waits for it, so a silent network cannot hold it long).
+const RELEASE_PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Opens connections and checks the ones that sat idle.
 pub(super) struct Manager {
@@ -111,7 +114,7 @@ impl Pooled {
     pub(super) async fn release<T>(mut self, result: &StoreResult<T>) {
         if result.is_err()
             && let Some(connection) = self.object.as_deref_mut()
-            && connection.ping().await.is_err()
+            && !matches!(tokio::time::timeout(RELEASE_PING_TIMEOUT, connection.ping()).await, Ok(Ok(())))
         {
             return;
         }
