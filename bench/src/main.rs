@@ -196,7 +196,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         timing,
         connections: args.connections,
         generator_threads: args.common.generator_threads,
-        fresh_tokens: if full { 20_000 } else { 6_000 },
+        fresh_tokens: if full { 40_000 } else { 30_000 },
         only: args.only,
         log_level: args.common.server_log_level.clone(),
         node_reference: args.node_reference,
