@@ -84,7 +84,7 @@ macro_rules! in_transaction {
             let $c = &mut *tx;
             let result = $body.await?;
             tx.commit().await?;
-            Ok::<_, crate::StoreError>(result)
+            Ok::<_, StoreError>(result)
         }
         .await;
         connection.release(&result).await;
@@ -125,10 +125,7 @@ impl PgStore {
         let connect = PgConnectOptions::from_str(url)?
             .options([("statement_timeout", format!("{}ms", options.statement_timeout.as_millis()))]);
         let pool = Connections::new(connect, options.max_connections, options.acquire_timeout)?;
-        let mut connection = pool.connection().await?;
-        let migrated = migrate::postgres_migrator().run(&mut *connection).await.map_err(crate::StoreError::from);
-        connection.release(&migrated).await;
-        migrated?;
+        on_connection!(pool, |c| async { migrate::postgres_migrator().run(c).await.map_err(StoreError::from) })?;
         let store = PgStore { pool, settings_epoch: Arc::default() };
         store.move_legacy_reports().await?;
         tokio::spawn(index_unindexed_messages(store.pool.clone()));
