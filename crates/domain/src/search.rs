@@ -58,13 +58,12 @@ pub fn snippet(text: &str, needle: &str) -> Option<String> {
 }
 
 /// What a search found in one thread: the thread's listing key (its newest
-/// activity) and its newest matching message with a snippet (none when only
-/// the title matched).
+/// activity) and its newest matching message (none when only the title
+/// matched). Snippets are cut afterwards, for the page's hits only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     pub last_message_at: Millis,
     pub message_id: Option<String>,
-    pub snippet: Option<String>,
 }
 
 /// The page a search answers, from everything it found by thread id: newest
@@ -116,7 +115,7 @@ mod tests {
 
     #[test]
     fn a_page_of_found_threads_is_newest_first_after_the_cursor() {
-        let found = |at| Found { last_message_at: at, message_id: None, snippet: None };
+        let found = |at| Found { last_message_at: at, message_id: None };
         let all: HashMap<String, Found> =
             [("a", 10), ("b", 30), ("c", 20), ("d", 30)].map(|(id, at)| (id.to_owned(), found(at))).into();
         let ids = |page: Vec<(String, Found)>| page.into_iter().map(|(id, _)| id).collect::<Vec<_>>();

@@ -28,6 +28,7 @@ pub(crate) const SQLITE: Migrations = &[
     (8, "model titles", include_str!("../migrations/sqlite/0008_model_titles.sql")),
     (9, "dashboard", include_str!("../migrations/sqlite/0009_dashboard.sql")),
     (10, "search merges when idle", include_str!("../migrations/sqlite/0010_search_merges_when_idle.sql")),
+    (13, "search finds threads by index", include_str!("../migrations/sqlite/0013_search_finds_threads_by_index.sql")),
 ];
 
 pub(crate) const POSTGRES: Migrations = &[
@@ -38,6 +39,7 @@ pub(crate) const POSTGRES: Migrations = &[
     (9, "dashboard", include_str!("../migrations/postgres/0009_dashboard.sql")),
     (11, "activity log", include_str!("../migrations/postgres/0011_activity_log.sql")),
     (12, "thread title search", include_str!("../migrations/postgres/0012_thread_title_search.sql")),
+    (13, "search entries carry thread", include_str!("../migrations/postgres/0013_search_entries_carry_thread.sql")),
 ];
 
 /// sqlx's migrator for PostgreSQL (it holds an advisory lock, so nodes starting together are safe).

@@ -28,14 +28,23 @@ backend_suite!(fresh());
 type Schema = std::collections::BTreeMap<String, Vec<String>>;
 
 /// What each backend has alone, by design: SQLite's trigram indexes are FTS5
-/// tables linked by `search_rowid`; PostgreSQL's are GIN indexes over plain
-/// tables (`thread_search` has the same columns on both), with a `search_indexed` flag. PostgreSQL's
+/// tables linked by `search_rowid` (an index on it leads a match to its
+/// message and thread); PostgreSQL's are GIN indexes over plain tables
+/// (`thread_search` has the same columns on both), with a `search_indexed`
+/// flag, and each message entry carries its thread and time. PostgreSQL's
 /// writers append their activity counts to a log its nodes fold into the
 /// rollups (SQLite's one writer adds to the rollup row directly).
-const SQLITE_ONLY: &[&str] = &["column threads.search_rowid", "column messages.search_rowid", "table message_search"];
+const SQLITE_ONLY: &[&str] = &[
+    "column threads.search_rowid",
+    "column messages.search_rowid",
+    "index messages_by_search_rowid",
+    "table message_search",
+];
 const POSTGRES_ONLY: &[&str] = &[
     "column messages.search_indexed",
     "table message_search",
+    "column message_search.thread_id",
+    "column message_search.created_at",
     "index message_search_text",
     "index thread_search_text",
     "table activity_log",
@@ -194,6 +203,60 @@ async fn older_messages_become_searchable_after_connecting() {
     assert_eq!(hits.iter().map(|h| h.thread.id.as_str()).collect::<Vec<_>>(), [t.as_str()]);
     let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM message_search").fetch_one(&raw).await.expect("n");
     assert_eq!(entries, 2_500);
+    let without_thread: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM message_search WHERE thread_id IS NULL OR created_at IS NULL")
+            .fetch_one(&raw)
+            .await
+            .expect("n");
+    assert_eq!(without_thread, 0, "indexed entries carry their message's thread and time");
+}
+
+/// Search entries written before they carried their message's thread and time
+/// (migration 13) are found as before, newest message first, beside new ones.
+#[tokio::test]
+async fn search_entries_without_their_thread_are_still_found() {
+    use conformance::{message, scope, thread};
+    use threadhold_domain::model::ParentRef;
+    use threadhold_store::ReadScope;
+
+    let (store, name) = fresh().await;
+    conformance::prepare(&store).await;
+    let s = scope("w");
+    let text = |words: &str| format!(r#"{{"role":"user","content":[{{"type":"text","text":"{words}"}}]}}"#);
+    let older = thread(&store, "w", 1).await;
+    let newer = thread(&store, "w", 2).await;
+    let mut ids = Vec::new();
+    for (t, words, at) in [(&older, "kumquat one", 10), (&newer, "kumquat two", 20), (&older, "kumquat three", 30)] {
+        let written = store.create_message(&s, &message(t, ParentRef::Root, None, &text(words), at)).await;
+        ids.push(written.expect("message").message_id().to_owned());
+    }
+    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL").expect("url");
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("a database in the URL").0);
+    let raw = sqlx::PgPool::connect(&url).await.expect("connect");
+    let carried: i64 = sqlx::query_scalar("SELECT count(*) FROM message_search WHERE thread_id IS NOT NULL")
+        .fetch_one(&raw)
+        .await
+        .expect("n");
+    assert_eq!(carried, 3, "new entries carry their thread");
+    // The first two entries as an earlier release wrote them.
+    sqlx::query("UPDATE message_search SET thread_id = NULL, created_at = NULL WHERE message_id = ANY($1)")
+        .bind(&ids[..2])
+        .execute(&raw)
+        .await
+        .expect("age the entries");
+
+    let hits = store.search(&ReadScope::from(&s), "kumquat", 10, None).await.expect("search");
+    let found: Vec<(&str, Option<&str>, &str)> =
+        hits.iter().map(|h| (h.thread.id.as_str(), h.message_id.as_deref(), h.snippet.as_str())).collect();
+    assert_eq!(
+        found,
+        [
+            (older.as_str(), Some(ids[2].as_str()), "kumquat three"),
+            (newer.as_str(), Some(ids[1].as_str()), "kumquat two")
+        ]
+    );
+    let elsewhere = store.search(&ReadScope::from(&scope("other")), "kumquat", 10, None).await.expect("other");
+    assert!(elsewhere.is_empty(), "an aged entry stays in its workspace");
 }
 
 /// Writers append activity to a log; every node folds it into the rollups,

@@ -101,7 +101,8 @@ pub(super) async fn create(
         "WITH inserted AS ( \
            INSERT INTO messages (id, thread_id, parent_id, height, format, content, external_id, created_at, \
              updated_at, search_indexed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, TRUE) RETURNING id), \
-         searchable AS (INSERT INTO message_search (message_id, text) SELECT id, $9 FROM inserted WHERE $9 <> ''), \
+         searchable AS (INSERT INTO message_search (message_id, text, thread_id, created_at) \
+           SELECT id, $9, $2, $8 FROM inserted WHERE $9 <> ''), \
          counted AS (INSERT INTO activity_log (project_id, day, messages) VALUES ($10, $11, 1)) \
          UPDATE threads SET last_message_at = GREATEST(last_message_at, $8), updated_at = $8, \
            title = COALESCE(title, $12) WHERE id = $2",
@@ -186,15 +187,18 @@ async fn replace_by_external_id(
     Ok(if unchanged { MessageWrite::Unchanged(id) } else { MessageWrite::Replaced(id) })
 }
 
-/// Sets a message's searchable text (a message without text has no entry).
+/// Sets a message's searchable text, with its thread and creation time (a
+/// message without text has no entry).
 async fn set_search_entry(c: &mut PgConnection, message_id: &str, text: &str) -> StoreResult<()> {
     if text.is_empty() {
         sqlx::query("DELETE FROM message_search WHERE message_id = $1").bind(message_id).execute(c).await?;
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO message_search (message_id, text) VALUES ($1, $2) \
-         ON CONFLICT (message_id) DO UPDATE SET text = excluded.text",
+        "INSERT INTO message_search (message_id, text, thread_id, created_at) \
+         SELECT id, $2, thread_id, created_at FROM messages WHERE id = $1 \
+         ON CONFLICT (message_id) DO UPDATE SET text = excluded.text, thread_id = excluded.thread_id, \
+           created_at = excluded.created_at",
     )
     .bind(message_id)
     .bind(text)
@@ -208,27 +212,34 @@ async fn set_search_entry(c: &mut PgConnection, message_id: &str, text: &str) ->
 /// in three statements; returns how many and the last id, where the next
 /// batch starts.
 pub(super) async fn index_unindexed(c: &mut PgConnection, after: &str, batch: u32) -> StoreResult<(usize, String)> {
-    let pending: Vec<(String, String)> = sqlx::query_as(
-        "SELECT id, content FROM messages WHERE id > $1 AND NOT search_indexed ORDER BY id LIMIT $2 \
-         FOR UPDATE SKIP LOCKED",
+    let pending: Vec<(String, String, String, Millis)> = sqlx::query_as(
+        "SELECT id, content, thread_id, created_at FROM messages WHERE id > $1 AND NOT search_indexed \
+         ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
     )
     .bind(after)
     .bind(i64::from(batch))
     .fetch_all(&mut *c)
     .await?;
-    let (ids, texts): (Vec<String>, Vec<String>) = pending
-        .into_iter()
-        .map(|(id, content)| {
-            let text = threadhold_domain::search::search_text_of(&content);
-            (id, text)
-        })
-        .unzip();
+    let mut ids = Vec::with_capacity(pending.len());
+    let mut texts = Vec::with_capacity(pending.len());
+    let mut thread_ids = Vec::with_capacity(pending.len());
+    let mut created = Vec::with_capacity(pending.len());
+    for (id, content, thread_id, created_at) in pending {
+        texts.push(threadhold_domain::search::search_text_of(&content));
+        ids.push(id);
+        thread_ids.push(thread_id);
+        created.push(created_at);
+    }
     sqlx::query(
-        "INSERT INTO message_search (message_id, text) SELECT * FROM UNNEST($1::text[], $2::text[]) \
-         ON CONFLICT (message_id) DO UPDATE SET text = excluded.text",
+        "INSERT INTO message_search (message_id, text, thread_id, created_at) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) \
+         ON CONFLICT (message_id) DO UPDATE SET text = excluded.text, thread_id = excluded.thread_id, \
+           created_at = excluded.created_at",
     )
     .bind(&ids)
     .bind(&texts)
+    .bind(&thread_ids)
+    .bind(&created)
     .execute(&mut *c)
     .await?;
     sqlx::query("UPDATE messages SET search_indexed = TRUE WHERE id = ANY($1)").bind(&ids).execute(&mut *c).await?;

@@ -35,19 +35,22 @@ pub(super) async fn search(
     if needle.chars().count() >= INDEXED_QUERY_MIN_CHARS {
         // A statement timeout on a huge match set leaves the message matches out, not the search.
         sqlx::query("SAVEPOINT message_matches").execute(&mut *c).await?;
-        let matches: Result<Vec<(String, Millis, String, String)>, sqlx::Error> = sqlx::query_as(
-            "SELECT m.thread_id, t.last_message_at, m.id, substr(s.text, greatest(1, strpos(lower(s.text), lower($2)) - $6), $7) \
-             FROM message_search s JOIN messages m ON m.id = s.message_id JOIN threads t ON t.id = m.thread_id \
-             WHERE s.text ILIKE $1 AND t.project_id = $3 AND ($4::text IS NULL OR t.workspace_id = $4) \
-             ORDER BY m.created_at DESC, m.id DESC LIMIT $5",
+        // An entry carries its message's thread and creation time; entries
+        // written before it did (migration 13) read them from the message.
+        let matches: Result<Vec<(String, Millis, String)>, sqlx::Error> = sqlx::query_as(
+            "SELECT f.thread_id, t.last_message_at, f.message_id FROM ( \
+               SELECT s.message_id, \
+                 COALESCE(s.thread_id, (SELECT m.thread_id FROM messages m WHERE m.id = s.message_id)) AS thread_id, \
+                 COALESCE(s.created_at, (SELECT m.created_at FROM messages m WHERE m.id = s.message_id)) AS created_at \
+               FROM message_search s WHERE s.text ILIKE $1) f \
+             JOIN threads t ON t.id = f.thread_id \
+             WHERE t.project_id = $2 AND ($3::text IS NULL OR t.workspace_id = $3) \
+             ORDER BY f.created_at DESC, f.message_id DESC LIMIT $4",
         )
         .bind(&pattern)
-        .bind(needle)
         .bind(&scope.project_id)
         .bind(&scope.workspace_id)
         .bind(examined)
-        .bind(SNIPPET_LEAD_CHARS as i32)
-        .bind(SNIPPET_CHARS as i32)
         .fetch_all(&mut *c)
         .await;
         let matches = match matches {
@@ -59,13 +62,9 @@ pub(super) async fn search(
             }
             Err(error) => return Err(error.into()),
         };
-        for (thread_id, last_message_at, message_id, snippet) in matches {
+        for (thread_id, last_message_at, message_id) in matches {
             // Rows come newest first: the first match of a thread is its newest.
-            found.entry(thread_id).or_insert(Found {
-                last_message_at,
-                message_id: Some(message_id),
-                snippet: Some(snippet),
-            });
+            found.entry(thread_id).or_insert(Found { last_message_at, message_id: Some(message_id) });
         }
     }
     let titles: Vec<(String, Millis)> = sqlx::query_as(
@@ -80,7 +79,7 @@ pub(super) async fn search(
     .fetch_all(&mut *c)
     .await?;
     for (thread_id, last_message_at) in titles {
-        found.entry(thread_id).or_insert(Found { last_message_at, message_id: None, snippet: None });
+        found.entry(thread_id).or_insert(Found { last_message_at, message_id: None });
     }
 
     let cursor = match after {
@@ -107,10 +106,29 @@ pub(super) async fn search(
         .map(rows::thread)
         .map(|thread| thread.map(|thread| (thread.id.clone(), thread)))
         .collect::<Result<_, _>>()?;
+    let message_ids: Vec<&String> = page.iter().filter_map(|(_, found)| found.message_id.as_ref()).collect();
+    // Snippets are cut for the page's hits only.
+    let mut snippets: HashMap<String, String> = if message_ids.is_empty() {
+        HashMap::new()
+    } else {
+        sqlx::query_as(
+            "SELECT message_id, substr(text, greatest(1, strpos(lower(text), lower($2)) - $3), $4) \
+             FROM message_search WHERE message_id = ANY($1)",
+        )
+        .bind(message_ids)
+        .bind(needle)
+        .bind(SNIPPET_LEAD_CHARS as i32)
+        .bind(SNIPPET_CHARS as i32)
+        .fetch_all(&mut *c)
+        .await?
+        .into_iter()
+        .collect()
+    };
     let mut hits = Vec::with_capacity(page.len());
     for (thread_id, found) in page {
         if let Some(thread) = threads.remove(&thread_id) {
-            let snippet = found.snippet.unwrap_or_else(|| thread.title.clone().unwrap_or_default());
+            let snippet = found.message_id.as_ref().and_then(|id| snippets.remove(id));
+            let snippet = snippet.unwrap_or_else(|| thread.title.clone().unwrap_or_default());
             hits.push(SearchHit { thread, message_id: found.message_id, snippet });
         }
     }

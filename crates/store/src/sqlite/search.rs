@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, ErrorCode, Row, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use threadhold_domain::model::{SearchHit, Thread};
 use threadhold_domain::search::{
     Found, INDEXED_QUERY_MIN_CHARS, MESSAGES_EXAMINED_MAX, SNIPPET_CHARS, SNIPPET_LEAD_CHARS, page_of_found,
@@ -53,15 +53,44 @@ pub(super) fn search(
         let mut rows = statement.query(params![thread_id, scope.project_id, scope.workspace_id])?;
         if let Some(row) = rows.next()? {
             let thread: Thread = rows::thread(row)?;
-            let snippet = found.snippet.unwrap_or_else(|| thread.title.clone().unwrap_or_default());
+            let snippet = match &found.message_id {
+                Some(message_id) => snippet(c, message_id, needle)?,
+                None => None,
+            };
+            let snippet = snippet.unwrap_or_else(|| thread.title.clone().unwrap_or_default());
             hits.push(SearchHit { thread, message_id: found.message_id, snippet });
         }
     }
     Ok(hits)
 }
 
+/// About [`SNIPPET_CHARS`] characters of a message's searchable text around
+/// the match, cut in the database (only for the hits a page answers).
+fn snippet(c: &Connection, message_id: &str, needle: &str) -> StoreResult<Option<String>> {
+    let mut statement = c.prepare_cached(
+        "SELECT substr(s.text, max(1, instr(lower(s.text), lower(?2)) - ?3), ?4) \
+         FROM messages m JOIN message_search s ON s.rowid = m.search_rowid WHERE m.id = ?1",
+    )?;
+    let cut = statement
+        .query_row(params![message_id, needle, SNIPPET_LEAD_CHARS as i64, SNIPPET_CHARS as i64], |row| row.get(0))
+        .optional()?;
+    Ok(cut)
+}
+
 /// Matching threads by id.
 type Candidates = HashMap<String, Found>;
+
+/// The scope's messages matching a phrase (?1), newest written first, each
+/// with its thread and the thread's listing time. A match reaches its message's
+/// thread and id through one covering index (`messages_by_search_rowid`),
+/// without reading the message row. CROSS JOIN keeps the index matches the
+/// outer loop: SQLite's planner otherwise walks every message and probes the
+/// search index with each.
+const MESSAGE_MATCHES: &str = "SELECT m.thread_id, t.last_message_at, m.id \
+    FROM message_search s CROSS JOIN messages m ON m.search_rowid = s.rowid \
+    CROSS JOIN threads t ON t.id = m.thread_id \
+    WHERE message_search MATCH ?1 AND t.project_id = ?2 AND (?3 IS NULL OR t.workspace_id = ?3) \
+    ORDER BY s.rowid DESC LIMIT ?4 + 0";
 
 fn candidates(c: &Connection, scope: &ReadScope, needle: &str) -> StoreResult<Candidates> {
     let mut found = Candidates::new();
@@ -74,35 +103,17 @@ fn candidates(c: &Connection, scope: &ReadScope, needle: &str) -> StoreResult<Ca
         )?;
         let rows = statement.query(params![scope.project_id, scope.workspace_id, needle, MESSAGES_EXAMINED_MAX])?;
         collect_within_budget(rows, |row| {
-            found.entry(row.get(0)?).or_insert(Found { last_message_at: row.get(1)?, message_id: None, snippet: None });
+            found.entry(row.get(0)?).or_insert(Found { last_message_at: row.get(1)?, message_id: None });
             Ok(())
         })?;
         return Ok(found);
     }
     let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
-    let mut statement = c.prepare_cached(
-        "SELECT m.thread_id, t.last_message_at, s.message_id, \
-         substr(s.text, max(1, instr(lower(s.text), lower(?2)) - ?6), ?7) \
-         FROM message_search s JOIN messages m ON m.id = s.message_id JOIN threads t ON t.id = m.thread_id \
-         WHERE message_search MATCH ?1 AND t.project_id = ?3 AND (?4 IS NULL OR t.workspace_id = ?4) \
-         ORDER BY s.rowid DESC LIMIT ?5 + 0",
-    )?;
-    let rows = statement.query(params![
-        phrase,
-        needle,
-        scope.project_id,
-        scope.workspace_id,
-        MESSAGES_EXAMINED_MAX,
-        SNIPPET_LEAD_CHARS as i64,
-        SNIPPET_CHARS as i64
-    ])?;
+    let mut statement = c.prepare_cached(MESSAGE_MATCHES)?;
+    let rows = statement.query(params![phrase, scope.project_id, scope.workspace_id, MESSAGES_EXAMINED_MAX])?;
     collect_within_budget(rows, |row| {
         // Rows come newest first: the first match of a thread is its newest.
-        found.entry(row.get(0)?).or_insert(Found {
-            last_message_at: row.get(1)?,
-            message_id: Some(row.get(2)?),
-            snippet: Some(row.get(3)?),
-        });
+        found.entry(row.get(0)?).or_insert(Found { last_message_at: row.get(1)?, message_id: Some(row.get(2)?) });
         Ok(())
     })?;
     let mut statement = c.prepare_cached(
@@ -112,7 +123,7 @@ fn candidates(c: &Connection, scope: &ReadScope, needle: &str) -> StoreResult<Ca
     )?;
     let rows = statement.query(params![phrase, scope.project_id, scope.workspace_id, MESSAGES_EXAMINED_MAX])?;
     collect_within_budget(rows, |row| {
-        found.entry(row.get(0)?).or_insert(Found { last_message_at: row.get(1)?, message_id: None, snippet: None });
+        found.entry(row.get(0)?).or_insert(Found { last_message_at: row.get(1)?, message_id: None });
         Ok(())
     })?;
     Ok(found)
@@ -133,5 +144,24 @@ fn collect_within_budget(
             }
             Err(error) => return Err(error.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_matches_are_the_outer_loop() {
+        let mut c = Connection::open_in_memory().expect("open");
+        crate::migrate::run_sqlite(&mut c).expect("migrate");
+        let plan: Vec<String> = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {MESSAGE_MATCHES}"))
+            .expect("prepare")
+            .query_map(params!["\"needle\"", "default", "w", 10], |row| row.get(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert!(plan.first().is_some_and(|step| step.starts_with("SCAN s VIRTUAL TABLE")), "{plan:?}");
     }
 }
