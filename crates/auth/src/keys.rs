@@ -1,11 +1,15 @@
 //! Verification keys: JWKs filtered to the sane ones, each bound to the
-//! algorithms its type and curve allow.
+//! algorithms its type and curve allow, and parsed once: a signature check
+//! reuses the parsed key (for RSA, with its Montgomery context) instead of
+//! building it again from the JWK's numbers.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use aws_lc_rs::hmac;
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents, VerificationAlgorithm};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 /// Most keys kept from one JWKS document.
@@ -30,7 +34,36 @@ pub struct VerifyKey {
     pub kind: KeyKind,
     /// The JWK's own `alg`, which the token must then use.
     pub alg: Option<Algorithm>,
-    pub key: DecodingKey,
+    material: Material,
+}
+
+/// What checks a signature.
+enum Material {
+    Secret(Vec<u8>),
+    /// aws-lc binds a parsed RSA key to one padding and hash, so the key is
+    /// parsed on first use for each of the six RSA algorithms (in
+    /// [`RSA_ALGORITHMS`] order) and kept.
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+        parsed: Box<[OnceLock<Option<ParsedPublicKey>>; 6]>,
+    },
+    /// An EC or Ed25519 key, whose curve fixes its one algorithm; `None` when
+    /// the bytes are no key of it (it then verifies nothing).
+    Parsed(Option<ParsedPublicKey>),
+}
+
+const RSA_ALGORITHMS: [(Algorithm, &RsaParameters); 6] = [
+    (Algorithm::RS256, &signature::RSA_PKCS1_2048_8192_SHA256),
+    (Algorithm::RS384, &signature::RSA_PKCS1_2048_8192_SHA384),
+    (Algorithm::RS512, &signature::RSA_PKCS1_2048_8192_SHA512),
+    (Algorithm::PS256, &signature::RSA_PSS_2048_8192_SHA256),
+    (Algorithm::PS384, &signature::RSA_PSS_2048_8192_SHA384),
+    (Algorithm::PS512, &signature::RSA_PSS_2048_8192_SHA512),
+];
+
+fn parsed(algorithm: &'static dyn VerificationAlgorithm, bytes: &[u8]) -> Material {
+    Material::Parsed(ParsedPublicKey::new(algorithm, bytes).ok())
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -42,7 +75,7 @@ impl std::fmt::Debug for VerifyKey {
 impl VerifyKey {
     /// A shared HS256/384/512 secret.
     pub fn hmac(secret: &[u8]) -> Self {
-        VerifyKey { kid: None, kind: KeyKind::Hmac, alg: None, key: DecodingKey::from_secret(secret) }
+        VerifyKey { kid: None, kind: KeyKind::Hmac, alg: None, material: Material::Secret(secret.to_vec()) }
     }
 
     /// An Ed25519 public key (threadhold's own tokens).
@@ -51,7 +84,33 @@ impl VerifyKey {
             kid: Some(kid.to_owned()),
             kind: KeyKind::Ed25519,
             alg: Some(Algorithm::EdDSA),
-            key: DecodingKey::from_ed_der(public_raw),
+            material: parsed(&signature::ED25519, public_raw),
+        }
+    }
+
+    /// True when `signature` (decoded) signs `input` under `alg` with this key.
+    pub fn verifies(&self, alg: Algorithm, input: &[u8], signature: &[u8]) -> bool {
+        if !self.accepts(alg) {
+            return false;
+        }
+        match &self.material {
+            Material::Secret(secret) => {
+                let algorithm = match alg {
+                    Algorithm::HS256 => hmac::HMAC_SHA256,
+                    Algorithm::HS384 => hmac::HMAC_SHA384,
+                    _ => hmac::HMAC_SHA512,
+                };
+                hmac::verify(&hmac::Key::new(algorithm, secret), input, signature).is_ok()
+            }
+            Material::Rsa { n, e, parsed } => {
+                let Some(at) = RSA_ALGORITHMS.iter().position(|(rsa, _)| *rsa == alg) else { return false };
+                let params = RSA_ALGORITHMS[at].1;
+                let key = parsed[at].get_or_init(|| {
+                    RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }.to_parsed_public_key(params).ok()
+                });
+                key.as_ref().is_some_and(|key| key.verify_sig(input, signature).is_ok())
+            }
+            Material::Parsed(key) => key.as_ref().is_some_and(|key| key.verify_sig(input, signature).is_ok()),
         }
     }
 
@@ -138,7 +197,7 @@ pub fn from_jwk(jwk: &Value) -> Result<VerifyKey, &'static str> {
         Some(_) => return Err("kid must be a string"),
     };
     let bytes = |name: &str| text(name).and_then(|value| URL_SAFE_NO_PAD.decode(value).ok());
-    let (kind, key) = match text("kty") {
+    let (kind, material) = match text("kty") {
         Some("RSA") => {
             let (n, e) = (bytes("n").ok_or("bad n")?, bytes("e").ok_or("bad e")?);
             let n = strip_leading_zeros(&n);
@@ -149,7 +208,8 @@ pub fn from_jwk(jwk: &Value) -> Result<VerifyKey, &'static str> {
             if strip_leading_zeros(&e) != [1, 0, 1] {
                 return Err("RSA exponent must be 65537");
             }
-            (KeyKind::Rsa { bits }, DecodingKey::from_rsa_raw_components(n, &e))
+            let material = Material::Rsa { n: n.to_vec(), e: e.clone(), parsed: Default::default() };
+            (KeyKind::Rsa { bits }, material)
         }
         Some("EC") => {
             let (kind, size) = match text("crv") {
@@ -165,7 +225,11 @@ pub fn from_jwk(jwk: &Value) -> Result<VerifyKey, &'static str> {
             point.push(0x04);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            (kind, DecodingKey::from_ec_der(&point))
+            let algorithm: &'static dyn VerificationAlgorithm = match kind {
+                KeyKind::P256 => &signature::ECDSA_P256_SHA256_FIXED,
+                _ => &signature::ECDSA_P384_SHA384_FIXED,
+            };
+            (kind, parsed(algorithm, &point))
         }
         Some("OKP") => {
             if text("crv") != Some("Ed25519") {
@@ -175,11 +239,11 @@ pub fn from_jwk(jwk: &Value) -> Result<VerifyKey, &'static str> {
             if x.len() != 32 {
                 return Err("Ed25519 keys have 32 bytes");
             }
-            (KeyKind::Ed25519, DecodingKey::from_ed_der(&x))
+            (KeyKind::Ed25519, parsed(&signature::ED25519, &x))
         }
         _ => return Err("unsupported key type (symmetric keys are never taken from a JWKS)"),
     };
-    let key = VerifyKey { kid, kind, alg, key };
+    let key = VerifyKey { kid, kind, alg, material };
     if let Some(alg) = alg
         && !key.accepts(alg)
     {
@@ -257,6 +321,75 @@ mod tests {
         assert!(VerifyKey::hmac(b"0123456789abcdef0123456789abcdef").accepts(Algorithm::HS256));
         assert_eq!(algorithm("none"), None);
         assert_eq!(algorithm("ES512"), None);
+    }
+
+    /// Each algorithm verifies its own signature with the JWK's parsed key,
+    /// and nothing else: a changed byte, another message, another algorithm.
+    #[test]
+    fn signatures_of_every_algorithm() {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
+        use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair as _};
+
+        let rng = SystemRandom::new();
+        let message = b"header.payload";
+        let mut cases: Vec<(Algorithm, VerifyKey, Vec<u8>)> = Vec::new();
+        let rsa_pair = aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048).expect("rsa");
+        let components: PublicKeyComponents<Vec<u8>> = rsa_pair.public_key().into();
+        let rsa_jwk = json!({"kty": "RSA", "n": b64(&components.n), "e": b64(&components.e)});
+        let rsa_key = Arc::new(from_jwk(&rsa_jwk).expect("rsa jwk"));
+        for (alg, padding) in [
+            (Algorithm::RS256, &signature::RSA_PKCS1_SHA256 as &dyn signature::RsaEncoding),
+            (Algorithm::RS384, &signature::RSA_PKCS1_SHA384),
+            (Algorithm::RS512, &signature::RSA_PKCS1_SHA512),
+            (Algorithm::PS256, &signature::RSA_PSS_SHA256),
+            (Algorithm::PS384, &signature::RSA_PSS_SHA384),
+            (Algorithm::PS512, &signature::RSA_PSS_SHA512),
+        ] {
+            let mut signed = vec![0; rsa_pair.public_modulus_len()];
+            rsa_pair.sign(padding, &rng, message, &mut signed).expect("sign");
+            cases.push((alg, from_jwk(&rsa_jwk).expect("rsa jwk"), signed.clone()));
+            assert!(rsa_key.verifies(alg, message, &signed), "{alg:?}: one key parsed for each algorithm in turn");
+        }
+        for (alg, signing, crv) in [
+            (Algorithm::ES256, &signature::ECDSA_P256_SHA256_FIXED_SIGNING, "P-256"),
+            (Algorithm::ES384, &signature::ECDSA_P384_SHA384_FIXED_SIGNING, "P-384"),
+        ] {
+            let pair = EcdsaKeyPair::generate(signing).expect("ec");
+            let point = pair.public_key().as_ref();
+            let size = (point.len() - 1) / 2;
+            let jwk = json!({"kty": "EC", "crv": crv, "x": b64(&point[1..=size]), "y": b64(&point[size + 1..])});
+            let signed = pair.sign(&rng, message).expect("sign").as_ref().to_vec();
+            cases.push((alg, from_jwk(&jwk).expect("ec jwk"), signed));
+        }
+        let ed = Ed25519KeyPair::generate().expect("ed25519");
+        let ed_jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(ed.public_key().as_ref())});
+        cases.push((Algorithm::EdDSA, from_jwk(&ed_jwk).expect("okp jwk"), ed.sign(message).as_ref().to_vec()));
+        cases.push((
+            Algorithm::EdDSA,
+            VerifyKey::ed25519("own", ed.public_key().as_ref()),
+            ed.sign(message).as_ref().to_vec(),
+        ));
+        let secret = b"0123456789abcdef0123456789abcdef";
+        for (alg, hash) in [
+            (Algorithm::HS256, hmac::HMAC_SHA256),
+            (Algorithm::HS384, hmac::HMAC_SHA384),
+            (Algorithm::HS512, hmac::HMAC_SHA512),
+        ] {
+            let signed = hmac::sign(&hmac::Key::new(hash, secret), message).as_ref().to_vec();
+            cases.push((alg, VerifyKey::hmac(secret), signed));
+        }
+        for (alg, key, signed) in &cases {
+            assert!(key.verifies(*alg, message, signed), "{alg:?} verifies");
+            assert!(!key.verifies(*alg, b"header.other", signed), "{alg:?}: another message");
+            let mut changed = signed.clone();
+            changed[signed.len() / 2] ^= 1;
+            assert!(!key.verifies(*alg, message, &changed), "{alg:?}: a changed byte");
+            for (other, _, _) in cases.iter().filter(|(other, _, _)| other != alg) {
+                assert!(!key.verifies(*other, message, signed), "{alg:?}'s signature is no {other:?} signature");
+            }
+        }
+        assert!(!VerifyKey::ed25519("short", &[1; 31]).verifies(Algorithm::EdDSA, message, &[0; 64]));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
@@ -58,9 +60,8 @@ pub fn verify(
     if fitting.peek().is_none() {
         return Err(VerifyError::AlgorithmNotAllowed);
     }
-    let signed = fitting.any(|key| {
-        jsonwebtoken::crypto::verify(token.signature, token.signing_input.as_bytes(), &key.key, alg).unwrap_or(false)
-    });
+    let signature = URL_SAFE_NO_PAD.decode(token.signature).map_err(|_| VerifyError::BadSignature)?;
+    let signed = fitting.any(|key| key.verifies(alg, token.signing_input.as_bytes(), &signature));
     if !signed {
         return Err(VerifyError::BadSignature);
     }
