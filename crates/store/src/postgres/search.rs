@@ -36,13 +36,17 @@ pub(super) async fn search(
         // A statement timeout on a huge match set leaves the message matches out, not the search.
         sqlx::query("SAVEPOINT message_matches").execute(&mut *c).await?;
         // An entry carries its message's thread and creation time; entries
-        // written before it did (migration 13) read them from the message.
+        // written before it did (migration 13) read both from the message, in
+        // one lookup that the others skip (OFFSET 0 keeps the lateral subquery
+        // whole, so `s.thread_id IS NULL` gates the lookup instead of filtering
+        // after it).
         let matches: Result<Vec<(String, Millis, String)>, sqlx::Error> = sqlx::query_as(
             "SELECT f.thread_id, t.last_message_at, f.message_id FROM ( \
-               SELECT s.message_id, \
-                 COALESCE(s.thread_id, (SELECT m.thread_id FROM messages m WHERE m.id = s.message_id)) AS thread_id, \
-                 COALESCE(s.created_at, (SELECT m.created_at FROM messages m WHERE m.id = s.message_id)) AS created_at \
-               FROM message_search s WHERE s.text ILIKE $1) f \
+               SELECT s.message_id, COALESCE(s.thread_id, m.thread_id) AS thread_id, \
+                 COALESCE(s.created_at, m.created_at) AS created_at \
+               FROM message_search s LEFT JOIN LATERAL ( \
+                 SELECT thread_id, created_at FROM messages WHERE s.thread_id IS NULL AND id = s.message_id OFFSET 0) m ON TRUE \
+               WHERE s.text ILIKE $1) f \
              JOIN threads t ON t.id = f.thread_id \
              WHERE t.project_id = $2 AND ($3::text IS NULL OR t.workspace_id = $3) \
              ORDER BY f.created_at DESC, f.message_id DESC LIMIT $4",
