@@ -29,6 +29,11 @@ pub(crate) const SQLITE: Migrations = &[
     (9, "dashboard", include_str!("../migrations/sqlite/0009_dashboard.sql")),
     (10, "search merges when idle", include_str!("../migrations/sqlite/0010_search_merges_when_idle.sql")),
     (13, "search finds threads by index", include_str!("../migrations/sqlite/0013_search_finds_threads_by_index.sql")),
+    (
+        14,
+        "search entries queue per group",
+        include_str!("../migrations/sqlite/0014_search_entries_queue_per_group.sql"),
+    ),
 ];
 
 pub(crate) const POSTGRES: Migrations = &[

@@ -29,9 +29,11 @@ type Schema = std::collections::BTreeMap<String, Vec<String>>;
 
 /// What each backend has alone, by design: SQLite's trigram indexes are FTS5
 /// tables linked by `search_rowid` (an index on it leads a match to its
-/// message and thread); PostgreSQL's are GIN indexes over plain tables
-/// (`thread_search` has the same columns on both), with a `search_indexed`
-/// flag, and each message entry carries its thread and time. PostgreSQL's
+/// message and thread), and the message entries of a write group wait in
+/// `pending_message_search` until the group commits; PostgreSQL's are GIN
+/// indexes over plain tables (`thread_search` has the same columns on both),
+/// with a `search_indexed` flag, and each message entry carries its thread
+/// and time. PostgreSQL's
 /// writers append their activity counts to a log its nodes fold into the
 /// rollups (SQLite's one writer adds to the rollup row directly).
 const SQLITE_ONLY: &[&str] = &[
@@ -39,6 +41,10 @@ const SQLITE_ONLY: &[&str] = &[
     "column messages.search_rowid",
     "index messages_by_search_rowid",
     "table message_search",
+    "table pending_message_search",
+    "column pending_message_search.search_rowid",
+    "column pending_message_search.text",
+    "column pending_message_search.message_id",
 ];
 const POSTGRES_ONLY: &[&str] = &[
     "column messages.search_indexed",

@@ -90,11 +90,13 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// Opens the writer on `path` (creating the file), lets `prepare` migrate
-    /// the schema on it, then starts the writer thread.
+    /// the schema on it, then starts the writer thread, which runs
+    /// `before_commit` after a group's writes, inside its transaction.
     pub(crate) fn open(
         path: &Path,
         options: SqliteOptions,
         prepare: impl FnOnce(&mut Connection) -> StoreResult<()>,
+        before_commit: BeforeCommit,
     ) -> StoreResult<Arc<Engine>> {
         let mut writer = Connection::open(path)?;
         configure(&writer, &options)?;
@@ -121,7 +123,7 @@ impl Engine {
         let (queue, jobs) = mpsc::channel::<Box<dyn WriteJob>>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_loop(writer, jobs))
+            .spawn(move || write_loop(writer, jobs, before_commit))
             .map_err(|error| StoreError::Database(format!("starting the writer thread: {error}")))?;
         Ok(Arc::new(Engine {
             path: path.to_owned(),
@@ -261,7 +263,11 @@ impl<T: Send, F: FnOnce(&Connection) -> StoreResult<T> + Send> WriteJob for Job<
     }
 }
 
-fn write_loop(connection: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
+/// Work a group's transaction ends with, after its writes and before its commit;
+/// when it fails, the whole group fails.
+pub(crate) type BeforeCommit = fn(&Connection) -> StoreResult<()>;
+
+fn write_loop(connection: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>, before_commit: BeforeCommit) {
     loop {
         let first = match jobs.recv_timeout(IDLE_BEFORE_MERGING) {
             Ok(job) => job,
@@ -285,7 +291,7 @@ fn write_loop(connection: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
                 Err(_) => break,
             }
         }
-        commit_group(&connection, group);
+        commit_group(&connection, group, before_commit);
     }
     if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::warn!(%error, "checkpointing the WAL on close failed");
@@ -325,7 +331,7 @@ fn checkpoint_loop(connection: &Connection, stopped: &mpsc::Receiver<()>) {
 }
 
 /// Runs a group of writes in one transaction, each in its own savepoint, and commits it.
-fn commit_group(connection: &Connection, group: Vec<Box<dyn WriteJob>>) {
+fn commit_group(connection: &Connection, group: Vec<Box<dyn WriteJob>>, before_commit: BeforeCommit) {
     let mut done: Vec<Box<dyn WriteJob>> = Vec::with_capacity(group.len());
     let mut pending = group.into_iter().peekable();
     while pending.peek().is_some() {
@@ -361,11 +367,12 @@ fn commit_group(connection: &Connection, group: Vec<Box<dyn WriteJob>>) {
         if in_transaction.is_empty() && connection.is_autocommit() {
             continue;
         }
-        match connection.execute_batch("COMMIT") {
+        match before_commit(connection).and_then(|()| Ok(connection.execute_batch("COMMIT")?)) {
             Ok(()) => done.extend(in_transaction),
             Err(error) => {
-                let error = StoreError::from(error);
-                let _ = connection.execute_batch("ROLLBACK");
+                if !connection.is_autocommit() {
+                    let _ = connection.execute_batch("ROLLBACK");
+                }
                 for job in in_transaction {
                     job.finish(Err(error.clone()));
                 }

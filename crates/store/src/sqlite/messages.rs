@@ -163,16 +163,38 @@ fn replace_by_external_id(
 
 /// Adds a message's text to the search index and returns the `search_rowid`
 /// linking it: 0 for a message without text (indexed, nothing to find).
+///
+/// The entry waits in `pending_message_search`, under the next free row id of
+/// the index, until [`flush_search_queue`] moves the transaction's queue into
+/// the index: FTS5 writes a segment at every savepoint, and each write of a
+/// commit group has its own.
 fn insert_search_entry(c: &Connection, message_id: &str, text: &str) -> StoreResult<i64> {
     if text.is_empty() {
         return Ok(0);
     }
-    c.prepare_cached("INSERT INTO message_search (text, message_id) VALUES (?1, ?2)")?
-        .execute(params![text, message_id])?;
+    c.prepare_cached(
+        "INSERT INTO pending_message_search (search_rowid, text, message_id) VALUES (max( \
+             (SELECT coalesce(max(search_rowid), 0) FROM pending_message_search), \
+             (SELECT coalesce(max(id), 0) FROM message_search_content)) + 1, ?1, ?2)",
+    )?
+    .execute(params![text, message_id])?;
     Ok(c.last_insert_rowid())
 }
 
-/// Replaces a message's searchable text.
+/// Moves the search entries queued in this transaction into the index; runs
+/// before every commit of a transaction that may have written messages.
+pub(super) fn flush_search_queue(c: &Connection) -> StoreResult<()> {
+    c.prepare_cached(
+        "INSERT INTO message_search (rowid, text, message_id) \
+         SELECT search_rowid, text, message_id FROM pending_message_search ORDER BY search_rowid",
+    )?
+    .execute([])?;
+    c.prepare_cached("DELETE FROM pending_message_search")?.execute([])?;
+    Ok(())
+}
+
+/// Replaces a message's searchable text: its entry (in the index, or still
+/// queued by this transaction) goes, and the new text is queued under a new row id.
 fn update_search_entry(c: &Connection, message_id: &str, text: &str) -> StoreResult<()> {
     let current: i64 = c
         .prepare_cached("SELECT search_rowid FROM messages WHERE id = ?1")?
@@ -180,12 +202,9 @@ fn update_search_entry(c: &Connection, message_id: &str, text: &str) -> StoreRes
         .optional()?
         .flatten()
         .unwrap_or(0);
-    if current != 0 && !text.is_empty() {
-        c.prepare_cached("UPDATE message_search SET text = ?2 WHERE rowid = ?1")?.execute(params![current, text])?;
-        return Ok(());
-    }
     if current != 0 {
         c.prepare_cached("DELETE FROM message_search WHERE rowid = ?1")?.execute([current])?;
+        c.prepare_cached("DELETE FROM pending_message_search WHERE search_rowid = ?1")?.execute([current])?;
     }
     let rowid = insert_search_entry(c, message_id, text)?;
     c.prepare_cached("UPDATE messages SET search_rowid = ?2 WHERE id = ?1")?.execute(params![message_id, rowid])?;
@@ -459,4 +478,59 @@ pub(super) fn import(c: &Connection, message: &Message, search_text: &str) -> St
         search_rowid
     ])?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add_message(c: &Connection, id: &str, text: &str) -> StoreResult<()> {
+        let rowid = insert_search_entry(c, id, text)?;
+        c.execute(
+            "INSERT INTO messages (id, thread_id, height, format, content, created_at, updated_at, search_rowid) \
+             VALUES (?1, 'thread_1', 0, 'aui/v0', '{}', 0, 0, ?2)",
+            params![id, rowid],
+        )?;
+        Ok(())
+    }
+
+    /// The entries a transaction queues reach the index at its end, whatever
+    /// its savepoints did to them meanwhile: a rewrite replaces the queued
+    /// text, a rolled-back write and a deleted message leave nothing behind.
+    #[test]
+    fn queued_search_entries_follow_their_savepoints_into_the_index() -> StoreResult<()> {
+        let mut c = Connection::open_in_memory()?;
+        crate::migrate::run_sqlite(&mut c)?;
+        // Messages without their thread and project: only the search entries matter here.
+        c.execute_batch("PRAGMA foreign_keys = OFF; BEGIN; SAVEPOINT w")?;
+        add_message(&c, "message_kept", "a kumquat")?;
+        c.execute_batch("RELEASE w; SAVEPOINT w")?;
+        update_search_entry(&c, "message_kept", "a papaya")?;
+        c.execute_batch("RELEASE w; SAVEPOINT w")?;
+        add_message(&c, "message_rolled_back", "a durian")?;
+        c.execute_batch("ROLLBACK TO w; RELEASE w; SAVEPOINT w")?;
+        add_message(&c, "message_deleted", "a mango")?;
+        c.execute("DELETE FROM messages WHERE id = 'message_deleted'", [])?;
+        c.execute_batch("RELEASE w")?;
+        flush_search_queue(&c)?;
+        c.execute_batch("COMMIT")?;
+
+        let entries: Vec<(String, String)> = c
+            .prepare("SELECT s.message_id, s.text FROM message_search s JOIN messages m ON m.search_rowid = s.rowid")?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        assert_eq!(entries, [("message_kept".to_owned(), "a papaya".to_owned())]);
+        let count = |sql: &str| c.query_row(sql, [], |row| row.get::<_, i64>(0));
+        assert_eq!(count("SELECT count(*) FROM message_search")?, 1, "no entry without its message");
+        assert_eq!(count("SELECT count(*) FROM pending_message_search")?, 0);
+
+        // A later transaction's entries take row ids after the index's.
+        c.execute_batch("BEGIN")?;
+        add_message(&c, "message_later", "a kumquat again")?;
+        flush_search_queue(&c)?;
+        c.execute_batch("COMMIT")?;
+        assert_eq!(count("SELECT count(*) FROM message_search WHERE message_search MATCH 'kumquat'")?, 1);
+        assert_eq!(count("SELECT count(DISTINCT search_rowid) FROM messages")?, 2);
+        Ok(())
+    }
 }

@@ -71,11 +71,12 @@ impl SqliteStore {
     pub async fn open_with(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
         let path = path.to_owned();
         let engine = tokio::task::spawn_blocking(move || {
-            Engine::open(&path, options, |connection| {
+            let prepare = |connection: &mut rusqlite::Connection| {
                 migrate::run_sqlite(connection)?;
                 move_legacy_reports(connection)?;
                 index_unindexed_messages(connection)
-            })
+            };
+            Engine::open(&path, options, prepare, messages::flush_search_queue)
         })
         .await
         .map_err(|error| StoreError::Database(format!("opening the database: {error}")))??;
@@ -129,6 +130,7 @@ fn index_unindexed_messages(connection: &mut rusqlite::Connection) -> StoreResul
     loop {
         let tx = connection.transaction()?;
         let indexed = messages::index_unindexed(&tx, INDEX_BATCH)?;
+        messages::flush_search_queue(&tx)?;
         tx.commit()?;
         total += indexed;
         if indexed < INDEX_BATCH as usize {
