@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod log_writer;
 mod titles;
 
 use std::io::{IsTerminal, Write};
@@ -352,6 +353,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(log_writer::on_worker_park)
+        .on_thread_stop(log_writer::on_thread_stop)
         .build()
         .map_err(anyhow::Error::from)
         .and_then(|runtime| runtime.block_on(run(cli)));
@@ -546,7 +549,7 @@ fn init_logging(settings: &Settings) {
     // Colours only for a terminal: escape codes garble files and log collectors.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(log_writer::LogWriter)
         .with_ansi(std::io::stderr().is_terminal());
     match settings.log_format {
         LogFormat::Json => builder.json().init(),

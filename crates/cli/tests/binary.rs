@@ -769,3 +769,34 @@ fn healthcheck_finds_the_configured_server_and_the_log_says_what_next() {
         "{stderr}"
     );
 }
+
+/// Worker threads keep their log lines until they run out of work: every
+/// request's access-log line is out once the server is idle, without waiting
+/// for more traffic or for the server to stop, and none is lost at shutdown.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_request_is_logged_once_the_server_is_idle_and_at_shutdown() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), &[("THREADHOLD_LOG_LEVEL", "info")]);
+    let key = create_key(dir.path());
+    let logged = |stderr: &str| stderr.lines().filter(|line| line.contains(r#"route="/v1/threads""#)).count();
+    let burst = |requests: usize| {
+        let (url, key) = (server.url.clone(), key.clone());
+        async move {
+            let calls = (0..requests).map(|_| {
+                let (url, key) = (url.clone(), key.clone());
+                tokio::spawn(async move { call(&url, &key, reqwest::Method::GET, "/v1/threads", None).await.0 })
+            });
+            for call in calls.collect::<Vec<_>>() {
+                assert_eq!(call.await.expect("request"), 200);
+            }
+        }
+    };
+
+    burst(300).await;
+    within(Duration::from_secs(2), || async { logged(&server.stderr_so_far()) == 300 }).await;
+    burst(200).await;
+    let (exit, stderr) = server.terminate();
+    assert!(exit.success(), "exit status {exit:?}; stderr: {stderr}");
+    assert_eq!(logged(&stderr), 500, "one line per request: {stderr}");
+    assert!(stderr.trim_end().ends_with("threadhold stopped"), "the last line is the last event: {stderr}");
+}

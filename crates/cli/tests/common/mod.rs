@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -18,6 +19,7 @@ pub struct Server {
     /// Everything the server wrote to stderr, read as it comes (an unread
     /// pipe would fill up and stall a busy server on its log lines).
     stderr: Option<std::thread::JoinHandle<String>>,
+    stderr_so_far: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Server {
@@ -43,14 +45,25 @@ impl Server {
             .strip_prefix("threadhold listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .to_owned();
+        let stderr_so_far = Arc::new(Mutex::new(Vec::new()));
+        let so_far = Arc::clone(&stderr_so_far);
         let stderr = child.stderr.take().map(|mut pipe| {
             std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = pipe.read_to_string(&mut text);
-                text
+                let mut chunk = [0u8; 8192];
+                while let Ok(read @ 1..) = pipe.read(&mut chunk) {
+                    if let Ok(mut bytes) = so_far.lock() {
+                        bytes.extend_from_slice(&chunk[..read]);
+                    }
+                }
+                so_far.lock().map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default()
             })
         });
-        Server { child, url, stderr }
+        Server { child, url, stderr, stderr_so_far }
+    }
+
+    /// What the server has written to stderr so far, while it runs.
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr_so_far.lock().map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default()
     }
 
     /// What the server wrote to stderr, once it has exited.
