@@ -19,6 +19,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -72,8 +73,12 @@ const MAX_GROUP: usize = 256;
 /// Memory-mapped reads (pages come from the OS cache without a copy).
 const MMAP_BYTES: i64 = 64 * 1024 * 1024;
 const STATEMENT_CACHE: usize = 64;
-/// How often the checkpoint thread copies the WAL into the database file.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+/// How often the checkpoint thread copies new WAL frames into the database
+/// file. Each copy starts with a sync of the WAL, and a writer appending to the
+/// WAL page being synced waits for it: small, frequent copies keep that wait
+/// short (64 writers, wrk p99: 51–56 ms every 500 ms, 23–25 ms every 100 ms,
+/// 19–22 ms every 20 ms; no better at 5 or 10 ms).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(20);
 /// WAL pages after which the writer checkpoints itself (the checkpoint thread fell behind).
 const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
 
@@ -111,9 +116,11 @@ impl Engine {
         let checkpoints = Connection::open(path)?;
         checkpoints.busy_timeout(options.busy_timeout)?;
         let (stop, stopped) = mpsc::channel::<()>();
+        let writer_changes = Arc::new(AtomicU64::new(0));
+        let changes = Arc::clone(&writer_changes);
         let checkpointer = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(&checkpoints, &stopped))
+            .spawn(move || checkpoint_loop(&checkpoints, &stopped, &changes))
             .map_err(|error| StoreError::Database(format!("starting the checkpoint thread: {error}")))?;
         if let Some(bytes) = options.max_database_bytes {
             let page_size: i64 = writer.pragma_query_value(None, "page_size", |row| row.get(0))?;
@@ -123,7 +130,7 @@ impl Engine {
         let (queue, jobs) = mpsc::channel::<Box<dyn WriteJob>>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_loop(writer, jobs, before_commit))
+            .spawn(move || write_loop(writer, jobs, before_commit, &writer_changes))
             .map_err(|error| StoreError::Database(format!("starting the writer thread: {error}")))?;
         Ok(Arc::new(Engine {
             path: path.to_owned(),
@@ -267,7 +274,15 @@ impl<T: Send, F: FnOnce(&Connection) -> StoreResult<T> + Send> WriteJob for Job<
 /// when it fails, the whole group fails.
 pub(crate) type BeforeCommit = fn(&Connection) -> StoreResult<()>;
 
-fn write_loop(connection: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>, before_commit: BeforeCommit) {
+/// The writer loop; after each group and each merge step it publishes its
+/// connection's count of changed rows, which tells the checkpoint thread
+/// whether there is anything to copy.
+fn write_loop(
+    connection: Connection,
+    jobs: mpsc::Receiver<Box<dyn WriteJob>>,
+    before_commit: BeforeCommit,
+    changes: &AtomicU64,
+) {
     loop {
         let first = match jobs.recv_timeout(IDLE_BEFORE_MERGING) {
             Ok(job) => job,
@@ -276,8 +291,10 @@ fn write_loop(connection: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>, b
                 // Idle: merge the search indexes a bounded step at a time while nothing waits.
                 let mut arrived = None;
                 while arrived.is_none() && merge_search_step(&connection) {
+                    changes.store(connection.total_changes(), Ordering::Release);
                     arrived = jobs.try_recv().ok();
                 }
+                changes.store(connection.total_changes(), Ordering::Release);
                 match arrived.map_or_else(|| jobs.recv(), Ok) {
                     Ok(job) => job,
                     Err(_) => break,
@@ -292,6 +309,7 @@ fn write_loop(connection: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>, b
             }
         }
         commit_group(&connection, group, before_commit);
+        changes.store(connection.total_changes(), Ordering::Release);
     }
     if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::warn!(%error, "checkpointing the WAL on close failed");
@@ -320,12 +338,25 @@ fn merge_search_step(connection: &Connection) -> bool {
 }
 
 /// Copies committed WAL frames into the database file every
-/// [`CHECKPOINT_INTERVAL`] without blocking the writer (`PASSIVE`), until
-/// the engine closes.
-fn checkpoint_loop(connection: &Connection, stopped: &mpsc::Receiver<()>) {
+/// [`CHECKPOINT_INTERVAL`] without blocking the writer (`PASSIVE`), until the
+/// engine closes; skipped while the writer has changed nothing since the last
+/// copy that took every frame.
+fn checkpoint_loop(connection: &Connection, stopped: &mpsc::Receiver<()>, writer_changes: &AtomicU64) {
+    let mut copied = 0;
     while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_INTERVAL) {
-        if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-            tracing::debug!(%error, "a background checkpoint failed; the next one retries");
+        // An idle server costs a wake-up, not a checkpoint (which takes file locks).
+        let changes = writer_changes.load(Ordering::Acquire);
+        if changes == copied {
+            continue;
+        }
+        // (blocked, frames in the WAL, frames copied); a partial copy is retried next time.
+        let outcome = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        });
+        match outcome {
+            Ok((0, frames, copied_frames)) if frames == copied_frames => copied = changes,
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "a background checkpoint failed; the next one retries"),
         }
     }
 }
