@@ -290,11 +290,14 @@ fn write_loop(
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 // Idle: merge the search indexes a bounded step at a time while nothing waits.
                 let mut arrived = None;
-                while arrived.is_none() && merge_search_step(&connection) {
+                while arrived.is_none() {
+                    let more = merge_search_step(&connection);
                     changes.store(connection.total_changes(), Ordering::Release);
+                    if !more {
+                        break;
+                    }
                     arrived = jobs.try_recv().ok();
                 }
-                changes.store(connection.total_changes(), Ordering::Release);
                 match arrived.map_or_else(|| jobs.recv(), Ok) {
                     Ok(job) => job,
                     Err(_) => break,
