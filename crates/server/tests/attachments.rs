@@ -377,29 +377,28 @@ async fn erasing_a_user_deletes_their_workspace_and_files() {
 
 #[tokio::test]
 async fn threads_past_the_retention_period_go_with_their_files() {
+    // The server's own housekeeping applies the retention period at start,
+    // beside this test: the threads are inside the period today, and the
+    // sweep under test runs 25 days from now, when only the old one is past it.
     let server = TestServer::start_with(ServerConfig { retention_days: Some(30), ..ServerConfig::default() }).await;
     let ws = server.workspace("ws");
+    let now = threadhold_domain::now_ms();
+    let ten_days_ago = threadhold_domain::format_ms(now - 10 * 86_400_000);
     let presigned = presign(&ws, json!({"filename": "old.png"})).await;
     put(&server, presigned["signedUrl"].as_str().expect("u"), "image/png", PNG.to_vec()).await.expect(200);
-    let old = ws.create_thread(json!({"last_message_at": "2020-01-01T00:00:00.000Z"})).await;
+    let old = ws.create_thread(json!({"last_message_at": ten_days_ago})).await;
     let content = json!({"role": "user", "content": [{"type": "image", "image": presigned["publicUrl"]}]});
     ws.post(&format!("/v1/threads/{old}/messages"), json!({"parent_id": null, "format": "aui/v0", "content": content}))
         .await
         .expect(201);
     // Storing the message moved last_message_at to now; put it back in the past.
-    ws.put(&format!("/v1/threads/{old}"), json!({"last_message_at": "2020-01-01T00:00:00.000Z"})).await.expect(200);
-    let recent = ws.new_thread().await;
-    ws.put(
-        &format!("/v1/threads/{recent}"),
-        json!({"last_message_at": threadhold_domain::format_ms(threadhold_domain::now_ms())}),
-    )
-    .await
-    .expect(200);
+    ws.put(&format!("/v1/threads/{old}"), json!({"last_message_at": ten_days_ago})).await.expect(200);
+    let recent = ws.create_thread(json!({"last_message_at": threadhold_domain::format_ms(now)})).await;
     let purged = threadhold_server::service::retention::apply(
         server.store.as_ref(),
         server.state.blobs.as_ref(),
         server.state.config.retention_days,
-        threadhold_domain::now_ms(),
+        now + 25 * 86_400_000,
     )
     .await
     .expect("retention");
