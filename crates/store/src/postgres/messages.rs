@@ -60,19 +60,30 @@ pub(super) async fn list(
     Ok(found.iter().map(rows::message).collect::<Result<_, _>>()?)
 }
 
-/// A create in as few round trips as it can: the thread's lock, its scope and
-/// the parent's height in one statement, then the row, its search entry, the
-/// activity count and the thread's bump (and first title) in another.
+/// Whether a create reads the thread's messages by external id before it
+/// writes: its own external id (a repeat replaces its message) or its parent's.
+fn looks_up_external_ids(message: &NewMessage) -> bool {
+    message.external_id.is_some() || matches!(message.parent, ParentRef::External(_))
+}
+
+/// Whether a create must run in a transaction of several statements: it looks
+/// up external ids, or it opens a run lease. Every other create is one
+/// statement, which PostgreSQL commits on its own: one round trip instead of
+/// four (BEGIN, the thread's lock, the write, COMMIT).
+pub(super) fn needs_transaction(message: &NewMessage) -> bool {
+    looks_up_external_ids(message) || message.open_lease.is_some()
+}
+
+/// Creates a message; in a transaction when [`needs_transaction`] says so.
 pub(super) async fn create(
     c: &mut PgConnection,
     scope: &WorkspaceScope,
     message: &NewMessage,
 ) -> StoreResult<MessageWrite> {
-    let parent_id = match &message.parent {
-        ParentRef::Id(id) => Some(id.as_str()),
-        ParentRef::Root | ParentRef::External(_) => None,
-    };
-    let parent_height = threads::lock_in_scope(c, scope, &message.thread_id, parent_id).await?;
+    if looks_up_external_ids(message) {
+        // Lookups and the write under the thread's lock, so a repeat waits for its first.
+        threads::require_in_scope(c, scope, &message.thread_id).await?;
+    }
     if let Some(external_id) = &message.external_id
         && let Some(id) = message_by_external_id(c, &message.thread_id, external_id).await?
     {
@@ -83,48 +94,84 @@ pub(super) async fn create(
                 .await?;
         return replace_by_external_id(c, message, id, &format, &content, running).await;
     }
-    let (parent_id, height) = match &message.parent {
-        ParentRef::Root => (None, 0),
-        ParentRef::Id(id) => (Some(id.clone()), parent_height.ok_or(StoreError::ParentNotFound)? + 1),
-        ParentRef::External(external_id) => {
-            let id = message_by_external_id(c, &message.thread_id, external_id)
+    let parent_id = match &message.parent {
+        ParentRef::Root => None,
+        ParentRef::Id(id) => Some(id.clone()),
+        ParentRef::External(external_id) => Some(
+            message_by_external_id(c, &message.thread_id, external_id)
                 .await?
-                .ok_or(StoreError::ParentExternalNotFound)?;
-            let height: i64 =
-                sqlx::query_scalar("SELECT height FROM messages WHERE id = $1").bind(&id).fetch_one(&mut *c).await?;
-            (Some(id), height + 1)
-        }
+                .ok_or(StoreError::ParentExternalNotFound)?,
+        ),
     };
-    // Sub-statements of one statement: the foreign key of the search entry is
-    // checked at its end, when the message row is there.
-    sqlx::query(
-        "WITH inserted AS ( \
-           INSERT INTO messages (id, thread_id, parent_id, height, format, content, external_id, created_at, \
-             updated_at, search_indexed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, TRUE) RETURNING id), \
-         searchable AS (INSERT INTO message_search (message_id, text, thread_id, created_at) \
-           SELECT id, $9, $2, $8 FROM inserted WHERE $9 <> ''), \
-         counted AS (INSERT INTO activity_log (project_id, day, messages) VALUES ($10, $11, 1)) \
-         UPDATE threads SET last_message_at = GREATEST(last_message_at, $8), updated_at = $8, \
-           title = COALESCE(title, $12) WHERE id = $2",
-    )
-    .bind(&message.id)
-    .bind(&message.thread_id)
-    .bind(parent_id)
-    .bind(height)
-    .bind(&message.format)
-    .bind(&message.content)
-    .bind(&message.external_id)
-    .bind(message.now)
-    .bind(&message.search_text)
-    .bind(&scope.project_id)
-    .bind(day_of(message.now))
-    .bind(&message.auto_title)
-    .execute(&mut *c)
-    .await?;
+    insert(c, scope, message, parent_id.as_deref()).await?;
     if let Some(lease_id) = &message.open_lease {
         open_lease(c, lease_id, &message.id, &message.thread_id, message.now).await?;
     }
     Ok(MessageWrite::Created(message.id.clone()))
+}
+
+/// The statement that writes a new message, with `$parent` the sub-select
+/// that gives its height. Separate statements for a root and for a child:
+/// with one statement and a NULL parent, PostgreSQL's custom plan folds the
+/// parent's lookup away, always looks cheaper than the generic plan, and so
+/// the statement was planned again at every create.
+macro_rules! insert_message {
+    ($parent:literal) => {
+        concat!(
+            // The thread's lock: writers of one thread take turns, on every node.
+            "WITH thread AS (SELECT id FROM threads WHERE id = $2 AND project_id = $9 AND workspace_id = $12 \
+               FOR UPDATE), \
+             parent AS (",
+            $parent,
+            "), \
+             inserted AS ( \
+               INSERT INTO messages (id, thread_id, parent_id, height, format, content, external_id, created_at, \
+                 updated_at, search_indexed) \
+               SELECT $1, $2, $3, parent.height, $4, $5, $6, $7, $7, TRUE FROM thread, parent RETURNING id), \
+             searchable AS (INSERT INTO message_search (message_id, text, thread_id, created_at) \
+               SELECT id, $8, $2, $7 FROM inserted WHERE $8 <> ''), \
+             counted AS (INSERT INTO activity_log (project_id, day, messages) SELECT $9, $10, 1 FROM inserted), \
+             bumped AS (UPDATE threads SET last_message_at = GREATEST(last_message_at, $7), updated_at = $7, \
+               title = COALESCE(title, $11) WHERE id = $2 AND EXISTS (SELECT 1 FROM inserted)) \
+             SELECT EXISTS (SELECT 1 FROM thread), EXISTS (SELECT 1 FROM inserted)"
+        )
+    };
+}
+
+/// Writes a new message, its search entry, the day's activity count and the
+/// thread's bump (and first title) in one statement, under the thread's lock.
+/// The foreign key of the search entry is checked at the statement's end,
+/// when the message row is there.
+async fn insert(
+    c: &mut PgConnection,
+    scope: &WorkspaceScope,
+    message: &NewMessage,
+    parent_id: Option<&str>,
+) -> StoreResult<()> {
+    let statement = match parent_id {
+        None => insert_message!("SELECT 0::bigint AS height"),
+        Some(_) => insert_message!("SELECT height + 1 AS height FROM messages WHERE id = $3 AND thread_id = $2"),
+    };
+    let (thread_found, inserted): (bool, bool) = sqlx::query_as(statement)
+        .bind(&message.id)
+        .bind(&message.thread_id)
+        .bind(parent_id)
+        .bind(&message.format)
+        .bind(&message.content)
+        .bind(&message.external_id)
+        .bind(message.now)
+        .bind(&message.search_text)
+        .bind(&scope.project_id)
+        .bind(day_of(message.now))
+        .bind(&message.auto_title)
+        .bind(&scope.workspace_id)
+        .fetch_one(c)
+        .await?;
+    match (thread_found, inserted) {
+        (_, true) => Ok(()),
+        (false, false) => Err(StoreError::ThreadNotFound),
+        (true, false) => Err(StoreError::ParentNotFound),
+    }
 }
 
 /// The message of a thread that an external id names: the one stored under

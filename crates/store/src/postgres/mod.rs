@@ -360,7 +360,11 @@ impl Store for PgStore {
     }
 
     async fn create_message(&self, scope: &WorkspaceScope, message: &NewMessage) -> StoreResult<MessageWrite> {
-        in_transaction!(self, |c| messages::create(c, scope, message))
+        if messages::needs_transaction(message) {
+            in_transaction!(self, |c| messages::create(c, scope, message))
+        } else {
+            on_connection!(self, |c| messages::create(c, scope, message))
+        }
     }
 
     async fn update_message_content(

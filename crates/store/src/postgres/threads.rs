@@ -106,31 +106,15 @@ pub(super) async fn get(c: &mut PgConnection, scope: &ReadScope, id: &str) -> St
 
 /// [`StoreError::ThreadNotFound`] unless the thread is in the workspace; locks
 /// the thread's row, so writes to one thread from several nodes take turns.
-/// Locks a thread of the scope; `ThreadNotFound` when the scope has no such thread.
 pub(super) async fn require_in_scope(c: &mut PgConnection, scope: &WorkspaceScope, id: &str) -> StoreResult<()> {
-    lock_in_scope(c, scope, id, None).await.map(|_| ())
-}
-
-/// Locks a thread of the scope (writers of one thread take turns, on every
-/// node) and reads the height of the message `parent_id` names in it, in one
-/// round trip: `None` when the parent is not there or none was asked for.
-pub(super) async fn lock_in_scope(
-    c: &mut PgConnection,
-    scope: &WorkspaceScope,
-    thread_id: &str,
-    parent_id: Option<&str>,
-) -> StoreResult<Option<i64>> {
-    let found: Option<(Option<i64>,)> = sqlx::query_as(
-        "SELECT (SELECT height FROM messages WHERE id = $4 AND thread_id = $1) FROM threads \
-         WHERE id = $1 AND project_id = $2 AND workspace_id = $3 FOR UPDATE",
-    )
-    .bind(thread_id)
-    .bind(&scope.project_id)
-    .bind(&scope.workspace_id)
-    .bind(parent_id)
-    .fetch_optional(c)
-    .await?;
-    found.map(|(height,)| height).ok_or(StoreError::ThreadNotFound)
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM threads WHERE id = $1 AND project_id = $2 AND workspace_id = $3 FOR UPDATE")
+            .bind(id)
+            .bind(&scope.project_id)
+            .bind(&scope.workspace_id)
+            .fetch_optional(c)
+            .await?;
+    found.map(|_| ()).ok_or(StoreError::ThreadNotFound)
 }
 
 pub(super) async fn create(c: &mut PgConnection, thread: &NewThread) -> StoreResult<(String, bool)> {

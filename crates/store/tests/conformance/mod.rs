@@ -183,6 +183,21 @@ pub async fn messages_form_a_tree_and_page_in_order(store: &dyn Store) {
     assert!(matches!(missing, Err(StoreError::ParentNotFound)));
     let missing = store.create_message(&s, &message(&t, ParentRef::External("nope".into()), None, "{}", 40)).await;
     assert!(matches!(missing, Err(StoreError::ParentExternalNotFound)));
+    let foreign = store.create_message(&scope("x"), &message(&t, ParentRef::Root, None, "{}", 40)).await;
+    assert!(matches!(foreign, Err(StoreError::ThreadNotFound)));
+    let unknown = store.create_message(&s, &message("thread_x", ParentRef::Root, None, "{}", 40)).await;
+    assert!(matches!(unknown, Err(StoreError::ThreadNotFound)));
+    let other = thread(store, "w", 1).await;
+    let elsewhere = store.create_message(&s, &message(&other, ParentRef::Id(root.clone()), None, "{}", 40)).await;
+    assert!(matches!(elsewhere, Err(StoreError::ParentNotFound)), "a message of another thread is no parent");
+    assert_eq!(
+        store.list_messages(&read, &t, None, 200).await.expect("list").len(),
+        7,
+        "a refused create writes nothing"
+    );
+    assert!(store.list_messages(&read, &other, None, 200).await.expect("list").is_empty());
+    let stored = store.get_thread(&read, &t).await.expect("get").expect("thread");
+    assert_eq!(stored.last_message_at, 30, "a refused create does not bump its thread");
     assert!(store.list_messages(&ReadScope::from(&scope("x")), &t, None, 200).await.expect("foreign").is_empty());
     assert!(store.list_messages(&read, &t, Some("msg_unknown"), 200).await.expect("unknown cursor").is_empty());
 }
