@@ -12,6 +12,7 @@ use threadhold_domain::model::{
 };
 use threadhold_domain::runs::{ABANDONED, LeasePolicy, PlainWrite, RunLease, RunState, plain_write};
 
+use super::limited;
 use super::rows::{self, message_columns};
 use super::threads;
 use crate::shared::role_of;
@@ -29,30 +30,33 @@ pub(super) async fn list(
     if threads::get(c, scope, thread_id).await?.is_none() {
         return Ok(Vec::new());
     }
-    let limit = i64::from(limit);
     let found = match after {
         None => {
-            sqlx::query(concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages WHERE thread_id = $1 ORDER BY height DESC, created_at DESC, id DESC LIMIT $2"
+            sqlx::query(limited(
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE thread_id = $1 ORDER BY height DESC, created_at DESC, id DESC"
+                ),
+                limit,
             ))
             .bind(thread_id)
-            .bind(limit)
             .fetch_all(c)
             .await?
         }
         Some(after) => {
-            sqlx::query(concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages WHERE thread_id = $1 AND (height, created_at, id) < \
+            sqlx::query(limited(
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE thread_id = $1 AND (height, created_at, id) < \
                    (SELECT height, created_at, id FROM messages WHERE id = $2 AND thread_id = $1) \
-                 ORDER BY height DESC, created_at DESC, id DESC LIMIT $3"
+                 ORDER BY height DESC, created_at DESC, id DESC"
+                ),
+                limit,
             ))
             .bind(thread_id)
             .bind(after)
-            .bind(limit)
             .fetch_all(c)
             .await?
         }

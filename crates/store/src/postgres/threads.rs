@@ -8,70 +8,66 @@ use threadhold_domain::Millis;
 use threadhold_domain::dashboard::Activity;
 use threadhold_domain::model::{NewThread, Thread, ThreadListQuery, ThreadPatch, WorkspaceScope};
 
+use super::limited;
 use super::rows::{self, thread_columns};
 use crate::{Erasure, ReadScope, StoreError, StoreResult};
 
 pub(super) async fn list(c: &mut PgConnection, query: &ThreadListQuery) -> StoreResult<Vec<Thread>> {
-    let limit = i64::from(query.limit);
     let (project, archived) = (&query.project_id, query.archived);
     let found = match (&query.workspace_id, &query.after) {
         (Some(workspace), None) => {
-            sqlx::query(concat!(
+            sqlx::query(limited(concat!(
                 "SELECT ",
                 thread_columns!(),
                 " FROM threads WHERE project_id = $1 AND workspace_id = $2 AND is_archived = $3 \
-                 ORDER BY last_message_at DESC, id DESC LIMIT $4"
-            ))
+                 ORDER BY last_message_at DESC, id DESC"
+            ), query.limit))
             .bind(project)
             .bind(workspace)
             .bind(archived)
-            .bind(limit)
             .fetch_all(c)
             .await?
         }
         // An unknown cursor (or one of another workspace) matches nothing: an empty page, the clean stop.
         (Some(workspace), Some(after)) => {
-            sqlx::query(concat!(
+            sqlx::query(limited(concat!(
                 "SELECT ",
                 thread_columns!(),
                 " FROM threads WHERE project_id = $1 AND workspace_id = $2 AND is_archived = $3 \
                  AND (last_message_at, id) < (SELECT last_message_at, id FROM threads \
                       WHERE id = $4 AND project_id = $1 AND workspace_id = $2) \
-                 ORDER BY last_message_at DESC, id DESC LIMIT $5"
-            ))
+                 ORDER BY last_message_at DESC, id DESC"
+            ), query.limit))
             .bind(project)
             .bind(workspace)
             .bind(archived)
             .bind(after)
-            .bind(limit)
             .fetch_all(c)
             .await?
         }
         (None, None) => {
-            sqlx::query(concat!(
+            sqlx::query(limited(concat!(
                 "SELECT ",
                 thread_columns!(),
                 " FROM threads WHERE project_id = $1 AND is_archived = $2 \
-                 ORDER BY last_message_at DESC, id DESC LIMIT $3"
-            ))
+                 ORDER BY last_message_at DESC, id DESC"
+            ), query.limit))
             .bind(project)
             .bind(archived)
-            .bind(limit)
             .fetch_all(c)
             .await?
         }
         (None, Some(after)) => {
-            sqlx::query(concat!(
+            sqlx::query(limited(concat!(
                 "SELECT ",
                 thread_columns!(),
                 " FROM threads WHERE project_id = $1 AND is_archived = $2 \
                  AND (last_message_at, id) < (SELECT last_message_at, id FROM threads WHERE id = $3 AND project_id = $1) \
-                 ORDER BY last_message_at DESC, id DESC LIMIT $4"
-            ))
+                 ORDER BY last_message_at DESC, id DESC"
+            ), query.limit))
             .bind(project)
             .bind(archived)
             .bind(after)
-            .bind(limit)
             .fetch_all(c)
             .await?
         }
