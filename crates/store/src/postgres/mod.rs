@@ -96,8 +96,10 @@ macro_rules! in_transaction {
 /// bound. PostgreSQL plans `LIMIT $n` as if a tenth of the matching rows were
 /// read, so the custom plan of each call, which sees the number, always looked
 /// cheaper than the generic one and every page was planned again (a quarter
-/// of the statement's time). With the number written in, each connection
-/// plans a statement once per limit in use; sqlx's statement cache bounds them.
+/// of the statement's time). With the number written in, PostgreSQL can keep
+/// one generic plan per limit in use on each connection (it still plans per
+/// call when its statistics make the call's own plan look cheaper); sqlx's
+/// statement cache bounds how many statements a connection keeps.
 fn limited(statement: &'static str, limit: u32) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("{statement} LIMIT {limit}"))
 }
