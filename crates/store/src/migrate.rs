@@ -5,9 +5,10 @@
 //! so an edited released migration is refused instead of silently skipped.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::time::Instant;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha384};
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -58,7 +59,12 @@ pub(crate) fn postgres_migrator() -> Migrator {
     Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
 }
 
-/// Runs the pending SQLite migrations, each in its own transaction.
+/// Runs the pending SQLite migrations, each in its own transaction. A pending
+/// one takes the write lock before it checks again whether it is applied (a
+/// deferred transaction fails with "database is locked" when another process
+/// commits between its read and its first write), so a CLI opening a running
+/// server's database waits for the server's commits, and two processes never
+/// both apply one. An up-to-date database is checked with one read, no lock.
 pub(crate) fn run_sqlite(conn: &mut Connection) -> StoreResult<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
@@ -70,27 +76,22 @@ pub(crate) fn run_sqlite(conn: &mut Connection) -> StoreResult<()> {
             execution_time BIGINT NOT NULL
         )",
     )?;
+    const APPLIED: &str = "SELECT checksum, success FROM _sqlx_migrations WHERE version = ?1";
+    let applied: HashMap<i64, (Vec<u8>, bool)> = conn
+        .prepare("SELECT version, checksum, success FROM _sqlx_migrations")?
+        .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?
+        .collect::<Result<_, _>>()?;
     for &(version, description, sql) in SQLITE {
         let checksum = Sha384::digest(sql.as_bytes()).to_vec();
-        let applied: Option<(Vec<u8>, bool)> = conn
-            .query_row("SELECT checksum, success FROM _sqlx_migrations WHERE version = ?1", [version], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
-            .optional()?;
-        match applied {
-            Some((stored, true)) if stored == checksum => continue,
-            Some((_, true)) => {
-                return Err(StoreError::Migrate(format!(
-                    "migration {version} ({description}) was applied with different SQL; released migrations must not change"
-                )));
-            }
-            Some((_, false)) => {
-                return Err(StoreError::Migrate(format!("migration {version} ({description}) failed earlier")));
-            }
-            None => {}
+        if is_applied(version, description, &checksum, applied.get(&version).cloned())? {
+            continue;
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now_applied = tx.query_row(APPLIED, [version], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
+        if is_applied(version, description, &checksum, now_applied)? {
+            continue;
         }
         let started = Instant::now();
-        let tx = conn.transaction()?;
         tx.execute_batch(sql).map_err(|error| StoreError::Migrate(format!("migration {version}: {error}")))?;
         tx.execute(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (?1, ?2, TRUE, ?3, ?4)",
@@ -100,4 +101,17 @@ pub(crate) fn run_sqlite(conn: &mut Connection) -> StoreResult<()> {
         tracing::info!(version, description, "database migrated");
     }
     Ok(())
+}
+
+/// Whether a migration's recorded row says it is applied; an error when the row
+/// records other SQL or a failure.
+fn is_applied(version: i64, description: &str, checksum: &[u8], row: Option<(Vec<u8>, bool)>) -> StoreResult<bool> {
+    match row {
+        None => Ok(false),
+        Some((stored, true)) if stored == checksum => Ok(true),
+        Some((_, true)) => Err(StoreError::Migrate(format!(
+            "migration {version} ({description}) was applied with different SQL; released migrations must not change"
+        ))),
+        Some((_, false)) => Err(StoreError::Migrate(format!("migration {version} ({description}) failed earlier"))),
+    }
 }

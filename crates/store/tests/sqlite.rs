@@ -245,3 +245,39 @@ fn page_sizes_are_bound_without_recompiling_statements() {
         }
     }
 }
+
+/// The CLI opens the database a running server writes to: opening (migration
+/// checks, start-up indexing) must wait for the server's commits, never fail
+/// with "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opening_succeeds_while_another_process_writes() {
+    use threadhold_domain::model::ParentRef;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("db.sqlite3");
+    let server = std::sync::Arc::new(SqliteStore::open(&path).await.expect("open"));
+    conformance::prepare(&*server).await;
+    let thread = conformance::thread(&*server, "w", 1).await;
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let (server, thread, writing) = (server.clone(), thread.clone(), writing.clone());
+            tokio::spawn(async move {
+                let mut i = writer * 1_000_000;
+                while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                    let message = conformance::message(&thread, ParentRef::Root, None, r#"{"role":"user"}"#, i);
+                    server.create_message(&conformance::scope("w"), &message).await.expect("server write");
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    for attempt in 0..20 {
+        let cli = SqliteStore::open(&path).await.unwrap_or_else(|error| panic!("open {attempt}: {error}"));
+        cli.close().await;
+    }
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+}

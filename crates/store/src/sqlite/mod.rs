@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use rusqlite::TransactionBehavior;
 use threadhold_domain::Millis;
 use threadhold_domain::dashboard::{
     AdminAccount, AdminSession, AdminThreadQuery, AuditEntry, AuditQuery, Day, DayActivity, FeedbackRow, ProjectPage,
@@ -71,6 +72,8 @@ impl SqliteStore {
     pub async fn open_with(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
         let path = path.to_owned();
         let engine = tokio::task::spawn_blocking(move || {
+            // Each start-up transaction takes the write lock at BEGIN, so it waits
+            // for a running server's commits (see `migrate::run_sqlite`).
             let prepare = |connection: &mut rusqlite::Connection| {
                 migrate::run_sqlite(connection)?;
                 move_legacy_reports(connection)?;
@@ -111,7 +114,7 @@ pub fn path_of_url(url: &str) -> StoreResult<PathBuf> {
 fn move_legacy_reports(connection: &mut rusqlite::Connection) -> StoreResult<()> {
     let mut total = 0;
     loop {
-        let tx = connection.transaction()?;
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let moved = runs::move_legacy_reports(&tx, runs::LEGACY_BATCH)?;
         tx.commit()?;
         total += moved;
@@ -128,7 +131,7 @@ fn move_legacy_reports(connection: &mut rusqlite::Connection) -> StoreResult<()>
 fn index_unindexed_messages(connection: &mut rusqlite::Connection) -> StoreResult<()> {
     let mut total = 0;
     loop {
-        let tx = connection.transaction()?;
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let indexed = messages::index_unindexed(&tx, INDEX_BATCH)?;
         messages::flush_search_queue(&tx)?;
         tx.commit()?;
