@@ -83,12 +83,12 @@ pub(crate) fn run_sqlite(conn: &mut Connection) -> StoreResult<()> {
         .collect::<Result<_, _>>()?;
     for &(version, description, sql) in SQLITE {
         let checksum = Sha384::digest(sql.as_bytes()).to_vec();
-        if is_applied(version, description, &checksum, applied.get(&version).cloned())? {
+        if is_applied(version, description, &checksum, applied.get(&version))? {
             continue;
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now_applied = tx.query_row(APPLIED, [version], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
-        if is_applied(version, description, &checksum, now_applied)? {
+        if is_applied(version, description, &checksum, now_applied.as_ref())? {
             continue;
         }
         let started = Instant::now();
@@ -105,10 +105,10 @@ pub(crate) fn run_sqlite(conn: &mut Connection) -> StoreResult<()> {
 
 /// Whether a migration's recorded row says it is applied; an error when the row
 /// records other SQL or a failure.
-fn is_applied(version: i64, description: &str, checksum: &[u8], row: Option<(Vec<u8>, bool)>) -> StoreResult<bool> {
+fn is_applied(version: i64, description: &str, checksum: &[u8], row: Option<&(Vec<u8>, bool)>) -> StoreResult<bool> {
     match row {
         None => Ok(false),
-        Some((stored, true)) if stored == checksum => Ok(true),
+        Some((stored, true)) if stored.as_slice() == checksum => Ok(true),
         Some((_, true)) => Err(StoreError::Migrate(format!(
             "migration {version} ({description}) was applied with different SQL; released migrations must not change"
         ))),

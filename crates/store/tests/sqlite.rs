@@ -248,9 +248,10 @@ fn page_sizes_are_bound_without_recompiling_statements() {
 
 /// The CLI opens the database a running server writes to: opening (migration
 /// checks, start-up indexing) must wait for the server's commits, never fail
-/// with "database is locked".
+/// with "database is locked". A second store on the same file takes SQLite's
+/// file locks as a second process would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn opening_succeeds_while_another_process_writes() {
+async fn opening_succeeds_while_another_store_writes_to_the_file() {
     use threadhold_domain::model::ParentRef;
 
     let dir = tempfile::tempdir().expect("temp dir");

@@ -72,8 +72,9 @@ impl SqliteStore {
     pub async fn open_with(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
         let path = path.to_owned();
         let engine = tokio::task::spawn_blocking(move || {
-            // Each start-up transaction takes the write lock at BEGIN, so it waits
-            // for a running server's commits (see `migrate::run_sqlite`).
+            // Every start-up write runs in a transaction that takes the write lock
+            // when it begins, so it waits for a running server's commits instead of
+            // failing half way (see `migrate::run_sqlite`).
             let prepare = |connection: &mut rusqlite::Connection| {
                 migrate::run_sqlite(connection)?;
                 move_legacy_reports(connection)?;
