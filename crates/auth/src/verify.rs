@@ -29,11 +29,12 @@ pub struct Policy {
     pub token_type: Option<String>,
 }
 
-/// The claims of a token whose signature and rules checked out.
-#[derive(Debug, Clone)]
-pub struct Verified {
-    pub subject: String,
-    pub claims: BTreeMap<String, Value>,
+/// The claims of a token whose signature and rules checked out, borrowed
+/// from the parsed token (a verification copies nothing).
+#[derive(Debug, Clone, Copy)]
+pub struct Verified<'t> {
+    pub subject: &'t str,
+    pub claims: &'t BTreeMap<String, Value>,
 }
 
 /// The token's algorithm, if the policy allows it.
@@ -44,12 +45,12 @@ pub fn allowed_algorithm(token: &Compact, policy: &Policy) -> Result<Algorithm, 
 /// Checks the signature with the issuer's keys (those with the token's `kid`;
 /// every fitting key when the token has none; a key without a kid, such as a
 /// shared secret, stands for any), then the claims.
-pub fn verify(
-    token: &Compact,
+pub fn verify<'t>(
+    token: &'t Compact,
     keys: &[Arc<VerifyKey>],
     policy: &Policy,
     now_secs: i64,
-) -> Result<Verified, VerifyError> {
+) -> Result<Verified<'t>, VerifyError> {
     let alg = allowed_algorithm(token, policy)?;
     let mut candidates =
         keys.iter().filter(|key| token.kid.is_none() || key.kid.is_none() || key.kid == token.kid).peekable();
@@ -68,7 +69,7 @@ pub fn verify(
     check_claims(token, policy, now_secs)
 }
 
-fn check_claims(token: &Compact, policy: &Policy, now: i64) -> Result<Verified, VerifyError> {
+fn check_claims<'t>(token: &'t Compact, policy: &Policy, now: i64) -> Result<Verified<'t>, VerifyError> {
     let claims = &token.claims;
     if let Some(required) = &policy.token_type {
         let given = token.header.typ.as_deref().unwrap_or_default().to_ascii_lowercase();
@@ -101,7 +102,7 @@ fn check_claims(token: &Compact, policy: &Policy, now: i64) -> Result<Verified, 
         _ => return Err(VerifyError::MissingClaim("iss")),
     }
     let subject = match claims.get("sub") {
-        Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
+        Some(Value::String(sub)) if !sub.is_empty() => sub.as_str(),
         _ => return Err(VerifyError::MissingClaim("sub")),
     };
     if !policy.audiences.is_empty() {
@@ -122,7 +123,7 @@ fn check_claims(token: &Compact, policy: &Policy, now: i64) -> Result<Verified, 
             Some(_) => return Err(VerifyError::WrongAuthorizedParty),
         }
     }
-    Ok(Verified { subject, claims: claims.clone() })
+    Ok(Verified { subject, claims })
 }
 
 /// The latest time a token may name: 9999-12-31T23:59:59Z.

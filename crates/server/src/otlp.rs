@@ -91,9 +91,9 @@ pub fn decode_protobuf(body: &[u8]) -> Result<Vec<ResourceSpans>, ApiError> {
                 .into_iter()
                 .flat_map(|scope| scope.spans)
                 .map(|span| OtlpSpan {
-                    trace_id: hex(&span.trace_id),
-                    span_id: hex(&span.span_id),
-                    parent_span_id: (!span.parent_span_id.is_empty()).then(|| hex(&span.parent_span_id)),
+                    trace_id: hex::encode(&span.trace_id),
+                    span_id: hex::encode(&span.span_id),
+                    parent_span_id: (!span.parent_span_id.is_empty()).then(|| hex::encode(&span.parent_span_id)),
                     name: span.name,
                     start_unix_nano: Some(span.start_time_unix_nano),
                     end_unix_nano: Some(span.end_time_unix_nano),
@@ -104,10 +104,6 @@ pub fn decode_protobuf(body: &[u8]) -> Result<Vec<ResourceSpans>, ApiError> {
                 .collect(),
         })
         .collect())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn attributes(list: Vec<KeyValue>) -> Map<String, Value> {

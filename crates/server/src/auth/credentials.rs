@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
+
 use threadhold_domain::limits::{
     API_KEY_CACHE_ENTRIES, API_KEY_CACHE_SECS, UNKNOWN_API_KEY_CACHE_ENTRIES, UNKNOWN_API_KEY_CACHE_SECS,
     VERIFIED_TOKEN_CACHE_ENTRIES, VERIFIED_TOKEN_CACHE_SECS,
@@ -16,10 +18,15 @@ use threadhold_domain::model::ApiKey;
 use super::Caller;
 use crate::cache::BoundedCache;
 
+/// A SHA-256 digest of the addressed project and the whole token: it stands
+/// for the token (finding another token with the same digest is infeasible),
+/// and keeps each entry small whatever the token's size.
+type TokenKey = [u8; 32];
+
 pub struct CredentialCache {
-    /// Callers of verified tokens (and the display name they carried), by the
-    /// addressed project and the whole token.
-    tokens: BoundedCache<String, (Caller, Option<String>)>,
+    /// Callers of verified tokens (and the display name they carried), by
+    /// [`TokenKey`].
+    tokens: BoundedCache<TokenKey, (Caller, Option<String>)>,
     /// API key records by the key's hash.
     api_keys: BoundedCache<String, ApiKey>,
     unknown_api_keys: BoundedCache<String, ()>,
@@ -46,8 +53,14 @@ pub enum KnownKey {
 }
 
 impl CredentialCache {
-    fn token_key(project_id: &str, token: &str) -> String {
-        format!("{project_id} {token}")
+    fn token_key(project_id: &str, token: &str) -> TokenKey {
+        // The project id's length first, so no two (project, token) pairs hash the same bytes.
+        Sha256::new()
+            .chain_update((project_id.len() as u64).to_le_bytes())
+            .chain_update(project_id)
+            .chain_update(token)
+            .finalize()
+            .into()
     }
 
     /// The caller a token proved when it was last verified for this project.

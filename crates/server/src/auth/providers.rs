@@ -8,7 +8,7 @@ use threadhold_auth::compact::Compact;
 use threadhold_auth::jwks::{JwksCache, KeyList};
 use threadhold_auth::keys::VerifyKey;
 use threadhold_auth::rules::{KeySource, RULES_CACHE_TTL, display_name, key_source, policy, workspace_for};
-use threadhold_auth::verify::{allowed_algorithm, verify};
+use threadhold_auth::verify::{Policy, allowed_algorithm, verify};
 use threadhold_domain::ids::validate_principal_id;
 use threadhold_domain::limits::RULES_CACHE_ENTRIES;
 use threadhold_domain::model::AuthRule;
@@ -21,11 +21,36 @@ use crate::cache::BoundedCache;
 pub struct ProviderIdentity {
     pub user_id: String,
     pub workspace_id: String,
-    pub rule: String,
     pub display_name: Option<String>,
 }
 
-type Rules = Arc<Vec<AuthRule>>;
+/// A rule with what verifying under it needs, built once each time the
+/// project's rules are read (not on every token).
+struct LoadedRule {
+    rule: AuthRule,
+    policy: Policy,
+    keys: RuleKeys,
+}
+
+/// Where a rule's keys come from; a shared secret is already a key.
+enum RuleKeys {
+    Fixed(KeyList),
+    Jwks(String),
+    Discovery(String),
+}
+
+impl From<AuthRule> for LoadedRule {
+    fn from(rule: AuthRule) -> Self {
+        let keys = match key_source(&rule) {
+            KeySource::Shared(secret) => RuleKeys::Fixed(Arc::new(vec![Arc::new(VerifyKey::hmac(&secret))])),
+            KeySource::Jwks(url) => RuleKeys::Jwks(url),
+            KeySource::Discovery(issuer) => RuleKeys::Discovery(issuer),
+        };
+        LoadedRule { policy: policy(&rule), keys, rule }
+    }
+}
+
+type Rules = Arc<Vec<LoadedRule>>;
 
 pub struct ProviderVerifier {
     store: Arc<dyn Store>,
@@ -62,16 +87,16 @@ impl ProviderVerifier {
 
     /// The project's rules, re-read from the store every few seconds so that
     /// `threadhold rules add|remove` reaches running servers.
-    async fn rules(&self, project_id: &str) -> Result<Arc<Vec<AuthRule>>, VerifyError> {
+    async fn rules(&self, project_id: &str) -> Result<Rules, VerifyError> {
         if let Some(rules) = self.rules.get(project_id).or_else(|| self.no_rules.get(project_id)) {
             return Ok(rules);
         }
-        let mut rules = self.store.list_auth_rules(Some(project_id)).await.map_err(|error| {
+        let stored = self.store.list_auth_rules(Some(project_id)).await.map_err(|error| {
             tracing::warn!(project_id, %error, "reading auth rules failed");
             VerifyError::KeysUnavailable(format!("reading auth rules: {error}"))
         })?;
-        rules.extend(self.configured.iter().filter(|rule| rule.project_id == project_id).cloned());
-        let rules = Arc::new(rules);
+        let configured = self.configured.iter().filter(|rule| rule.project_id == project_id).cloned();
+        let rules: Rules = Arc::new(stored.into_iter().chain(configured).map(LoadedRule::from).collect());
         if rules.is_empty() {
             self.rules.remove(project_id);
             self.no_rules.insert(project_id.to_owned(), Arc::clone(&rules));
@@ -91,13 +116,14 @@ impl ProviderVerifier {
     ) -> Result<ProviderIdentity, VerifyError> {
         let issuer = token.issuer().ok_or(VerifyError::MissingClaim("iss"))?;
         let rules = self.rules(project_id).await?;
-        if !rules.iter().any(|rule| rule.issuer == issuer) {
+        if !rules.iter().any(|loaded| loaded.rule.issuer == issuer) {
             metrics::counter!("threadhold_token_verifications_total", "rule" => "none", "outcome" => "token_issuer_unknown")
                 .increment(1);
         }
         let mut outcome = Err(VerifyError::UnknownIssuer);
-        for rule in rules.iter().filter(|rule| rule.issuer == issuer) {
-            outcome = self.verify_with(rule, token, now_secs).await;
+        for loaded in rules.iter().filter(|loaded| loaded.rule.issuer == issuer) {
+            let rule = &loaded.rule;
+            outcome = self.verify_with(loaded, token, now_secs).await;
             let reason = outcome.as_ref().map_or_else(VerifyError::code, |_| "accepted");
             metrics::counter!("threadhold_token_verifications_total", "rule" => rule.name.clone(), "outcome" => reason)
                 .increment(1);
@@ -117,27 +143,26 @@ impl ProviderVerifier {
 
     async fn verify_with(
         &self,
-        rule: &AuthRule,
+        loaded: &LoadedRule,
         token: &Compact<'_>,
         now_secs: i64,
     ) -> Result<ProviderIdentity, VerifyError> {
-        let policy = policy(rule);
-        allowed_algorithm(token, &policy)?;
-        let keys: KeyList = match key_source(rule) {
-            KeySource::Shared(secret) => Arc::new(vec![Arc::new(VerifyKey::hmac(&secret))]),
-            KeySource::Jwks(url) => self.jwks.keys(&url, token.kid.as_deref()).await?,
-            KeySource::Discovery(issuer) => {
-                let url = self.jwks.discover(&issuer).await?;
+        let LoadedRule { rule, policy, keys } = loaded;
+        allowed_algorithm(token, policy)?;
+        let keys: KeyList = match keys {
+            RuleKeys::Fixed(keys) => Arc::clone(keys),
+            RuleKeys::Jwks(url) => self.jwks.keys(url, token.kid.as_deref()).await?,
+            RuleKeys::Discovery(issuer) => {
+                let url = self.jwks.discover(issuer).await?;
                 self.jwks.keys(&url, token.kid.as_deref()).await?
             }
         };
-        let verified = verify(token, &keys, &policy, now_secs)?;
-        validate_principal_id(&verified.subject).map_err(|error| VerifyError::BadPrincipal(format!("sub {error}")))?;
+        let verified = verify(token, &keys, policy, now_secs)?;
+        validate_principal_id(verified.subject).map_err(|error| VerifyError::BadPrincipal(format!("sub {error}")))?;
         Ok(ProviderIdentity {
-            workspace_id: workspace_for(rule, &verified.claims)?,
-            display_name: display_name(rule, &verified.claims),
-            user_id: verified.subject,
-            rule: rule.name.clone(),
+            workspace_id: workspace_for(rule, verified.claims)?,
+            display_name: display_name(rule, verified.claims),
+            user_id: verified.subject.to_owned(),
         })
     }
 }

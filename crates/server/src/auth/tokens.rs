@@ -201,7 +201,7 @@ impl ProjectKeys {
             token_type: None,
         };
         let verified = verify(token, std::slice::from_ref(&key.verifying), &policy, now_ms() / 1000)?;
-        let claims = workspace_claims(&verified.claims)?;
+        let claims = workspace_claims(verified.claims)?;
         if claims.project_id != project_id {
             return Err(VerifyError::MissingClaim("project_id").into());
         }

@@ -431,15 +431,15 @@ impl Tester {
             true,
             format!("signed by key {} (on offer: {})", key.as_deref().unwrap_or("without a kid"), kids.join(", ")),
         );
-        self.step("Check the claims", true, self.lifetime(&verified.claims));
-        if let Err(error) = validate_principal_id(&verified.subject) {
+        self.step("Check the claims", true, self.lifetime(verified.claims));
+        if let Err(error) = validate_principal_id(verified.subject) {
             let reason = format!("sub {:?} is not a valid user id: it {error}", verified.subject);
             self.step("Map the user", false, reason.clone());
             return refused(&VerifyError::BadPrincipal(String::new()), reason);
         }
-        match workspace_for(rule, &verified.claims) {
+        match workspace_for(rule, verified.claims) {
             Ok(workspace_id) => {
-                let display_name = display_name(rule, &verified.claims);
+                let display_name = display_name(rule, verified.claims);
                 self.step(
                     "Map the user and workspace",
                     true,
@@ -448,7 +448,13 @@ impl Tester {
                         verified.subject, rule.workspace_template
                     ),
                 );
-                Decision::Accepted { rule: name.clone(), key, user_id: verified.subject, workspace_id, display_name }
+                Decision::Accepted {
+                    rule: name.clone(),
+                    key,
+                    user_id: verified.subject.to_owned(),
+                    workspace_id,
+                    display_name,
+                }
             }
             Err(error) => {
                 let reason = format!("{error} (template {})", rule.workspace_template);
