@@ -27,6 +27,9 @@ const LIST_LIMITS: [u32; 3] = [1, 20, 100];
 const DASHBOARD_EMAIL: &str = "bench@example.com";
 const DASHBOARD_PASSWORD: &str = "bench-dashboard-password";
 const WRITER_COUNTS: [usize; 3] = [1, 16, 64];
+/// Connections the workspace-token list is also measured at, to find the
+/// concurrency of peak throughput (and its p99) below the main row's.
+const LIST_SWEEP_CONNECTIONS: [usize; 3] = [4, 8, 16];
 const MIN_SAMPLES: u64 = 5;
 /// A measured window is taken in this many slices; the table shows the median slice's rate.
 const SLICES: u32 = 3;
@@ -424,6 +427,12 @@ impl Harness {
             Plan::new(report::LIST_WORKSPACE_TOKEN, connections, Requests::repeat(by_token)).floor(storage_floor(20)),
         )
         .await;
+        for sweep in LIST_SWEEP_CONNECTIONS.into_iter().filter(|&sweep| sweep < connections) {
+            let by_token = Request::get(list(20)).bearer(&tokens.list).build();
+            let scenario = report::list_at_connections_scenario(sweep);
+            let plan = Plan::new(scenario, sweep, Requests::repeat(by_token)).floor(storage_floor(20));
+            self.measure(target, backend, plan).await;
+        }
         let by_key = api_key_request(Request::get(list(20)), &prepared.api_key, Space::List.workspace()).build();
         self.measure(
             target,
