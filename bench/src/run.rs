@@ -365,7 +365,9 @@ impl Harness {
         if let Some(url) = &prepared.storage.database_url {
             // Newer servers index bulk-loaded rows in the background; measure after that.
             let waited = crate::postgres::wait_for_search_index(url, Duration::from_secs(1800)).await?;
-            eprintln!("{backend}: the server indexed the seeded messages for search in {waited:.0} s");
+            eprintln!(
+                "{backend}: the server indexed the seeded messages for search (then VACUUM ANALYZE) in {waited:.0} s"
+            );
         }
         for _ in 0..2 {
             server.stop().await?;
