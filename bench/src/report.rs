@@ -299,7 +299,17 @@ impl Report {
                 );
             }
             let wide = rps(LIST_LIMIT_100).zip(rps(LIST_LIMIT_1)).map(|(a, b)| a / b);
-            target(wide.map(|v| v >= 0.4), format!("limit=100 ≥ 40% of limit=1: {}", percent(wide)));
+            // The storage floor's own ratio in this run: how much of the rate the rows themselves take here.
+            let floor_rps = |limit| self.find(&storage_floor_scenario(limit), "sqlite").and_then(|row| row.per_second);
+            let floor_wide = floor_rps(100).zip(floor_rps(1)).map(|(a, b)| a / b);
+            target(
+                wide.map(|v| v >= 0.4),
+                format!(
+                    "limit=100 ≥ 40% of limit=1: {} (the storage floor's own: {})",
+                    percent(wide),
+                    percent(floor_wide)
+                ),
+            );
             let tail = p99(LIST_WORKSPACE_TOKEN);
             target(tail.map(|v| v < 5.0), format!("{LIST_WORKSPACE_TOKEN} p99 < 5 ms: {}", ms_text(tail)));
             if let Some(peak) = self.peak_list_row(backend) {
@@ -335,7 +345,17 @@ impl Report {
                 } else {
                     let one = write_scenario(1, false, durability);
                     let value = rps(&many).zip(rps(&one)).map(|(a, b)| a / b);
-                    target(value.map(|v| v >= 10.0), format!("{many} ≥ 10× one writer: {}", times_text(value)));
+                    // Where one durable commit is cheap, the default durability's rate (bound by CPU, not
+                    // by syncs) caps the ratio below 10×: shown beside it.
+                    let ceiling = rps(&write_scenario(64, false, "process")).zip(rps(&one)).map(|(a, b)| a / b);
+                    target(
+                        value.map(|v| v >= 10.0),
+                        format!(
+                            "{many} ≥ 10× one writer: {} (64 writers [process]: {} one [power] writer)",
+                            times_text(value),
+                            times_text(ceiling)
+                        ),
+                    );
                 }
                 let tail = p99(&many);
                 target(tail.map(|v| v < 20.0), format!("{many} p99 < 20 ms: {}", ms_text(tail)));
