@@ -213,8 +213,6 @@ fn update_search_entry(c: &Connection, message_id: &str, text: &str) -> StoreRes
 
 /// Indexes up to `batch` messages that have no search entry yet (databases
 /// from before search, or rows written by other tools); returns how many.
-/// Indexes up to `batch` messages that have no search entry yet (databases
-/// from before search, or rows written by other tools); returns how many.
 /// The partial index `messages_unindexed` holds exactly those rows, so a batch
 /// reads only what it indexes, and a fully indexed database costs one probe.
 pub(super) fn index_unindexed(c: &Connection, batch: u32) -> StoreResult<usize> {
