@@ -2,6 +2,15 @@
 
 use serde_json::Value;
 
+/// Messages indexed for search per transaction while an older database catches up.
+pub(crate) const SEARCH_INDEX_BATCH: u32 = 1_000;
+
+/// Whether indexing older messages, having reached `total`, logs its progress:
+/// every 100 batches, so a long catch-up shows it is moving.
+pub(crate) fn indexing_progress_due(total: usize) -> bool {
+    total.is_multiple_of(100 * SEARCH_INDEX_BATCH as usize)
+}
+
 /// A list as the JSON array text it is stored as.
 pub(crate) fn list_json(list: &[String]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
@@ -80,6 +89,12 @@ pub(crate) fn action_range(action: &str) -> (String, String) {
 mod tests {
     use super::*;
     use threadhold_domain::dashboard::DayActivity;
+
+    #[test]
+    fn indexing_logs_every_hundred_batches() {
+        assert!(indexing_progress_due(100_000) && indexing_progress_due(300_000));
+        assert!(!indexing_progress_due(1_000) && !indexing_progress_due(99_000) && !indexing_progress_due(101_000));
+    }
 
     #[test]
     fn workspaces_keep_the_most_recent() {

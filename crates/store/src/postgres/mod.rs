@@ -46,10 +46,8 @@ use threadhold_domain::transfer::{ExportRow, ExportTable};
 
 use self::pool::{Connections, Pooled};
 use crate::migrate;
+use crate::shared::{SEARCH_INDEX_BATCH, indexing_progress_due};
 use crate::{Erasure, ReadScope, Store, StoreError, StoreResult};
-
-/// Messages indexed for search per transaction while an older database catches up.
-const INDEX_BATCH: u32 = 1_000;
 
 /// How often each node folds the activity log into the daily rollups.
 const ACTIVITY_FOLD_INTERVAL: Duration = Duration::from_secs(1);
@@ -176,15 +174,15 @@ impl PgStore {
 async fn index_unindexed_messages(pool: Connections) {
     let (mut total, mut after) = (0, String::new());
     loop {
-        let batch = async { in_transaction!(pool, |c| messages::index_unindexed(c, &after, INDEX_BATCH)) };
+        let batch = async { in_transaction!(pool, |c| messages::index_unindexed(c, &after, SEARCH_INDEX_BATCH)) };
         match batch.await {
             Ok((indexed, last)) => {
                 after = last;
                 total += indexed;
-                if indexed < INDEX_BATCH as usize {
+                if indexed < SEARCH_INDEX_BATCH as usize {
                     break;
                 }
-                if total % (100 * INDEX_BATCH as usize) == 0 {
+                if indexing_progress_due(total) {
                     tracing::info!(messages = total, "indexing older messages for search");
                 }
             }

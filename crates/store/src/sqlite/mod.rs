@@ -48,11 +48,10 @@ use threadhold_domain::transfer::{ExportRow, ExportTable};
 pub use engine::{Durability, SqliteOptions};
 
 use crate::migrate;
+use crate::shared::{SEARCH_INDEX_BATCH, indexing_progress_due};
 use crate::{Erasure, ReadScope, Store, StoreError, StoreResult};
 use engine::Engine;
 
-/// Messages indexed for search per write group while an older database catches up.
-const INDEX_BATCH: u32 = 1_000;
 /// Messages indexed at open after which the search index is merged into one segment.
 const OPTIMIZE_AFTER_INDEXING: usize = 10_000;
 
@@ -133,16 +132,16 @@ fn index_unindexed_messages(connection: &mut rusqlite::Connection) -> StoreResul
     let mut total = 0;
     loop {
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let indexed = messages::index_unindexed(&tx, INDEX_BATCH)?;
+        let indexed = messages::index_unindexed(&tx, SEARCH_INDEX_BATCH)?;
         messages::flush_search_queue(&tx)?;
         tx.commit()?;
         total += indexed;
-        if indexed < INDEX_BATCH as usize {
+        if indexed < SEARCH_INDEX_BATCH as usize {
             break;
         }
         // The server is not ready until this is done (75–80 s for a million
         // messages in the benchmark): say so, as PostgreSQL's background indexing does.
-        if total % (100 * INDEX_BATCH as usize) == 0 {
+        if indexing_progress_due(total) {
             tracing::info!(messages = total, "indexing older messages for search before serving");
         }
     }
