@@ -362,13 +362,16 @@ impl Harness {
         let options = self.server_options(prepared, None);
         let mut server = Server::start(&options).await?;
         times.push(server.ready_after.as_secs_f64() * 1000.0);
-        if let Some(url) = &prepared.storage.database_url {
-            // Newer servers index bulk-loaded rows in the background; measure after that.
-            let waited = crate::postgres::wait_for_search_index(url, Duration::from_secs(1800)).await?;
-            eprintln!(
-                "{backend}: the server indexed the seeded messages for search (then VACUUM ANALYZE) in {waited:.0} s"
-            );
-        }
+        // Newer servers index bulk-loaded rows in the background; measure after that.
+        let limit = Duration::from_secs(1800);
+        let indexed = match &prepared.storage.database_url {
+            Some(url) => crate::postgres::wait_for_search_index(url, limit).await?,
+            None => {
+                let file = prepared.storage.sqlite_file();
+                tokio::task::spawn_blocking(move || seed::wait_for_sqlite_search_index(&file, limit)).await??
+            }
+        };
+        eprintln!("{backend}: {:.0} s after the first /readyz, the seeded messages were indexed for search", indexed);
         for _ in 0..2 {
             server.stop().await?;
             let options = self.server_options(prepared, None);
@@ -379,7 +382,10 @@ impl Harness {
         let mut row = Row::new(report::STARTUP, backend);
         row.p50_ms = Some(times[1]);
         row.p99_ms = times.last().copied();
-        row.note = format!("3 starts: {}", times.iter().map(|t| format!("{t:.0} ms")).collect::<Vec<_>>().join(", "));
+        row.note = format!(
+            "3 starts: {}; the seeded messages were searchable {indexed:.0} s after the first start",
+            times.iter().map(|t| format!("{t:.0} ms")).collect::<Vec<_>>().join(", ")
+        );
         self.push(row);
         tokio::time::sleep(Duration::from_secs(1)).await;
         let mut row = Row::new(report::IDLE_RSS, backend);

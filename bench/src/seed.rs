@@ -23,6 +23,41 @@ pub struct Seeded {
     pub seconds: f64,
 }
 
+/// Waits until the server has indexed every bulk-loaded message of the SQLite
+/// file for search and merged the index into one segment (newer servers do
+/// both in the background after start-up, older ones before `/readyz`;
+/// binaries without the `search_rowid` column have nothing to wait for).
+/// Returns the seconds waited.
+pub fn wait_for_sqlite_search_index(path: &Path, limit: std::time::Duration) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let db =
+        rusqlite::Connection::open_with_flags(path, flags).with_context(|| format!("opening {}", path.display()))?;
+    let has_column: bool = db.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('messages') WHERE name = 'search_rowid')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_column {
+        return Ok(0.0);
+    }
+    loop {
+        // FTS5 keeps a segment's pages under rowids whose bits from 37 up are the segment id.
+        let (pending, segments): (bool, i64) = db.query_row(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE search_rowid IS NULL), \
+             (SELECT count(DISTINCT id >> 37) FROM message_search_data WHERE id >> 37 > 0)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        if !pending && segments <= 1 {
+            break;
+        }
+        anyhow::ensure!(started.elapsed() < limit, "the server did not index the seeded messages within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
 /// Fills a stopped server's SQLite file; the server set up the schema on its first start.
 pub fn sqlite(path: &Path, dataset: &Dataset) -> anyhow::Result<Seeded> {
     let started = Instant::now();

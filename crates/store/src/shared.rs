@@ -2,13 +2,15 @@
 
 use serde_json::Value;
 
-/// Messages indexed for search per transaction while an older database catches up.
-pub(crate) const SEARCH_INDEX_BATCH: u32 = 1_000;
+/// Messages indexed between two progress lines while an older database catches up.
+const INDEXING_PROGRESS_EVERY: usize = 100_000;
 
-/// Whether indexing older messages, having reached `total`, logs its progress:
-/// every 100 batches, so a long catch-up shows it is moving.
-pub(crate) fn indexing_progress_due(total: usize) -> bool {
-    total.is_multiple_of(100 * SEARCH_INDEX_BATCH as usize)
+/// Whether indexing older messages, having gone from `before` to `total`,
+/// logs its progress: each time it passes a multiple of
+/// [`INDEXING_PROGRESS_EVERY`], whatever the backend's batch size, so a long
+/// catch-up shows it is moving.
+pub(crate) fn indexing_progress_due(before: usize, total: usize) -> bool {
+    total / INDEXING_PROGRESS_EVERY > before / INDEXING_PROGRESS_EVERY
 }
 
 /// A list as the JSON array text it is stored as.
@@ -91,9 +93,11 @@ mod tests {
     use threadhold_domain::dashboard::DayActivity;
 
     #[test]
-    fn indexing_logs_every_hundred_batches() {
-        assert!(indexing_progress_due(100_000) && indexing_progress_due(300_000));
-        assert!(!indexing_progress_due(1_000) && !indexing_progress_due(99_000) && !indexing_progress_due(101_000));
+    fn indexing_logs_every_hundred_thousand_messages() {
+        assert!(indexing_progress_due(99_000, 100_000) && indexing_progress_due(299_500, 300_000));
+        assert!(indexing_progress_due(99_900, 100_400), "a batch that passes the mark");
+        assert!(!indexing_progress_due(0, 1_000) && !indexing_progress_due(98_000, 99_000));
+        assert!(!indexing_progress_due(100_000, 101_000), "once per mark");
     }
 
     #[test]

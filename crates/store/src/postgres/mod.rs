@@ -46,7 +46,7 @@ use threadhold_domain::transfer::{ExportRow, ExportTable};
 
 use self::pool::{Connections, Pooled};
 use crate::migrate;
-use crate::shared::{SEARCH_INDEX_BATCH, indexing_progress_due};
+use crate::shared::indexing_progress_due;
 use crate::{Erasure, ReadScope, Store, StoreError, StoreResult};
 
 /// How often each node folds the activity log into the daily rollups.
@@ -169,20 +169,24 @@ impl PgStore {
     }
 }
 
+/// Messages indexed for search per transaction while an older database catches up.
+const INDEXING_BATCH: u32 = 1_000;
+
 /// Indexes every message without a search entry, a batch per transaction
 /// (several nodes share the work: a batch skips rows another node holds).
 async fn index_unindexed_messages(pool: Connections) {
     let (mut total, mut after) = (0, String::new());
     loop {
-        let batch = async { in_transaction!(pool, |c| messages::index_unindexed(c, &after, SEARCH_INDEX_BATCH)) };
+        let batch = async { in_transaction!(pool, |c| messages::index_unindexed(c, &after, INDEXING_BATCH)) };
         match batch.await {
             Ok((indexed, last)) => {
                 after = last;
+                let before = total;
                 total += indexed;
-                if indexed < SEARCH_INDEX_BATCH as usize {
+                if indexed < INDEXING_BATCH as usize {
                     break;
                 }
-                if indexing_progress_due(total) {
+                if indexing_progress_due(before, total) {
                     tracing::info!(messages = total, "indexing older messages for search");
                 }
             }

@@ -178,6 +178,11 @@ impl Engine {
         result.await.map_err(|_| closed())?
     }
 
+    /// Whether [`Engine::close`] has begun: writes are refused from then on.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.queue.lock().map_or(true, |queue| queue.is_none())
+    }
+
     /// Stops the writer after the queued writes and checkpoints the WAL into the database file.
     pub(crate) fn close(&self) {
         if let Some((stop, thread)) = self.checkpointer.lock().ok().and_then(|mut checkpointer| checkpointer.take()) {
@@ -326,18 +331,26 @@ const IDLE_BEFORE_MERGING: Duration = Duration::from_millis(50);
 const MERGE_STEP_PAGES: i64 = 8;
 
 /// One bounded step of segment merging on each search index; true when there
-/// may be more to do (the FTS5 way to tell: more than one change was made).
+/// may be more to do. Idle steps log and swallow a failure (the next one retries).
 fn merge_search_step(connection: &Connection) -> bool {
+    merge_search_indexes(connection, MERGE_STEP_PAGES).unwrap_or_else(|error| {
+        tracing::debug!(%error, "merging a search index failed; the next idle step retries");
+        false
+    })
+}
+
+/// About `pages.abs()` pages of segment merging on each search index (FTS5's
+/// `merge` command); true when there may be more to do (the FTS5 way to tell:
+/// more than one change was made). A positive `pages` merges only levels that
+/// hold several segments, a negative one merges toward a single segment.
+pub(crate) fn merge_search_indexes(connection: &Connection, pages: i64) -> StoreResult<bool> {
     let mut more = false;
     for table in ["message_search", "thread_search"] {
         let before = connection.total_changes();
-        let sql = format!("INSERT INTO {table} ({table}, rank) VALUES ('merge', {MERGE_STEP_PAGES})");
-        match connection.execute_batch(&sql) {
-            Ok(()) => more |= connection.total_changes() - before > 1,
-            Err(error) => tracing::debug!(%error, table, "merging a search index failed; the next idle step retries"),
-        }
+        connection.execute_batch(&format!("INSERT INTO {table} ({table}, rank) VALUES ('merge', {pages})"))?;
+        more |= connection.total_changes() - before > 1;
     }
-    more
+    Ok(more)
 }
 
 /// Copies committed WAL frames into the database file every
