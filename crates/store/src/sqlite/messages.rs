@@ -211,13 +211,21 @@ fn update_search_entry(c: &Connection, message_id: &str, text: &str) -> StoreRes
     Ok(())
 }
 
+/// The next messages without a search entry. The partial index
+/// `messages_unindexed` holds exactly those rows in `id` order, so a batch
+/// reads only what it indexes, and a fully indexed database costs one probe.
+/// INDEXED BY, because SQLite's planner (no statistics) chose
+/// `messages_by_search_rowid` and sorted every unindexed message, content
+/// and all, for each batch: 0.1 s per batch at a million messages, most of
+/// the time a catch-up took.
+const UNINDEXED_BATCH: &str = "SELECT id, content FROM messages INDEXED BY messages_unindexed \
+    WHERE search_rowid IS NULL ORDER BY id LIMIT ?1 + 0";
+
 /// Indexes up to `batch` messages that have no search entry yet (databases
 /// from before search, or rows written by other tools); returns how many.
-/// The partial index `messages_unindexed` holds exactly those rows, so a batch
-/// reads only what it indexes, and a fully indexed database costs one probe.
 pub(super) fn index_unindexed(c: &Connection, batch: u32) -> StoreResult<usize> {
     let pending: Vec<(String, String)> = c
-        .prepare_cached("SELECT id, content FROM messages WHERE search_rowid IS NULL ORDER BY id LIMIT ?1 + 0")?
+        .prepare_cached(UNINDEXED_BATCH)?
         .query_map([i64::from(batch)], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (id, content) in &pending {
@@ -481,6 +489,18 @@ pub(super) fn import(c: &Connection, message: &Message, search_text: &str) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_of_unindexed_messages_reads_the_partial_index_in_order() -> StoreResult<()> {
+        let mut c = Connection::open_in_memory()?;
+        crate::migrate::run_sqlite(&mut c)?;
+        let plan: Vec<String> = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {UNINDEXED_BATCH}"))?
+            .query_map([500], |row| row.get(3))?
+            .collect::<Result<_, _>>()?;
+        assert_eq!(plan, ["SCAN messages USING INDEX messages_unindexed"], "no sort of every unindexed message");
+        Ok(())
+    }
 
     fn add_message(c: &Connection, id: &str, text: &str) -> StoreResult<()> {
         let rowid = insert_search_entry(c, id, text)?;
