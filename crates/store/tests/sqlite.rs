@@ -184,7 +184,7 @@ fn index_counts(path: &std::path::Path) -> (i64, i64, i64) {
 }
 
 /// Waits until the background indexer leaves the index at `path` as `done` says.
-async fn wait_for_index(path: &std::path::Path, done: impl Fn((i64, i64, i64)) -> bool) -> (i64, i64, i64) {
+async fn wait_for_index(path: &std::path::Path, mut done: impl FnMut((i64, i64, i64)) -> bool) -> (i64, i64, i64) {
     let started = std::time::Instant::now();
     loop {
         let counts = index_counts(path);
@@ -247,13 +247,16 @@ async fn a_bulk_indexing_runs_after_opening_and_leaves_one_merged_segment() {
     // writes well within a short busy timeout, not only after the indexing.
     let cli = rusqlite::Connection::open(&path).expect("cli");
     cli.busy_timeout(std::time::Duration::from_secs(1)).expect("busy timeout");
-    let (mut attempts, started) = (0, std::time::Instant::now());
-    while index_counts(&path) != (0, 12_000, 1) {
-        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the indexer left {:?}", index_counts(&path));
+    let mut attempts = 0;
+    wait_for_index(&path, |counts| {
+        if counts == (0, 12_000, 1) {
+            return true;
+        }
         cli.execute_batch("BEGIN IMMEDIATE; COMMIT").unwrap_or_else(|error| panic!("write lock {attempts}: {error}"));
         attempts += 1;
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        false
+    })
+    .await;
     assert!(attempts > 0, "the indexing ended before the first attempt");
     store.close().await;
 }
