@@ -71,14 +71,14 @@ fn looks_up_external_ids(message: &NewMessage) -> bool {
 }
 
 /// Whether a create must run in a transaction of several statements: it looks
-/// up external ids, or it opens a run lease. Every other create is one
-/// statement, which PostgreSQL commits on its own: one round trip instead of
-/// four (BEGIN, the thread's lock, the write, COMMIT).
+/// up external ids, or it opens a run lease. Every other create is written by
+/// one statement, together with the creates queued beside it
+/// ([`super::create_groups`]).
 pub(super) fn needs_transaction(message: &NewMessage) -> bool {
     looks_up_external_ids(message) || message.open_lease.is_some()
 }
 
-/// Creates a message; in a transaction when [`needs_transaction`] says so.
+/// Creates a message in the caller's transaction (see [`needs_transaction`]).
 pub(super) async fn create(
     c: &mut PgConnection,
     scope: &WorkspaceScope,
@@ -146,7 +146,7 @@ macro_rules! insert_message {
 /// thread's bump (and first title) in one statement, under the thread's lock.
 /// The foreign key of the search entry is checked at the statement's end,
 /// when the message row is there.
-async fn insert(
+pub(super) async fn insert(
     c: &mut PgConnection,
     scope: &WorkspaceScope,
     message: &NewMessage,
@@ -156,7 +156,7 @@ async fn insert(
         None => insert_message!("SELECT 0::bigint AS height"),
         Some(_) => insert_message!("SELECT height + 1 AS height FROM messages WHERE id = $3 AND thread_id = $2"),
     };
-    let (thread_found, inserted): (bool, bool) = sqlx::query_as(statement)
+    let answer: (bool, bool) = sqlx::query_as(statement)
         .bind(&message.id)
         .bind(&message.thread_id)
         .bind(parent_id)
@@ -171,6 +171,12 @@ async fn insert(
         .bind(&scope.workspace_id)
         .fetch_one(c)
         .await?;
+    insert_outcome(answer)
+}
+
+/// What a create's statement answered (whether the thread was found in the
+/// scope, whether the message was written), as the create's result.
+pub(super) fn insert_outcome((thread_found, inserted): (bool, bool)) -> StoreResult<()> {
     match (thread_found, inserted) {
         (_, true) => Ok(()),
         (false, false) => Err(StoreError::ThreadNotFound),

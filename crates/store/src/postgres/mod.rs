@@ -6,6 +6,7 @@
 //! trait onto them, one transaction per write.
 
 mod anonymous;
+mod create_groups;
 mod dashboard;
 mod files;
 mod messages;
@@ -44,6 +45,7 @@ use threadhold_domain::title::settings::TitleSettings;
 use threadhold_domain::title::state::{TitleCandidate, TitleClaim, TitleState};
 use threadhold_domain::transfer::{ExportRow, ExportTable};
 
+use self::create_groups::CreateQueue;
 use self::pool::{Connections, Pooled};
 use crate::migrate;
 use crate::shared::indexing_progress_due;
@@ -118,6 +120,7 @@ macro_rules! on_connection {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Connections,
+    creates: CreateQueue,
     settings_epoch: Arc<AtomicU64>,
 }
 
@@ -136,7 +139,8 @@ impl PgStore {
             .options([("statement_timeout", format!("{}ms", options.statement_timeout.as_millis()))]);
         let pool = Connections::new(connect, options.max_connections, options.acquire_timeout)?;
         on_connection!(pool, |c| async { migrate::postgres_migrator().run(c).await.map_err(StoreError::from) })?;
-        let store = PgStore { pool, settings_epoch: Arc::default() };
+        let creates = CreateQueue::start(pool.clone());
+        let store = PgStore { pool, creates, settings_epoch: Arc::default() };
         store.move_legacy_reports().await?;
         tokio::spawn(index_unindexed_messages(store.pool.clone()));
         tokio::spawn(fold_activity_until_closed(store.pool.clone()));
@@ -377,7 +381,8 @@ impl Store for PgStore {
         if messages::needs_transaction(message) {
             in_transaction!(self, |c| messages::create(c, scope, message))
         } else {
-            on_connection!(self, |c| messages::create(c, scope, message))
+            self.creates.create(scope, message).await?;
+            Ok(MessageWrite::Created(message.id.clone()))
         }
     }
 

@@ -227,6 +227,76 @@ pub async fn external_ids_are_idempotent(store: &dyn Store) {
     assert_eq!((all[0].content.as_str(), all[0].updated_at, all[0].created_at), (r#"{"role":"user","v":2}"#, 7, 5));
 }
 
+/// Creates sent at once. SQLite commits them in one transaction; PostgreSQL
+/// writes the plain ones in one statement. Each keeps its own result, and one
+/// that fails takes none of its neighbours down.
+pub async fn concurrent_creates_keep_their_own_results(store: &dyn Store) {
+    let s = scope("w");
+    let text = |i: usize| format!(r#"{{"role":"user","content":[{{"type":"text","text":"zebra{i:02}x"}}]}}"#);
+    let a = thread(store, "w", 1).await;
+    let b = thread(store, "w", 1).await;
+    let foreign = thread(store, "x", 1).await;
+    let root = store.create_message(&s, &message(&a, ParentRef::Root, None, "{}", 2)).await.expect("root");
+    let root = root.message_id().to_owned();
+    let creates: Vec<NewMessage> = (0..60)
+        .map(|i| {
+            let (target, parent) = match i % 6 {
+                0 | 1 => (a.as_str(), ParentRef::Id(root.clone())),
+                2 | 3 => (b.as_str(), ParentRef::Root),
+                4 => ("thread_missing", ParentRef::Root),
+                _ if i % 12 == 5 => (foreign.as_str(), ParentRef::Root),
+                _ => (b.as_str(), ParentRef::Id(root.clone())),
+            };
+            let mut create = message(target, parent, None, &text(i), 100 + i as i64);
+            create.auto_title = (i % 6 == 2).then(|| format!("title {i}"));
+            create
+        })
+        .collect();
+    let results = futures_util::future::join_all(creates.iter().map(|create| store.create_message(&s, create))).await;
+    for (i, result) in results.iter().enumerate() {
+        match (i % 6, result) {
+            (0..=3, Ok(MessageWrite::Created(id))) if *id == creates[i].id => {}
+            (4, Err(StoreError::ThreadNotFound)) => {}
+            (5, Err(StoreError::ThreadNotFound)) if i % 12 == 5 => {}
+            (5, Err(StoreError::ParentNotFound)) => {}
+            (_, other) => panic!("create {i}: {other:?}"),
+        }
+    }
+    let read = ReadScope::from(&s);
+    let in_a = store.list_messages(&read, &a, None, 100).await.expect("a");
+    assert_eq!(in_a.len(), 21);
+    assert!(in_a.iter().filter(|m| m.id != root).all(|m| m.height == 1 && m.parent_id.as_deref() == Some(&root)));
+    let in_b = store.list_messages(&read, &b, None, 100).await.expect("b");
+    assert_eq!(in_b.len(), 20);
+    assert!(in_b.iter().all(|m| m.height == 0 && m.parent_id.is_none()));
+    let foreign_read = ReadScope::from(&scope("x"));
+    assert!(store.list_messages(&foreign_read, &foreign, None, 100).await.expect("foreign").is_empty());
+    let thread_b = store.get_thread(&read, &b).await.expect("get").expect("b");
+    assert_eq!((thread_b.last_message_at, thread_b.updated_at), (157, 157), "bumped to its newest message");
+    assert_eq!(thread_b.title.as_deref(), Some("title 2"), "the first automatic title");
+    let thread_a = store.get_thread(&read, &a).await.expect("get").expect("a");
+    assert_eq!((thread_a.last_message_at, thread_a.title), (155, None));
+    for i in [2, 57] {
+        let hits = store.search(&read, &format!("zebra{i:02}x"), 10, None).await.expect("search");
+        let found: Vec<_> = hits.iter().map(|h| (h.thread.id.as_str(), h.message_id.as_deref())).collect();
+        assert_eq!(found, [(b.as_str(), Some(creates[i].id.as_str()))], "search entry of create {i}");
+    }
+
+    // A reused message id (no request can send one) fails PostgreSQL's whole
+    // statement: the other creates are written again, each on its own.
+    let mut creates: Vec<NewMessage> = (0..10).map(|i| message(&b, ParentRef::Root, None, "{}", 200 + i)).collect();
+    creates[3].id = root.clone();
+    let results = futures_util::future::join_all(creates.iter().map(|create| store.create_message(&s, create))).await;
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(i == 3, result.is_err(), "create {i}: {result:?}");
+    }
+    assert_eq!(store.list_messages(&read, &b, None, 100).await.expect("b").len(), 29);
+    let thread_b = store.get_thread(&read, &b).await.expect("get").expect("b");
+    assert_eq!(thread_b.last_message_at, 209);
+    let days = store.daily_activity("p1", 0, 1).await.expect("activity");
+    assert_eq!(days.iter().map(|d| d.messages).sum::<i64>(), 50, "each written create, once");
+}
+
 pub async fn deletes_cascade(store: &dyn Store) {
     let t = thread(store, "w", 1).await;
     let s = scope("w");
@@ -1822,7 +1892,7 @@ macro_rules! backend_suite {
         $crate::backend_suite!(@cases $open;
             projects_are_created_once, threads_page_in_order_with_ties, thread_patches_and_archive,
             upsert_returns_the_oldest_match, messages_form_a_tree_and_page_in_order, external_ids_are_idempotent,
-            deletes_cascade, automatic_titles_never_replace_titles, api_keys_revoke_and_touch,
+            concurrent_creates_keep_their_own_results, deletes_cascade, automatic_titles_never_replace_titles, api_keys_revoke_and_touch,
             refresh_tokens_rotate_with_a_grace_window, anonymous_sessions_expire_unless_used,
             concurrent_refreshes_keep_one_family, claims_move_threads_once, unused_anonymous_identities_are_collected,
             erasure_and_retention, signing_keys_and_server_secrets, administrative_changes_move_the_settings_version,
