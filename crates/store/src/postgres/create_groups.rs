@@ -73,8 +73,9 @@ async fn write_groups(pool: Connections, mut queue: mpsc::Receiver<Create>) {
         let results = match pool.connection().await {
             Ok(mut connection) => {
                 let results = write(&mut connection, &group).await;
-                let last = results.last().cloned().unwrap_or(Ok(()));
-                connection.release(&last).await;
+                // After any failure the pool checks the connection before it hands it out again.
+                let failure = results.iter().find(|result| result.is_err()).cloned().unwrap_or(Ok(()));
+                connection.release(&failure).await;
                 results
             }
             Err(error) => vec![Err(error); group.len()],
