@@ -223,8 +223,9 @@ pub(super) async fn remove(c: &mut PgConnection, ids: &[String]) -> StoreResult<
 }
 
 pub(super) async fn erase_user(c: &mut PgConnection, project_id: &str, user_id: &str) -> StoreResult<Erasure> {
+    // In id order, as groups of creates lock them: the two cannot deadlock.
     let threads: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM threads WHERE project_id = $1 AND workspace_id = $2 FOR UPDATE")
+        sqlx::query_scalar("SELECT id FROM threads WHERE project_id = $1 AND workspace_id = $2 ORDER BY id FOR UPDATE")
             .bind(project_id)
             .bind(user_id)
             .fetch_all(&mut *c)
