@@ -10,7 +10,7 @@
 //! quiet node answers as fast as without groups.
 //!
 //! One writer, not several: with 64 writers, two to four group writers gave
-//! the same creates per second on threads of their own and 30-40% fewer on
+//! the same creates per second on threads of their own and 20-50% fewer on
 //! one shared thread, where their groups waited for each other's lock.
 //!
 //! Each create still gets its own result (thread not found, parent not
