@@ -6,20 +6,27 @@ mod conformance;
 
 use threadhold_store::{PgStore, Store};
 
-/// Connects to a new, empty database; the guard is the database's name.
-async fn fresh() -> (PgStore, String) {
-    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+fn admin_url() -> String {
+    std::env::var("THREADHOLD_TEST_POSTGRES_URL").unwrap_or_else(|_| {
         panic!("set THREADHOLD_TEST_POSTGRES_URL to a PostgreSQL server (scripts/test starts a throwaway one)")
-    });
-    let name = format!("threadhold_test_{}", threadhold_domain::ids::random_secret(12).to_lowercase());
-    let admin = sqlx::PgPool::connect(&admin_url).await.expect("connect to the test server");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
-    admin.close().await;
-    let url = match admin_url.rsplit_once('/') {
+    })
+}
+
+/// The URL of database `name` on the test server.
+fn database_url(name: &str) -> String {
+    match admin_url().rsplit_once('/') {
         Some((server, _)) => format!("{server}/{name}"),
         None => panic!("the test URL names no database"),
-    };
-    (PgStore::connect(&url).await.expect("open"), name)
+    }
+}
+
+/// Connects to a new, empty database; the guard is the database's name.
+async fn fresh() -> (PgStore, String) {
+    let name = format!("threadhold_test_{}", threadhold_domain::ids::random_secret(12).to_lowercase());
+    let admin = sqlx::PgPool::connect(&admin_url()).await.expect("connect to the test server");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
+    admin.close().await;
+    (PgStore::connect(&database_url(&name)).await.expect("open"), name)
 }
 
 backend_suite!(fresh());
@@ -138,8 +145,7 @@ async fn both_migration_folders_produce_the_same_schema() {
     let mut sqlite = sqlite_schema(&path);
     let (store, name) = fresh().await;
     store.close().await;
-    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL").expect("url");
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("a database in the URL").0);
+    let url = database_url(&name);
     let mut postgres = postgres_schema(&url).await;
     for only in SQLITE_ONLY {
         assert!(sqlite.remove(*only).is_some(), "SQLite no longer has {only}: update SQLITE_ONLY");
@@ -163,8 +169,7 @@ async fn stored_run_reports_move_into_runs_on_connect() {
     conformance::prepare(&store).await;
     let records = conformance::legacy_reports(&store).await;
     store.close().await;
-    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL").expect("url");
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("a database in the URL").0);
+    let url = database_url(&name);
     let store = PgStore::connect(&url).await.expect("reconnect");
     conformance::check_legacy_reports_moved(&store, &records).await;
 }
@@ -185,8 +190,7 @@ async fn older_messages_become_searchable_after_connecting() {
     for i in 0..2_500 {
         store.create_message(&s, &message(&t, ParentRef::Root, None, content, i)).await.expect("message");
     }
-    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL").expect("url");
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("a database in the URL").0);
+    let url = database_url(&name);
     let raw = sqlx::PgPool::connect(&url).await.expect("connect");
     sqlx::query("DELETE FROM message_search").execute(&raw).await.expect("forget the index");
     sqlx::query("UPDATE messages SET search_indexed = FALSE").execute(&raw).await.expect("unindex");
@@ -236,8 +240,7 @@ async fn search_entries_without_their_thread_are_still_found() {
         let written = store.create_message(&s, &message(t, ParentRef::Root, None, &text(words), at)).await;
         ids.push(written.expect("message").message_id().to_owned());
     }
-    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL").expect("url");
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("a database in the URL").0);
+    let url = database_url(&name);
     let raw = sqlx::PgPool::connect(&url).await.expect("connect");
     let carried: i64 = sqlx::query_scalar("SELECT count(*) FROM message_search WHERE thread_id IS NOT NULL")
         .fetch_one(&raw)
@@ -275,8 +278,7 @@ async fn the_activity_log_is_folded_into_the_rollups_without_changing_counts() {
 
     let (store, name) = fresh().await;
     conformance::prepare(&store).await;
-    let admin_url = std::env::var("THREADHOLD_TEST_POSTGRES_URL").expect("url");
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').expect("a database in the URL").0);
+    let url = database_url(&name);
     let other_node = PgStore::connect(&url).await.expect("second node");
     let raw = sqlx::PgPool::connect(&url).await.expect("connect");
     let s = scope("w");
@@ -303,4 +305,63 @@ async fn the_activity_log_is_folded_into_the_rollups_without_changing_counts() {
     let store = PgStore::connect(&url).await.expect("reconnect");
     let days = store.daily_activity("p1", 0, 0).await.expect("days");
     assert_eq!((days[0].threads, days[0].messages), (1, written));
+}
+
+/// The writer of plain creates never waits for a thread locked elsewhere (here
+/// by a transaction that also deletes one of them): creates on other threads
+/// go on, alone and in groups, and the locked threads' creates are written,
+/// or refused, once the lock is gone.
+#[tokio::test]
+async fn a_thread_locked_elsewhere_holds_up_only_its_own_creates() {
+    use std::time::Duration;
+
+    use sqlx::Connection;
+    use threadhold_domain::model::{MessageWrite, ParentRef};
+    use threadhold_store::{ReadScope, StoreError};
+
+    let (store, name) = fresh().await;
+    conformance::prepare(&store).await;
+    let s = conformance::scope("w");
+    let locked = conformance::thread(&store, "w", 1).await;
+    let deleted = conformance::thread(&store, "w", 1).await;
+    let free = conformance::thread(&store, "w", 1).await;
+    let mut other = sqlx::PgConnection::connect(&database_url(&name)).await.expect("connect");
+    let mut transaction = other.begin().await.expect("begin");
+    sqlx::query("SELECT id FROM threads WHERE id = ANY($1) FOR UPDATE")
+        .bind([&locked, &deleted])
+        .execute(&mut *transaction)
+        .await
+        .expect("lock");
+    sqlx::query("DELETE FROM threads WHERE id = $1").bind(&deleted).execute(&mut *transaction).await.expect("delete");
+
+    let create_on = |thread_id: &str, now: i64| {
+        let (store, s) = (store.clone(), s.clone());
+        let create = conformance::message(thread_id, ParentRef::Root, None, "{}", now);
+        tokio::spawn(async move { store.create_message(&s, &create).await })
+    };
+    let alone_on_locked = create_on(&locked, 10);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let waiting = [create_on(&locked, 11), create_on(&deleted, 12)];
+    let on_free: Vec<_> = (0..8).map(|i| create_on(&free, 20 + i)).collect();
+    let on_free = tokio::time::timeout(Duration::from_secs(5), futures_util::future::join_all(on_free))
+        .await
+        .expect("creates on a free thread wait for a lock on other threads");
+    assert!(on_free.into_iter().all(|result| matches!(result, Ok(Ok(MessageWrite::Created(_))))));
+    for now in 30..33 {
+        let alone = tokio::time::timeout(Duration::from_secs(5), create_on(&free, now)).await.expect("alone");
+        assert!(matches!(alone, Ok(Ok(MessageWrite::Created(_)))), "{alone:?}");
+    }
+    assert!(!alone_on_locked.is_finished() && waiting.iter().all(|create| !create.is_finished()));
+
+    transaction.commit().await.expect("commit");
+    let [second_on_locked, on_deleted] = waiting;
+    for create in [alone_on_locked, second_on_locked] {
+        let result = tokio::time::timeout(Duration::from_secs(5), create).await.expect("written after the lock");
+        assert!(matches!(result, Ok(Ok(MessageWrite::Created(_)))), "{result:?}");
+    }
+    let result = tokio::time::timeout(Duration::from_secs(5), on_deleted).await.expect("answered after the lock");
+    assert!(matches!(result, Ok(Err(StoreError::ThreadNotFound))), "{result:?}");
+    let read = ReadScope::from(&s);
+    assert_eq!(store.list_messages(&read, &locked, None, 100).await.expect("list").len(), 2);
+    assert_eq!(store.list_messages(&read, &free, None, 100).await.expect("list").len(), 11);
 }

@@ -114,17 +114,24 @@ pub(super) async fn create(
     Ok(MessageWrite::Created(message.id.clone()))
 }
 
-/// The statement that writes a new message, with `$parent` the sub-select
-/// that gives its height. Separate statements for a root and for a child:
-/// with one statement and a NULL parent, PostgreSQL's custom plan folds the
-/// parent's lookup away, always looks cheaper than the generic plan, and so
-/// the statement was planned again at every create.
+/// The statements that write a new message, with `$lock` how the thread's
+/// row is locked: one for a root and one for a child. With one statement and
+/// a NULL parent, PostgreSQL's custom plan folds the parent's lookup away,
+/// always looks cheaper than the generic plan, and so the statement was
+/// planned again at every create.
 macro_rules! insert_message {
-    ($parent:literal) => {
+    ($lock:literal) => {
+        (
+            insert_message!($lock, "SELECT 0::bigint AS height"),
+            insert_message!($lock, "SELECT height + 1 AS height FROM messages WHERE id = $3 AND thread_id = $2"),
+        )
+    };
+    ($lock:literal, $parent:literal) => {
         concat!(
             // The thread's lock: writers of one thread take turns, on every node.
-            "WITH thread AS (SELECT id FROM threads WHERE id = $2 AND project_id = $9 AND workspace_id = $12 \
-               FOR UPDATE), \
+            "WITH thread AS (SELECT id FROM threads WHERE id = $2 AND project_id = $9 AND workspace_id = $12 ",
+            $lock,
+            "), \
              parent AS (",
             $parent,
             "), \
@@ -137,10 +144,26 @@ macro_rules! insert_message {
              counted AS (INSERT INTO activity_log (project_id, day, messages) SELECT $9, $10, 1 FROM inserted), \
              bumped AS (UPDATE threads SET last_message_at = GREATEST(last_message_at, $7), updated_at = $7, \
                title = COALESCE(title, $11) WHERE id = $2 AND EXISTS (SELECT 1 FROM inserted)) \
-             SELECT EXISTS (SELECT 1 FROM thread), EXISTS (SELECT 1 FROM inserted)"
+             SELECT EXISTS (SELECT 1 FROM thread), \
+               EXISTS (SELECT 1 FROM thread) \
+                 OR EXISTS (SELECT 1 FROM threads WHERE id = $2 AND project_id = $9 AND workspace_id = $12), \
+               EXISTS (SELECT 1 FROM inserted)"
         )
     };
 }
+
+/// How a create's statement takes its thread's lock when another transaction holds it.
+#[derive(Clone, Copy)]
+enum ThreadLock {
+    Wait,
+    /// Writes nothing and answers that the thread is busy.
+    Skip,
+}
+
+/// What a create's statement answered: whether it locked the thread, whether
+/// the thread is in the scope at all (seen as the statement began), and
+/// whether the message was written.
+pub(super) type InsertAnswer = (bool, bool, bool);
 
 /// Writes a new message, its search entry, the day's activity count and the
 /// thread's bump (and first title) in one statement, under the thread's lock.
@@ -152,11 +175,35 @@ pub(super) async fn insert(
     message: &NewMessage,
     parent_id: Option<&str>,
 ) -> StoreResult<()> {
-    let statement = match parent_id {
-        None => insert_message!("SELECT 0::bigint AS height"),
-        Some(_) => insert_message!("SELECT height + 1 AS height FROM messages WHERE id = $3 AND thread_id = $2"),
+    // A thread deleted while this create waited for its lock is still in the
+    // statement's snapshot, but not locked: only the lock counts.
+    let (locked, _, written) = run_insert(c, scope, message, parent_id, ThreadLock::Wait).await?;
+    outcome(locked, written)
+}
+
+/// [`insert`], unless another transaction holds the thread's lock: then
+/// nothing is written and the answer is `None`.
+pub(super) async fn insert_unless_busy(
+    c: &mut PgConnection,
+    scope: &WorkspaceScope,
+    message: &NewMessage,
+    parent_id: Option<&str>,
+) -> StoreResult<Option<StoreResult<()>>> {
+    Ok(insert_outcome(run_insert(c, scope, message, parent_id, ThreadLock::Skip).await?))
+}
+
+async fn run_insert(
+    c: &mut PgConnection,
+    scope: &WorkspaceScope,
+    message: &NewMessage,
+    parent_id: Option<&str>,
+    lock: ThreadLock,
+) -> StoreResult<InsertAnswer> {
+    let (root, child) = match lock {
+        ThreadLock::Wait => insert_message!("FOR UPDATE"),
+        ThreadLock::Skip => insert_message!("FOR UPDATE SKIP LOCKED"),
     };
-    let answer: (bool, bool) = sqlx::query_as(statement)
+    Ok(sqlx::query_as(if parent_id.is_some() { child } else { root })
         .bind(&message.id)
         .bind(&message.thread_id)
         .bind(parent_id)
@@ -170,14 +217,16 @@ pub(super) async fn insert(
         .bind(&message.auto_title)
         .bind(&scope.workspace_id)
         .fetch_one(c)
-        .await?;
-    insert_outcome(answer)
+        .await?)
 }
 
-/// What a create's statement answered (whether the thread was found in the
-/// scope, whether the message was written), as the create's result.
-pub(super) fn insert_outcome((thread_found, inserted): (bool, bool)) -> StoreResult<()> {
-    match (thread_found, inserted) {
+/// A create's result from a statement that skips busy threads; `None` when its thread was busy.
+pub(super) fn insert_outcome((locked, found, written): InsertAnswer) -> Option<StoreResult<()>> {
+    (locked || !found).then(|| outcome(locked, written))
+}
+
+fn outcome(locked: bool, written: bool) -> StoreResult<()> {
+    match (locked, written) {
         (_, true) => Ok(()),
         (false, false) => Err(StoreError::ThreadNotFound),
         (true, false) => Err(StoreError::ParentNotFound),

@@ -139,7 +139,7 @@ impl PgStore {
             .options([("statement_timeout", format!("{}ms", options.statement_timeout.as_millis()))]);
         let pool = Connections::new(connect, options.max_connections, options.acquire_timeout)?;
         on_connection!(pool, |c| async { migrate::postgres_migrator().run(c).await.map_err(StoreError::from) })?;
-        let creates = CreateQueue::start(pool.clone());
+        let creates = CreateQueue::start(pool.clone(), options.max_connections);
         let store = PgStore { pool, creates, settings_epoch: Arc::default() };
         store.move_legacy_reports().await?;
         tokio::spawn(index_unindexed_messages(store.pool.clone()));
