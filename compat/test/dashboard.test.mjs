@@ -7,7 +7,7 @@
 // pages are saved as screenshots in docs/screenshots/.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, writeFile, readFile, mkdir } from "node:fs/promises";
+import { mkdtemp, writeFile, readFile, mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
@@ -41,6 +41,7 @@ let server;
 let jwks;
 let rsaKey;
 let passwordFile;
+let passwordDir;
 const session = browserSession();
 const L = (fn) => withLogs(() => server, fn);
 
@@ -83,8 +84,8 @@ async function signIn(page, email, password = PASSWORD, base = server.url) {
 }
 
 before(async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), "threadhold-dashboard-"));
-  passwordFile = path.join(dir, "password");
+  passwordDir = await mkdtemp(path.join(tmpdir(), "threadhold-dashboard-"));
+  passwordFile = path.join(passwordDir, "password");
   await writeFile(passwordFile, `${PASSWORD}\n`);
   jwks = await new JwksServer().start();
   rsaKey = await makeKey("RS256", "dash-key-1");
@@ -106,6 +107,7 @@ after(async () => {
   await session.close();
   await jwks?.stop();
   await server?.stop();
+  if (passwordDir) await rm(passwordDir, { recursive: true, force: true });
 });
 
 describe("the dashboard in Chromium", () => {

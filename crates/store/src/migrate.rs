@@ -46,6 +46,7 @@ pub(crate) const POSTGRES: Migrations = &[
     (11, "activity log", include_str!("../migrations/postgres/0011_activity_log.sql")),
     (12, "thread title search", include_str!("../migrations/postgres/0012_thread_title_search.sql")),
     (13, "search entries carry thread", include_str!("../migrations/postgres/0013_search_entries_carry_thread.sql")),
+    (14, "search pending list", include_str!("../migrations/postgres/0014_search_pending_list.sql")),
 ];
 
 /// sqlx's migrator for PostgreSQL (it holds an advisory lock, so nodes starting together are safe).
@@ -113,5 +114,34 @@ fn is_applied(version: i64, description: &str, checksum: &[u8], row: Option<&(Ve
             "migration {version} ({description}) was applied with different SQL; released migrations must not change"
         ))),
         Some((_, false)) => Err(StoreError::Migrate(format!("migration {version} ({description}) failed earlier"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each backend's list holds every SQL file of its folder, in order, with
+    /// that file's text: a file left out of the list is never applied, and
+    /// nothing else would say so.
+    #[test]
+    fn every_migration_file_is_listed() {
+        for (folder, list) in [("sqlite", SQLITE), ("postgres", POSTGRES)] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(folder);
+            let mut files: Vec<String> = std::fs::read_dir(&dir)
+                .expect("the migrations folder")
+                .map(|entry| entry.expect("a folder entry").file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            let numbers: Vec<i64> = files
+                .iter()
+                .map(|file| file.split('_').next().and_then(|n| n.parse().ok()).expect("a numbered file"))
+                .collect();
+            let listed: Vec<i64> = list.iter().map(|&(version, _, _)| version).collect();
+            assert_eq!(listed, numbers, "{folder}: the listed versions and the files differ");
+            for (file, &(_, _, sql)) in files.iter().zip(list) {
+                assert_eq!(std::fs::read_to_string(dir.join(file)).expect("read"), sql, "{folder}/{file}");
+            }
+        }
     }
 }
