@@ -223,7 +223,7 @@ pub(super) async fn remove(c: &mut PgConnection, ids: &[String]) -> StoreResult<
 }
 
 pub(super) async fn erase_user(c: &mut PgConnection, project_id: &str, user_id: &str) -> StoreResult<Erasure> {
-    // In id order, as groups of creates lock them: the two cannot deadlock.
+    // In id order, as every statement that waits for several threads does, so two cannot deadlock.
     let threads: Vec<String> =
         sqlx::query_scalar("SELECT id FROM threads WHERE project_id = $1 AND workspace_id = $2 ORDER BY id FOR UPDATE")
             .bind(project_id)
